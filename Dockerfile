@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+
+# astron-chat server image. There is no compiled build: the TypeScript sources run through tsx, so
+# the dev dependencies (tsx, typescript) are part of the runtime install on purpose.
+
+# --- deps: the only stage with a C++ toolchain (better-sqlite3 is a native addon) ------------------
+FROM node:20-bookworm-slim AS deps
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 make g++ \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+
+# Manifests only, so the npm ci layer is reused until a dependency actually changes.
+COPY package.json package-lock.json ./
+COPY shared/package.json shared/
+COPY server/package.json server/
+COPY client/package.json client/
+
+# No NODE_ENV=production here: it would make npm ci skip tsx, which is what runs the server.
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+
+# --- runtime: same base, without the toolchain ---------------------------------------------------
+FROM node:20-bookworm-slim
+
+WORKDIR /app
+
+# Whole /app from deps: root node_modules, any nested workspace node_modules, and the workspace
+# symlinks (node_modules/@astron-chat/* -> ../../<workspace>) that the sources below complete.
+COPY --from=deps /app /app
+COPY shared ./shared
+COPY server ./server
+COPY client ./client
+COPY migrations ./migrations
+COPY tsconfig*.json ./
+
+# DATA_DIR only matters in embedded (SQLite) mode; it must be writable by the unprivileged user.
+RUN mkdir -p /app/data && chown node:node /app/data
+
+# A container is reached from outside its own loopback, so bind all interfaces by default
+# (the server's own default is 127.0.0.1, which suits a developer machine, not a container).
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    DATA_DIR=/app/data
+
+USER node
+EXPOSE 8000
+
+# Same as `npm start` / `npx tsx server/src/main.ts`, but tsx is loaded into a single node process
+# instead of npm -> tsx -> node, so SIGTERM reaches the server directly and graceful shutdown
+# (drain running streams, then a final frame) works when the container is stopped.
+CMD ["node", "--import", "tsx", "server/src/main.ts"]
