@@ -1,0 +1,192 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { applyWSSHandler } from '@trpc/server/adapters/ws';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { createAuthenticator } from './auth/authenticator.ts';
+import { createChatService } from './chat/run-chat.ts';
+import type { Config } from './config/config.ts';
+import { AppError, toAppError } from './errors/app-error.ts';
+import { createLogger } from './lib/logger.ts';
+import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
+import { createAppRepository } from './store/app.repository.ts';
+import { createBotRepository } from './store/bot.repository.ts';
+import { createDatabase, type DatabaseHandle } from './store/database.ts';
+import { seedDemo } from './store/demo-seed.ts';
+import { migrateToLatest } from './store/migrate.ts';
+import { createRunRepository } from './store/run.repository.ts';
+import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
+import { requestIdOf, sendJson } from './transport/http/http-io.ts';
+import { createOpenAIRoutes, sendOpenAIError } from './transport/openai/openai.route.ts';
+import { createAppRouter, createTrpcContext } from './transport/trpc/trpc.router.ts';
+import type { TransportDependencies } from './transport/transport-dependencies.ts';
+import { createAstronWebSocket } from './transport/ws/astron-ws.ts';
+
+export type AppOverrides = {
+  logger?: Logger;
+  /** Extra or replacement model providers by id (tests point `upstream` at a fake server). */
+  providers?: Record<string, ProviderSettings>;
+};
+
+export type App = {
+  server: Server;
+  database: DatabaseHandle;
+  dependencies: TransportDependencies;
+  listen(): Promise<{ url: string; port: number }>;
+  /** Stops accepting, ends open streams after `graceMs`, closes the database. */
+  close(graceMs?: number): Promise<void>;
+};
+
+type Route = (request: IncomingMessage, response: ServerResponse, requestId: string) => Promise<void>;
+
+/** Wires the service. Never listens by itself: call `listen()`. */
+export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const database = createDatabase({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath });
+  try {
+    await migrateToLatest(database.db);
+  } catch (error) {
+    await database.db.destroy();
+    throw new Error(`Could not prepare the database at ${database.describe}: ${(error as Error).message}`, { cause: error });
+  }
+
+  const apps = createAppRepository(database.db);
+  const bots = createBotRepository(database.db);
+  const runs = createRunRepository(database.db, database.kind);
+  const providers: Record<string, ProviderSettings> = {
+    demo: { type: 'demo', delayMs: config.demoModelDelayMs },
+    ...(config.upstream
+      ? { upstream: { type: 'openai-compatible', baseUrl: config.upstream.baseUrl, apiKey: config.upstream.apiKey, defaultModel: config.upstream.model } }
+      : {}),
+    ...overrides.providers,
+  };
+  if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in providers });
+
+  const dependencies: TransportDependencies = {
+    config,
+    logger,
+    bots,
+    authenticator: createAuthenticator({
+      apps,
+      demoMode: config.demoMode,
+      trustConsumerHeader: config.trustConsumerHeader,
+      signatureWindowSeconds: config.signatureWindowSeconds,
+    }),
+    chat: createChatService({ bots, runs, models: createModelRegistry(providers), logger, runTimeoutMs: config.runTimeoutMs }),
+  };
+
+  const router = createAppRouter(dependencies);
+  const trpcHandler = createHTTPHandler({ router, createContext: createTrpcContext, basePath: '/trpc/' });
+  const trpcSockets = new WebSocketServer({ noServer: true, maxPayload: config.maxBodyBytes });
+  const trpcWebSocket = applyWSSHandler({
+    wss: trpcSockets,
+    router,
+    createContext: createTrpcContext,
+    keepAlive: { enabled: true, pingMs: config.pingIntervalMs, pongWaitMs: 10_000 },
+  });
+  const astronSocket = createAstronWebSocket(dependencies);
+  const astron = createAstronRoute(dependencies);
+  const openai = createOpenAIRoutes(dependencies);
+
+  async function health(_request: IncomingMessage, response: ServerResponse) {
+    const startedAt = performance.now();
+    let database_: { status: 'up' | 'down'; latencyMs: number; error?: string };
+    try {
+      await sql`select 1`.execute(database.db);
+      database_ = { status: 'up', latencyMs: round(performance.now() - startedAt) };
+    } catch (error) {
+      database_ = { status: 'down', latencyMs: round(performance.now() - startedAt), error: (error as Error).message };
+    }
+    const up = database_.status === 'up';
+    sendJson(response, up ? 200 : 503, {
+      status: up ? 'ok' : 'unavailable',
+      demoMode: config.demoMode,
+      checks: { database: { kind: database.kind, ...database_ } },
+    });
+  }
+
+  const routes: Record<string, { route: Route; onError: (response: ServerResponse, error: AppError, requestId: string) => void }> = {
+    'POST /agent/v1/chat/completions': { route: astron, onError: sendAstronError },
+    'POST /v1/chat/completions': { route: openai.handleCompletion, onError: sendOpenAIError },
+    'GET /v1/models': { route: openai.handleModels, onError: sendOpenAIError },
+    'GET /health': { route: health, onError: sendAstronError },
+  };
+
+  const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
+    const startedAt = performance.now();
+    const requestId = requestIdOf(request.headers);
+    response.setHeader('x-request-id', requestId);
+    const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    response.on('close', () => {
+      logger.info(
+        { requestId, method: request.method, path, status: response.statusCode, durationMs: round(performance.now() - startedAt) },
+        'request',
+      );
+    });
+    if (path === '/trpc' || path.startsWith('/trpc/')) {
+      trpcHandler(request, response);
+      return;
+    }
+    const entry = routes[`${request.method} ${path}`];
+    const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
+    const handle = entry?.route ?? notFound;
+    handle(request, response, requestId).catch((error: unknown) => {
+      const appError = toAppError(error);
+      if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');
+      if (!response.headersSent) onError(response, appError, requestId);
+      else response.end();
+    });
+  });
+
+  server.on('upgrade', (request: IncomingMessage, socket, head) => {
+    const path = (request.url ?? '/').split('?', 1)[0];
+    if (path === '/agent/v1/ws') {
+      astronSocket.handleUpgrade(request, socket, head).catch((error: unknown) => {
+        logger.error({ err: error }, 'websocket upgrade failed');
+        socket.destroy();
+      });
+    } else if (path === '/trpc' || path === '/trpc/') {
+      trpcSockets.handleUpgrade(request, socket, head, (client) => trpcSockets.emit('connection', client, request));
+    } else {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    }
+  });
+
+  return {
+    server,
+    database,
+    dependencies,
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          const { port } = server.address() as AddressInfo;
+          const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+          resolve({ url: `http://${host}:${port}`, port });
+        });
+      });
+    },
+    async close(graceMs = 10_000) {
+      trpcWebSocket.broadcastReconnectNotification();
+      astronSocket.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+      for (const client of trpcSockets.clients) client.terminate();
+      await closed;
+      clearTimeout(deadline);
+      trpcSockets.close();
+      await database.db.destroy();
+    },
+  };
+}
+
+async function notFound(request: IncomingMessage): Promise<void> {
+  throw new AppError('NOT_FOUND', `No route for ${request.method} ${(request.url ?? '/').split('?', 1)[0]}.`);
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}

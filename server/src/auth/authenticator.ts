@@ -1,0 +1,108 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { AppError } from '../errors/app-error.ts';
+import type { AppRepository } from '../store/app.repository.ts';
+
+export const DEMO_APP_ID = 'demo-app';
+
+/** What a transport could read off a request; the authenticator decides which wins. */
+export type Credentials = {
+  apiKey?: string | undefined;
+  /** `x-consumer-username` / `x_consumer_username`, set by a trusted gateway. */
+  consumer?: string | undefined;
+};
+
+export type Caller = { appId: string; apiKeyId?: string };
+
+export type SignatureParams = { appid: string; ts: string; signa: string };
+export type SignatureInput = { [Key in keyof SignatureParams]?: string | undefined };
+
+export type AuthenticatorOptions = {
+  apps: AppRepository;
+  demoMode: boolean;
+  trustConsumerHeader: boolean;
+  /** SIGNATURE_WINDOW_SECONDS */
+  signatureWindowSeconds: number;
+};
+
+/** `signa` = Base64(HMAC-SHA1(secret, lowercase hex MD5(appid + ts))) — SPEC §6. */
+export function signWebSocketRequest(input: { appid: string; ts: string | number; secret: string }): string {
+  const digest = createHash('md5').update(`${input.appid}${input.ts}`).digest('hex');
+  return createHmac('sha1', input.secret).update(digest).digest('base64');
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+export function createAuthenticator(options: AuthenticatorOptions) {
+  function refuseDemoOutsideDemoMode(appId: string) {
+    if (!options.demoMode && appId === DEMO_APP_ID) {
+      throw new AppError('AUTHENTICATION_ERROR', 'The demo credentials are accepted only in demo mode.');
+    }
+  }
+
+  async function requireActiveApp(appId: string, credential: string): Promise<void> {
+    const app = await options.apps.findApp(appId);
+    if (!app) throw new AppError('AUTHENTICATION_ERROR', `${credential} names an unknown app.`);
+    if (app.status !== 'active') throw new AppError('FORBIDDEN', `App "${appId}" is disabled.`);
+  }
+
+  return {
+    /** An API key wins; a consumer header is used only where the deployment trusts it. */
+    async authenticate(credentials: Credentials): Promise<Caller> {
+      if (credentials.apiKey) {
+        const owner = await options.apps.findKeyOwner(credentials.apiKey);
+        if (!owner) throw new AppError('AUTHENTICATION_ERROR', 'The API key is not valid (unknown or revoked).');
+        refuseDemoOutsideDemoMode(owner.appId);
+        if (owner.appStatus !== 'active') throw new AppError('FORBIDDEN', `App "${owner.appId}" is disabled.`);
+        if (credentials.consumer && credentials.consumer !== owner.appId) {
+          throw new AppError('FORBIDDEN', 'x-consumer-username names another app than the API key belongs to.');
+        }
+        return { appId: owner.appId, apiKeyId: owner.keyId };
+      }
+      if (credentials.consumer) {
+        if (!options.trustConsumerHeader) {
+          throw new AppError(
+            'AUTHENTICATION_ERROR',
+            'x-consumer-username is not trusted by this deployment; send Authorization: Bearer <api key>.',
+          );
+        }
+        refuseDemoOutsideDemoMode(credentials.consumer);
+        await requireActiveApp(credentials.consumer, 'x-consumer-username');
+        return { appId: credentials.consumer };
+      }
+      throw new AppError(
+        'AUTHENTICATION_ERROR',
+        'Missing credentials: send Authorization: Bearer <api key>' +
+          (options.trustConsumerHeader ? ' or x-consumer-username.' : '.'),
+      );
+    },
+
+    /** Checks a WebSocket upgrade's `appid`, `ts`, `signa`; one signature may open several sockets in its window. */
+    async verifySignature(params: SignatureInput, nowMs = Date.now()): Promise<Caller> {
+      const { appid, ts, signa } = params;
+      if (!appid || !ts || !signa) {
+        const missing = (['appid', 'ts', 'signa'] as const).filter((name) => !params[name]);
+        throw new AppError('AUTHENTICATION_ERROR', `Missing query parameter(s): ${missing.join(', ')}.`);
+      }
+      const seconds = Number(ts);
+      if (!/^\d{1,13}$/.test(ts) || !Number.isFinite(seconds)) {
+        throw new AppError('AUTHENTICATION_ERROR', 'ts must be a Unix time in seconds.');
+      }
+      if (Math.abs(nowMs / 1000 - seconds) > options.signatureWindowSeconds) {
+        throw new AppError(
+          'AUTHENTICATION_ERROR',
+          `ts is outside the accepted window of ±${options.signatureWindowSeconds} s; sign again with the current time.`,
+        );
+      }
+      refuseDemoOutsideDemoMode(appid);
+      const secrets = await options.apps.findSecrets(appid);
+      const valid = secrets.some((secret) => safeEqual(signWebSocketRequest({ appid, ts, secret }), signa));
+      if (!valid) throw new AppError('AUTHENTICATION_ERROR', 'The signature (signa) does not match appid and ts.');
+      return { appId: appid };
+    },
+  };
+}
+export type Authenticator = ReturnType<typeof createAuthenticator>;

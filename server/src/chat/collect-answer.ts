@@ -1,0 +1,57 @@
+import type { ChatEvent, FinishReason, Usage } from '@astron-chat/shared';
+
+export type CollectedToolCall = Extract<ChatEvent, { type: 'tool-call' }>;
+
+/** A whole answer, for the non-streaming modes of the REST routes. */
+export type CollectedAnswer = {
+  start: Extract<ChatEvent, { type: 'run-start' }>;
+  content: string;
+  reasoning: string;
+  toolCalls: CollectedToolCall[];
+  usage: Usage;
+  finishReason: FinishReason | undefined;
+  error: Extract<ChatEvent, { type: 'error' }> | undefined;
+};
+
+export async function collectAnswer(
+  start: Extract<ChatEvent, { type: 'run-start' }>,
+  events: AsyncIterable<ChatEvent>,
+): Promise<CollectedAnswer> {
+  const answer: CollectedAnswer = {
+    start,
+    content: '',
+    reasoning: '',
+    toolCalls: [],
+    usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+    finishReason: undefined,
+    error: undefined,
+  };
+  for await (const event of events) {
+    switch (event.type) {
+      case 'text-delta':
+        answer.content += event.text;
+        break;
+      case 'reasoning-delta':
+        answer.reasoning += event.text;
+        break;
+      case 'tool-call':
+        answer.toolCalls.push(event);
+        break;
+      case 'usage':
+        answer.usage = event.usage;
+        break;
+      case 'finish':
+        answer.usage = event.usage;
+        answer.finishReason = event.finishReason;
+        break;
+      case 'error':
+        answer.error = event;
+        break;
+      case 'run-start':
+      case 'step-start':
+      case 'step-end':
+        break;
+    }
+  }
+  return answer;
+}

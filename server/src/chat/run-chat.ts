@@ -1,0 +1,233 @@
+import type { ChatEvent, ChatEventBody, FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
+import type { Logger } from 'pino';
+import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
+import { createMemoryTtlCache } from '../cache/memory-ttl-cache.ts';
+import { createId } from '../lib/ids.ts';
+import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
+import type { ModelRegistry } from '../providers/model-registry.ts';
+import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
+import type { RunRecord, RunRepository, StoredToolCall } from '../store/run.repository.ts';
+
+/** A chat request after a transport has parsed it; the same for every transport. */
+export type ChatRequest = {
+  botId: string;
+  uid: string;
+  chatId?: string | undefined;
+  /** Earlier turns and the question (last). */
+  messages: ModelMessage[];
+  parameters: ModelParameters;
+  tools?: OpenAITool[] | undefined;
+  toolChoice?: OpenAIToolChoice | undefined;
+  caller?: string | undefined;
+  callerSid?: string | undefined;
+};
+
+/** Who asks and through what; set by the transport after authentication. */
+export type ChatContext = {
+  appId: string;
+  apiKeyId?: string | undefined;
+  requestId: string;
+  transport: 'astron' | 'openai' | 'trpc' | 'ws';
+};
+
+export type ChatServiceOptions = {
+  bots: BotRepository;
+  runs: RunRepository;
+  models: ModelRegistry;
+  logger: Logger;
+  /** RUN_TIMEOUT_SECONDS, in ms. */
+  runTimeoutMs: number;
+  /** Stored messages loaded for a `chat_id`, newest kept. */
+  historyLimit?: number;
+  /** How long a resolved bot is reused before it is read again, ms. */
+  botCacheTtlMs?: number;
+};
+
+const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+
+/** The one core: every transport iterates `runChat` and frames its events. */
+export function createChatService(options: ChatServiceOptions) {
+  const botCache = createMemoryTtlCache<BotRecord>({ ttlMs: options.botCacheTtlMs ?? 5_000, maxEntries: 10_000 });
+
+  async function resolveBot(appId: string, botId: string): Promise<BotRecord> {
+    const key = `${appId}\u0000${botId}`;
+    const cached = botCache.get(key);
+    if (cached) return cached;
+    const bot = await options.bots.findBot(appId, botId);
+    if (!bot) throw new AppError('NOT_FOUND', `Bot "${botId}" was not found for this app.`, { param: 'bot_id' });
+    botCache.set(key, bot);
+    return bot;
+  }
+
+  async function loadHistory(appId: string, request: ChatRequest): Promise<ModelMessage[]> {
+    if (request.chatId === undefined) return [];
+    const owner = await options.runs.findChatBot(appId, request.chatId);
+    if (owner === undefined) return [];
+    if (owner !== request.botId) {
+      throw new AppError('VALIDATION_ERROR', `Chat "${request.chatId}" belongs to another bot.`, { param: 'chat_id' });
+    }
+    return options.runs.loadHistory({ appId, chatId: request.chatId, limit: options.historyLimit ?? 100 });
+  }
+
+  /**
+   * Runs one chat. Errors before the first event (unknown bot, bad history) are thrown; after it
+   * they end the stream with an `error` event. Aborting `signal` stops the model at once and the
+   * run is recorded as cancelled; no event follows an abort.
+   */
+  async function* runChat(request: ChatRequest, context: ChatContext, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+    const startedAt = Date.now();
+    const bot = await resolveBot(context.appId, request.botId);
+    const model = options.models.resolve(bot.definition.model);
+    const history = await loadHistory(context.appId, request);
+    signal.throwIfAborted();
+
+    const definition = bot.definition;
+    const messages: ModelMessage[] = [
+      ...(definition.systemPrompt ? [{ role: 'system' as const, content: definition.systemPrompt }] : []),
+      ...history,
+      ...request.messages,
+    ];
+    const parameters: ModelParameters = { ...definition.parameters, ...request.parameters };
+    const runId = createId('run');
+    const timeout = AbortSignal.timeout(options.runTimeoutMs);
+    const runSignal = AbortSignal.any([signal, timeout]);
+    const question = request.messages.at(-1)?.content ?? '';
+
+    let seq = 0;
+    const numbered = (body: ChatEventBody): ChatEvent => ({ ...body, seq: seq++ }) as ChatEvent;
+    let content = '';
+    let reasoning = '';
+    const toolCalls: Array<{ id: string; name: string; arguments: string }> = [];
+    let usage = EMPTY_USAGE;
+    let finishReason: FinishReason | undefined;
+    let firstTokenAt: number | undefined;
+    let failure: AppError | undefined;
+    let status: RunRecord['status'] = 'running';
+
+    try {
+      yield numbered({
+        type: 'run-start',
+        runId,
+        chatId: request.chatId ?? null,
+        botId: bot.botId,
+        model: model.modelName,
+        created: Math.floor(startedAt / 1000),
+      });
+      const modelRequest = {
+        messages,
+        parameters,
+        ...(request.tools ? { tools: request.tools } : {}),
+        ...(request.toolChoice ? { toolChoice: request.toolChoice } : {}),
+        user: request.uid,
+      };
+      for await (const part of model.stream(modelRequest, runSignal)) {
+        switch (part.type) {
+          case 'text-delta':
+            firstTokenAt ??= Date.now();
+            content += part.text;
+            yield numbered(part);
+            break;
+          case 'reasoning-delta':
+            firstTokenAt ??= Date.now();
+            reasoning += part.text;
+            yield numbered(part);
+            break;
+          case 'tool-call-delta': {
+            firstTokenAt ??= Date.now();
+            const call = (toolCalls[part.index] ??= { id: '', name: '', arguments: '' });
+            if (part.id) call.id = part.id;
+            if (part.name) call.name += part.name;
+            call.arguments += part.argumentsDelta;
+            break;
+          }
+          case 'usage':
+            usage = part.usage;
+            yield numbered(part);
+            break;
+          case 'finish':
+            finishReason = part.finishReason;
+            break;
+        }
+      }
+      for (const [index, call] of toolCalls.entries()) {
+        if (!call) continue;
+        yield numbered({ type: 'tool-call', index, id: call.id || createId('call'), kind: 'tool', name: call.name, arguments: call.arguments });
+      }
+      finishReason ??= 'stop';
+      status = 'succeeded';
+      yield numbered({ type: 'finish', finishReason, usage });
+    } catch (error) {
+      if (signal.aborted) {
+        status = 'cancelled';
+        return;
+      }
+      if (timeout.aborted && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
+        failure = new AppError('TIMEOUT_ERROR', `The run took longer than ${Math.round(options.runTimeoutMs / 1000)} s and was stopped.`);
+      } else {
+        failure = toAppError(error);
+        if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ err: error, runId }, 'run failed');
+      }
+      status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
+      yield numbered({ type: 'error', code: failure.code, message: failure.message, retryable: failure.retryable });
+    } finally {
+      // Reached on success, failure, abort and when the consumer stops iterating early.
+      if (status === 'running') status = 'cancelled';
+      const durationMs = Date.now() - startedAt;
+      const record: RunRecord = {
+        runId,
+        appId: context.appId,
+        botId: bot.botId,
+        botVersion: bot.version,
+        chatId: request.chatId,
+        uid: request.uid,
+        apiKeyId: context.apiKeyId,
+        transport: context.transport,
+        model: model.modelName,
+        status,
+        finishReason: status === 'cancelled' ? 'cancelled' : finishReason,
+        error: failure ? { code: failure.code, message: failure.message } : undefined,
+        usage,
+        timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
+        durationMs,
+        caller: request.caller,
+        callerSid: request.callerSid,
+        createdAt: startedAt,
+        question,
+        answer: {
+          content,
+          reasoning,
+          toolCalls: toolCalls.filter(Boolean).map((call): StoredToolCall => ({ ...call, kind: 'tool' })),
+        },
+      };
+      try {
+        await options.runs.recordRun(record);
+      } catch (error) {
+        options.logger.error({ err: error, runId }, 'could not record run');
+      }
+      options.logger.info(
+        {
+          requestId: context.requestId,
+          runId,
+          appId: context.appId,
+          botId: bot.botId,
+          transport: context.transport,
+          status,
+          code: failure?.code ?? 0,
+          ttftMs: record.timeToFirstTokenMs,
+          durationMs,
+          totalTokens: usage.totalTokens,
+        },
+        'run finished',
+      );
+    }
+  }
+
+  return {
+    runChat,
+    /** Drops cached bots of an app after a change. */
+    invalidateBot(appId: string, botId: string) {
+      botCache.delete(`${appId}\u0000${botId}`);
+    },
+  };
+}
+export type ChatService = ReturnType<typeof createChatService>;

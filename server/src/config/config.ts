@@ -1,0 +1,100 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const booleanFromEnv = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
+  .transform((value) => ['1', 'true', 'yes', 'on'].includes(value));
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/**
+ * Every setting the server reads from the environment. Each key is the env var name;
+ * defaults are those of the embedded demo (SQLite file, in-process cache, loopback).
+ */
+const environmentSchema = z.object({
+  /** Port to listen on. Default 8000. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+  /** Interface to bind. Default 127.0.0.1 (loopback only). */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /** mysql://user:pass@host:port/db for MySQL; unset means the SQLite file under DATA_DIR. */
+  DATABASE_URL: z.string().url().optional(),
+  /** redis://host:port/db for Redis; unset means the in-process cache. */
+  REDIS_URL: z.string().url().optional(),
+  /** Folder of the SQLite file. Default ./data. */
+  DATA_DIR: z.string().min(1).default('data'),
+  /** Demo mode seeds demo-app / sk-demo / demo-secret / demo-bot and accepts them. Default: on for
+   * the embedded default bound to loopback, off otherwise. */
+  DEMO_MODE: booleanFromEnv.optional(),
+  /** Trust `x-consumer-username` / `x_consumer_username` as the app id (a gateway sets it).
+   * Default: on in demo mode, off otherwise. */
+  TRUST_CONSUMER_HEADER: booleanFromEnv.optional(),
+  /** Upstream for the demo app's `upstream-bot` (any OpenAI-compatible base URL, e.g. http://host/v1). */
+  OPENAI_BASE_URL: z.string().url().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /** Pause between words of the built-in demo model, ms. Default 30. */
+  DEMO_MODEL_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(30),
+  /** A run is ended with code 1005 after this long, seconds (300–1800). Default 600. */
+  RUN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(1800).default(600),
+  /** Heartbeat after this much silence on a stream, ms. Default 30000. */
+  PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Largest accepted request body, bytes. Default 1 MiB. */
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** Freshness window of a WebSocket signature's `ts`, seconds. Default 300. */
+  SIGNATURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
+  /** Largest unsent data per WebSocket before it is closed as a slow consumer, bytes. Default 4 MiB. */
+  WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  /** pino level. Default info. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = Readonly<{
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  sqlitePath: string;
+  demoMode: boolean;
+  trustConsumerHeader: boolean;
+  upstream: { baseUrl: string; apiKey: string | undefined; model: string } | undefined;
+  demoModelDelayMs: number;
+  runTimeoutMs: number;
+  pingIntervalMs: number;
+  maxBodyBytes: number;
+  signatureWindowSeconds: number;
+  wsMaxBufferedBytes: number;
+  logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
+}>;
+
+/** Reads the environment; throws one message naming every bad variable. */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const entries = Object.entries(environment).filter(([, value]) => value !== undefined && value !== '');
+  const parsed = environmentSchema.safeParse(Object.fromEntries(entries));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const env = parsed.data;
+  const embedded = env.DATABASE_URL === undefined;
+  const demoMode = env.DEMO_MODE ?? (embedded && LOOPBACK_HOSTS.has(env.HOST));
+  return Object.freeze({
+    port: env.PORT,
+    host: env.HOST,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    sqlitePath: path.resolve(env.DATA_DIR, 'astron-chat.sqlite'),
+    demoMode,
+    trustConsumerHeader: env.TRUST_CONSUMER_HEADER ?? demoMode,
+    upstream:
+      env.OPENAI_BASE_URL === undefined
+        ? undefined
+        : { baseUrl: env.OPENAI_BASE_URL, apiKey: env.OPENAI_API_KEY, model: env.OPENAI_MODEL },
+    demoModelDelayMs: env.DEMO_MODEL_DELAY_MS,
+    runTimeoutMs: env.RUN_TIMEOUT_SECONDS * 1000,
+    pingIntervalMs: env.PING_INTERVAL_MS,
+    maxBodyBytes: env.MAX_BODY_BYTES,
+    signatureWindowSeconds: env.SIGNATURE_WINDOW_SECONDS,
+    wsMaxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+    logLevel: env.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,66 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChatModel, ModelPart, ModelRequest } from '../chat-model.ts';
+
+export const DEMO_MODEL_NAME = 'astron-demo (built-in demo model, not an LLM)';
+
+/** Rough token count good enough for a demo: words and punctuation. */
+export function countDemoTokens(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
+}
+
+/**
+ * A deterministic offline model for the demo and the tests. It answers from the question
+ * itself, word by word, so every transport can be tried without an upstream. Ask it to
+ * "think" and it streams a short reasoning first.
+ */
+export function createDemoModel(options: { delayMs: number }): ChatModel {
+  return {
+    modelName: DEMO_MODEL_NAME,
+    async *stream(request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelPart> {
+      const question = [...request.messages].reverse().find((message) => message.role === 'user')?.content ?? '';
+      const turns = request.messages.filter((message) => message.role === 'user').length;
+      const thinking = /\bthink|reason|思考/i.test(question);
+      const reasoning = thinking ? `The user asked ${countDemoTokens(question)} words; I will echo them back.` : '';
+      const answer =
+        `This is the astron-chat demo model (a built-in demo, not a real LLM). ` +
+        `You said: "${question.trim()}". This is turn ${turns} of our conversation.`;
+      const maxTokens = request.parameters.maxTokens ?? Number.POSITIVE_INFINITY;
+
+      const pace = async () => {
+        if (options.delayMs > 0) await sleep(options.delayMs, undefined, { signal });
+        else signal.throwIfAborted();
+      };
+      for (const word of splitWords(reasoning)) {
+        await pace();
+        yield { type: 'reasoning-delta', text: word };
+      }
+      let completionTokens = 0;
+      let finishReason: 'stop' | 'length' = 'stop';
+      for (const word of splitWords(answer)) {
+        if (completionTokens >= maxTokens) {
+          finishReason = 'length';
+          break;
+        }
+        await pace();
+        completionTokens += 1;
+        yield { type: 'text-delta', text: word };
+      }
+      const promptTokens = request.messages.reduce((sum, message) => sum + countDemoTokens(message.content), 0);
+      const reasoningTokens = countDemoTokens(reasoning);
+      yield {
+        type: 'usage',
+        usage: {
+          promptTokens,
+          completionTokens: completionTokens + reasoningTokens,
+          totalTokens: promptTokens + completionTokens + reasoningTokens,
+        },
+      };
+      yield { type: 'finish', finishReason };
+    },
+  };
+}
+
+/** Splits keeping the spaces attached, so the deltas concatenate back to the text. */
+function splitWords(text: string): string[] {
+  return text.match(/\S+\s*/g) ?? [];
+}

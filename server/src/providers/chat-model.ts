@@ -1,0 +1,56 @@
+import type { FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
+
+export type ModelMessage =
+  | { role: 'system' | 'user'; content: string }
+  | {
+      role: 'assistant';
+      content: string;
+      toolCalls?: Array<{ id: string; name: string; arguments: string }>;
+    }
+  | { role: 'tool'; content: string; toolCallId: string };
+
+export type ModelParameters = {
+  temperature?: number | undefined;
+  topP?: number | undefined;
+  topK?: number | undefined;
+  maxTokens?: number | undefined;
+  stop?: string[] | undefined;
+  seed?: number | undefined;
+  repetitionPenalty?: number | undefined;
+};
+
+export type ModelRequest = {
+  messages: ModelMessage[];
+  parameters: ModelParameters;
+  tools?: OpenAITool[];
+  toolChoice?: OpenAIToolChoice;
+  user?: string;
+};
+
+/** What a model streams; the core numbers these and turns them into ChatEvents. */
+export type ModelPart =
+  | { type: 'text-delta'; text: string }
+  | { type: 'reasoning-delta'; text: string }
+  | { type: 'tool-call-delta'; index: number; id?: string; name?: string; argumentsDelta: string }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'finish'; finishReason: FinishReason };
+
+export interface ChatModel {
+  /** The model name shown to callers. */
+  readonly modelName: string;
+  /** Streams the answer; aborting `signal` must stop upstream work at once. */
+  stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelPart>;
+}
+
+export function toFinishReason(value: string | null | undefined): FinishReason {
+  switch (value) {
+    case 'length':
+    case 'tool_calls':
+    case 'content_filter':
+      return value;
+    case 'function_call':
+      return 'tool_calls';
+    default:
+      return 'stop';
+  }
+}

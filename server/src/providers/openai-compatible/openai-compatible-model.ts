@@ -1,0 +1,200 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { request, type Dispatcher } from 'undici';
+import { isAbortError } from '../../errors/app-error.ts';
+import { toFinishReason, type ChatModel, type ModelPart, type ModelRequest } from '../chat-model.ts';
+import { ProviderError } from '../provider-error.ts';
+
+export type OpenAICompatibleOptions = {
+  /** Base URL including the version path, e.g. `https://api.openai.com/v1`. */
+  baseUrl: string;
+  apiKey?: string | undefined;
+  /** Upstream model id sent in the request. */
+  model: string;
+  /** undici dispatcher (connection pool); the global one by default. */
+  dispatcher?: Dispatcher;
+};
+
+const MAX_ERROR_BODY_BYTES = 8 * 1024;
+
+/** Streams from any OpenAI-compatible `/chat/completions` endpoint. */
+export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): ChatModel {
+  const url = new URL('chat/completions', options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
+  if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+
+  return {
+    modelName: options.model,
+    async *stream(modelRequest: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelPart> {
+      const response = await send(url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(toUpstreamBody(options.model, modelRequest)),
+        signal,
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      });
+      const body = response.body;
+      try {
+        if (response.statusCode < 200 || response.statusCode >= 300) {
+          throw ProviderError.fromStatus(response.statusCode, await readErrorDetail(body));
+        }
+        const reader = createChunkReader();
+        body.setEncoding('utf8');
+        for await (const text of body as AsyncIterable<string>) {
+          reader.parser.feed(text);
+          if (reader.parts.length > 0) {
+            const parts = reader.parts.splice(0);
+            yield* parts;
+          }
+          if (reader.done) break;
+        }
+        if (reader.finishReason === undefined) {
+          throw new ProviderError('Model provider closed the stream before it finished', { retryable: true });
+        }
+        yield { type: 'finish', finishReason: reader.finishReason };
+      } finally {
+        // Breaking out early (client gone, error) must close the upstream socket now.
+        if (!body.destroyed) body.destroy();
+      }
+    },
+  };
+}
+
+async function send(url: URL, requestOptions: Parameters<typeof request>[1]): Promise<Dispatcher.ResponseData<unknown>> {
+  try {
+    return await request(url, requestOptions);
+  } catch (error) {
+    if (isAbortError(error)) throw error;
+    const code = (error as { code?: string }).code ?? 'network error';
+    throw new ProviderError(`Could not reach the model provider at ${url.host} (${code})`, {
+      retryable: true,
+      cause: error,
+    });
+  }
+}
+
+function toUpstreamBody(model: string, modelRequest: ModelRequest): Record<string, unknown> {
+  const { parameters } = modelRequest;
+  return {
+    model,
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: modelRequest.messages.map((message) => {
+      switch (message.role) {
+        case 'tool':
+          return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };
+        case 'assistant':
+          return message.toolCalls?.length
+            ? {
+                role: 'assistant',
+                content: message.content || null,
+                tool_calls: message.toolCalls.map((call) => ({
+                  id: call.id,
+                  type: 'function',
+                  function: { name: call.name, arguments: call.arguments },
+                })),
+              }
+            : { role: 'assistant', content: message.content };
+        default:
+          return message;
+      }
+    }),
+    temperature: parameters.temperature,
+    top_p: parameters.topP,
+    max_tokens: parameters.maxTokens,
+    stop: parameters.stop,
+    seed: parameters.seed,
+    tools: modelRequest.tools,
+    tool_choice: modelRequest.toolChoice,
+    user: modelRequest.user,
+  };
+}
+
+type UpstreamDelta = {
+  content?: string | null;
+  reasoning_content?: string | null;
+  reasoning?: string | null;
+  tool_calls?: Array<{ index?: number; id?: string | null; function?: { name?: string | null; arguments?: string | null } }> | null;
+};
+type UpstreamChunk = {
+  choices?: Array<{ delta?: UpstreamDelta | null; finish_reason?: string | null }> | null;
+  usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
+  error?: { message?: string } | string;
+};
+
+/** Turns SSE `data:` payloads into ModelParts; upstream chunks are read loosely, not schema-checked, on the hot path. */
+function createChunkReader() {
+  const state = {
+    parts: [] as ModelPart[],
+    done: false,
+    finishReason: undefined as ReturnType<typeof toFinishReason> | undefined,
+    parser: undefined as unknown as ReturnType<typeof createParser>,
+  };
+  const onEvent = (event: EventSourceMessage) => {
+    if (event.data === '[DONE]') {
+      state.done = true;
+      state.finishReason ??= 'stop';
+      return;
+    }
+    let chunk: UpstreamChunk;
+    try {
+      chunk = JSON.parse(event.data) as UpstreamChunk;
+    } catch (error) {
+      throw new ProviderError(`Model provider sent a chunk that is not JSON: ${event.data.slice(0, 80)}`, {
+        retryable: false,
+        cause: error,
+      });
+    }
+    if (chunk === null || typeof chunk !== 'object') {
+      throw new ProviderError('Model provider sent a chunk that is not an object', { retryable: false });
+    }
+    if (chunk.error !== undefined) {
+      const detail = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'unknown error');
+      throw new ProviderError(`Model provider failed mid-stream: ${detail}`, { retryable: false });
+    }
+    const choice = chunk.choices?.[0];
+    const delta = choice?.delta;
+    if (delta) {
+      const reasoning = delta.reasoning_content ?? delta.reasoning;
+      if (reasoning) state.parts.push({ type: 'reasoning-delta', text: reasoning });
+      if (delta.content) state.parts.push({ type: 'text-delta', text: delta.content });
+      if (delta.tool_calls) {
+        for (const call of delta.tool_calls) {
+          state.parts.push({
+            type: 'tool-call-delta',
+            index: call.index ?? 0,
+            ...(call.id ? { id: call.id } : {}),
+            ...(call.function?.name ? { name: call.function.name } : {}),
+            argumentsDelta: call.function?.arguments ?? '',
+          });
+        }
+      }
+    }
+    if (choice?.finish_reason) state.finishReason = toFinishReason(choice.finish_reason);
+    if (chunk.usage) {
+      const promptTokens = chunk.usage.prompt_tokens ?? 0;
+      const completionTokens = chunk.usage.completion_tokens ?? 0;
+      state.parts.push({
+        type: 'usage',
+        usage: { promptTokens, completionTokens, totalTokens: chunk.usage.total_tokens ?? promptTokens + completionTokens },
+      });
+    }
+  };
+  state.parser = createParser({ onEvent });
+  return state;
+}
+
+async function readErrorDetail(body: Dispatcher.ResponseData<unknown>["body"]): Promise<string> {
+  let text = '';
+  for await (const chunk of body) {
+    text += (chunk as Buffer).toString('utf8');
+    if (text.length > MAX_ERROR_BODY_BYTES) break;
+  }
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
+    const message = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? parsed.message);
+    if (message) return message.slice(0, 300);
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return text.trim().slice(0, 300);
+}

@@ -1,0 +1,75 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createId } from '../lib/ids.ts';
+import type { Database } from './database.ts';
+
+export type ApiKeyOwner = { keyId: string; appId: string; appStatus: 'active' | 'disabled' };
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export function createAppRepository(db: Database) {
+  return {
+    async findApp(appId: string) {
+      return db.selectFrom('apps').selectAll().where('id', '=', appId).executeTakeFirst();
+    },
+
+    async createApp(input: { id: string; name: string }) {
+      await db.insertInto('apps').values({ id: input.id, name: input.name, status: 'active', created_at: Date.now() }).execute();
+    },
+
+    /** Stores only the hash; `key` is given (demo, tests) or generated and returned once. */
+    async createApiKey(input: { appId: string; name: string; key?: string }) {
+      const key = input.key ?? `sk-${randomBytes(24).toString('base64url')}`;
+      const id = createId('key');
+      await db
+        .insertInto('api_keys')
+        .values({
+          id,
+          app_id: input.appId,
+          name: input.name,
+          key_hash: hashApiKey(key),
+          key_prefix: key.slice(0, 6),
+          created_at: Date.now(),
+          revoked_at: null,
+        })
+        .execute();
+      return { id, key };
+    },
+
+    async findKeyOwner(key: string): Promise<ApiKeyOwner | undefined> {
+      const row = await db
+        .selectFrom('api_keys')
+        .innerJoin('apps', 'apps.id', 'api_keys.app_id')
+        .select(['api_keys.id as keyId', 'api_keys.app_id as appId', 'apps.status as appStatus'])
+        .where('api_keys.key_hash', '=', hashApiKey(key))
+        .where('api_keys.revoked_at', 'is', null)
+        .executeTakeFirst();
+      return row;
+    },
+
+    async createSecret(input: { appId: string; secret?: string }) {
+      const secret = input.secret ?? randomBytes(24).toString('base64url');
+      const id = createId('sec');
+      await db
+        .insertInto('app_secrets')
+        .values({ id, app_id: input.appId, secret, created_at: Date.now(), revoked_at: null })
+        .execute();
+      return { id, secret };
+    },
+
+    /** Active signing secrets of an app (several during a rotation). */
+    async findSecrets(appId: string): Promise<string[]> {
+      const rows = await db
+        .selectFrom('app_secrets')
+        .innerJoin('apps', 'apps.id', 'app_secrets.app_id')
+        .select('app_secrets.secret')
+        .where('app_secrets.app_id', '=', appId)
+        .where('app_secrets.revoked_at', 'is', null)
+        .where('apps.status', '=', 'active')
+        .execute();
+      return rows.map((row) => row.secret);
+    },
+  };
+}
+export type AppRepository = ReturnType<typeof createAppRepository>;

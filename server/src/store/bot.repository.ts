@@ -1,0 +1,80 @@
+import { botDefinitionSchema, type BotDefinition } from '@astron-chat/shared';
+import type { Database } from './database.ts';
+
+export type BotRecord = { appId: string; botId: string; name: string; version: number; definition: BotDefinition };
+
+export function createBotRepository(db: Database) {
+  return {
+    /** The bot's current version, only if it belongs to `appId`. */
+    async findBot(appId: string, botId: string): Promise<BotRecord | undefined> {
+      const row = await db
+        .selectFrom('bots')
+        .innerJoin('bot_versions', (join) =>
+          join
+            .onRef('bot_versions.app_id', '=', 'bots.app_id')
+            .onRef('bot_versions.bot_id', '=', 'bots.id')
+            .onRef('bot_versions.version', '=', 'bots.current_version'),
+        )
+        .select(['bots.id', 'bots.name', 'bots.current_version', 'bot_versions.definition'])
+        .where('bots.app_id', '=', appId)
+        .where('bots.id', '=', botId)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      return {
+        appId,
+        botId: row.id,
+        name: row.name,
+        version: row.current_version,
+        definition: botDefinitionSchema.parse(JSON.parse(row.definition)),
+      };
+    },
+
+    async listBots(appId: string) {
+      return db
+        .selectFrom('bots')
+        .select(['id', 'name', 'current_version', 'created_at'])
+        .where('app_id', '=', appId)
+        .orderBy('id')
+        .execute();
+    },
+
+    /** Creates the bot or adds an immutable new version of it; returns that version. */
+    async saveBot(input: { appId: string; botId: string; name: string; definition: BotDefinition }): Promise<number> {
+      return db.transaction().execute(async (transaction) => {
+        const now = Date.now();
+        const existing = await transaction
+          .selectFrom('bots')
+          .select('current_version')
+          .where('app_id', '=', input.appId)
+          .where('id', '=', input.botId)
+          .executeTakeFirst();
+        const version = (existing?.current_version ?? 0) + 1;
+        await transaction
+          .insertInto('bot_versions')
+          .values({
+            app_id: input.appId,
+            bot_id: input.botId,
+            version,
+            definition: JSON.stringify(input.definition),
+            created_at: now,
+          })
+          .execute();
+        if (existing) {
+          await transaction
+            .updateTable('bots')
+            .set({ name: input.name, current_version: version, updated_at: now })
+            .where('app_id', '=', input.appId)
+            .where('id', '=', input.botId)
+            .execute();
+        } else {
+          await transaction
+            .insertInto('bots')
+            .values({ app_id: input.appId, id: input.botId, name: input.name, current_version: version, created_at: now, updated_at: now })
+            .execute();
+        }
+        return version;
+      });
+    },
+  };
+}
+export type BotRepository = ReturnType<typeof createBotRepository>;

@@ -1,0 +1,111 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, MysqlDialect, SqliteDialect, type Generated } from 'kysely';
+import { createPool } from 'mysql2';
+
+export type AppTable = { id: string; name: string; status: 'active' | 'disabled'; created_at: number };
+export type ApiKeyTable = {
+  id: string;
+  app_id: string;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  created_at: number;
+  revoked_at: number | null;
+};
+export type AppSecretTable = { id: string; app_id: string; secret: string; created_at: number; revoked_at: number | null };
+export type BotTable = { app_id: string; id: string; name: string; current_version: number; created_at: number; updated_at: number };
+export type BotVersionTable = { app_id: string; bot_id: string; version: number; definition: string; created_at: number };
+export type ChatTable = { app_id: string; id: string; bot_id: string; uid: string; created_at: number; updated_at: number };
+export type MessageTable = {
+  id: string;
+  app_id: string;
+  chat_id: string;
+  run_id: string;
+  role: 'user' | 'assistant';
+  content: string;
+  reasoning: string | null;
+  tool_calls: string | null;
+  status: 'complete' | 'partial';
+  created_at: number;
+};
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timeout';
+export type RunTable = {
+  id: string;
+  app_id: string;
+  bot_id: string;
+  bot_version: number;
+  chat_id: string | null;
+  uid: string;
+  api_key_id: string | null;
+  transport: string;
+  model: string;
+  status: RunStatus;
+  finish_reason: string | null;
+  error_code: number | null;
+  error_message: string | null;
+  prompt_tokens: Generated<number>;
+  completion_tokens: Generated<number>;
+  total_tokens: Generated<number>;
+  time_to_first_token_ms: number | null;
+  duration_ms: number | null;
+  caller: string | null;
+  caller_sid: string | null;
+  created_at: number;
+  finished_at: number | null;
+};
+
+export type DatabaseSchema = {
+  apps: AppTable;
+  api_keys: ApiKeyTable;
+  app_secrets: AppSecretTable;
+  bots: BotTable;
+  bot_versions: BotVersionTable;
+  chats: ChatTable;
+  messages: MessageTable;
+  runs: RunTable;
+};
+
+export type Database = Kysely<DatabaseSchema>;
+export type DatabaseKind = 'sqlite' | 'mysql';
+
+export type DatabaseHandle = { db: Database; kind: DatabaseKind; describe: string };
+
+/** MySQL when a URL is given (pool of 5–20), else the embedded SQLite file. */
+export function createDatabase(options: { databaseUrl: string | undefined; sqlitePath: string }): DatabaseHandle {
+  if (options.databaseUrl) {
+    const url = new URL(options.databaseUrl);
+    if (url.protocol !== 'mysql:') {
+      throw new Error(`DATABASE_URL must be a mysql:// URL, got ${url.protocol}//`);
+    }
+    const pool = createPool({
+      uri: options.databaseUrl,
+      connectionLimit: 20,
+      maxIdle: 5,
+      idleTimeout: 60_000,
+      connectTimeout: 5_000,
+      // bigint columns hold epoch ms, well inside Number's range.
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      decimalNumbers: true,
+    });
+    return { db: new Kysely<DatabaseSchema>({ dialect: new MysqlDialect({ pool }) }), kind: 'mysql', describe: redactUrl(url) };
+  }
+  mkdirSync(path.dirname(options.sqlitePath), { recursive: true });
+  const sqlite = new SQLite(options.sqlitePath);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  return {
+    db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) }),
+    kind: 'sqlite',
+    describe: `sqlite:${options.sqlitePath}`,
+  };
+}
+
+export function redactUrl(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.password) copy.password = '***';
+  return copy.href;
+}

@@ -1,0 +1,128 @@
+import type { FinishReason, ToolCallKind, Usage } from '@astron-chat/shared';
+import { createId } from '../lib/ids.ts';
+import type { Database, DatabaseKind, MessageTable, RunStatus } from './database.ts';
+
+export type StoredToolCall = { id: string; kind: ToolCallKind; name: string; arguments: string; result?: string };
+
+export type HistoryMessage = { role: 'user' | 'assistant'; content: string };
+
+/** Everything a finished run leaves behind, written in one transaction. */
+export type RunRecord = {
+  runId: string;
+  appId: string;
+  botId: string;
+  botVersion: number;
+  chatId: string | undefined;
+  uid: string;
+  apiKeyId: string | undefined;
+  transport: string;
+  model: string;
+  status: RunStatus;
+  finishReason: FinishReason | undefined;
+  error: { code: number; message: string } | undefined;
+  usage: Usage;
+  timeToFirstTokenMs: number | undefined;
+  durationMs: number;
+  caller: string | undefined;
+  callerSid: string | undefined;
+  createdAt: number;
+  question: string;
+  answer: { content: string; reasoning: string; toolCalls: StoredToolCall[] };
+};
+
+export function createRunRepository(db: Database, kind: DatabaseKind) {
+  return {
+    /** Stored turns of a chat of this app, oldest first (at most `limit`). */
+    async loadHistory(input: { appId: string; chatId: string; limit: number }): Promise<HistoryMessage[]> {
+      const rows = await db
+        .selectFrom('messages')
+        .select(['role', 'content'])
+        .where('app_id', '=', input.appId)
+        .where('chat_id', '=', input.chatId)
+        .orderBy('id', 'desc')
+        .limit(input.limit)
+        .execute();
+      return rows.reverse();
+    },
+
+    async findChatBot(appId: string, chatId: string): Promise<string | undefined> {
+      const row = await db
+        .selectFrom('chats')
+        .select('bot_id')
+        .where('app_id', '=', appId)
+        .where('id', '=', chatId)
+        .executeTakeFirst();
+      return row?.bot_id;
+    },
+
+    async recordRun(record: RunRecord): Promise<void> {
+      const now = Date.now();
+      await db.transaction().execute(async (transaction) => {
+        const { chatId } = record;
+        if (chatId !== undefined) {
+          const chat = { app_id: record.appId, id: chatId, bot_id: record.botId, uid: record.uid, created_at: now, updated_at: now };
+          const insert = transaction.insertInto('chats').values(chat);
+          await (kind === 'mysql' ? insert.ignore() : insert.onConflict((conflict) => conflict.doNothing())).execute();
+          const { answer } = record;
+          const messages: Array<Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status'>> = [
+            { role: 'user', content: record.question, reasoning: null, tool_calls: null, status: 'complete' },
+          ];
+          if (answer.content || answer.reasoning || answer.toolCalls.length > 0) {
+            messages.push({
+              role: 'assistant',
+              content: answer.content,
+              reasoning: answer.reasoning || null,
+              tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
+              status: record.status === 'succeeded' ? 'complete' : 'partial',
+            });
+          }
+          await transaction
+            .insertInto('messages')
+            .values(
+              messages.map((message) => ({
+                ...message,
+                id: createId('msg'),
+                app_id: record.appId,
+                chat_id: chatId,
+                run_id: record.runId,
+                created_at: now,
+              })),
+            )
+            .execute();
+        }
+        await transaction
+          .insertInto('runs')
+          .values({
+            id: record.runId,
+            app_id: record.appId,
+            bot_id: record.botId,
+            bot_version: record.botVersion,
+            chat_id: record.chatId ?? null,
+            uid: record.uid,
+            api_key_id: record.apiKeyId ?? null,
+            transport: record.transport,
+            model: record.model.slice(0, 128),
+            status: record.status,
+            finish_reason: record.finishReason ?? null,
+            error_code: record.error?.code ?? null,
+            error_message: record.error?.message.slice(0, 512) ?? null,
+            prompt_tokens: record.usage.promptTokens,
+            completion_tokens: record.usage.completionTokens,
+            total_tokens: record.usage.totalTokens,
+            time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
+            duration_ms: record.durationMs,
+            caller: record.caller ?? null,
+            caller_sid: record.callerSid ?? null,
+            created_at: record.createdAt,
+            finished_at: now,
+          })
+          .execute();
+      });
+    },
+
+    async findRun(appId: string, runId: string) {
+      return db.selectFrom('runs').selectAll().where('app_id', '=', appId).where('id', '=', runId).executeTakeFirst();
+    },
+  };
+}
+export type RunRepository = ReturnType<typeof createRunRepository>;

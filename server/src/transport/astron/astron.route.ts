@@ -1,0 +1,61 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { astronChatRequestSchema, httpStatusOfCode, type ChatEvent } from '@astron-chat/shared';
+import { AppError, fromZodError } from '../../errors/app-error.ts';
+import { collectAnswer } from '../../chat/collect-answer.ts';
+import type { TransportDependencies } from '../transport-dependencies.ts';
+import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
+import { createSseWriter, SSE_HEADERS } from '../http/sse-writer.ts';
+import { createAstronFramer, fromAstronRequest, toAstronCompletion } from './astron-frames.ts';
+
+export const ASTRON_PING_FRAME = 'data: {"ping":"pong"}\n\n';
+
+/** `POST /agent/v1/chat/completions` — the seed's format, SSE or one JSON answer. */
+export function createAstronRoute(dependencies: TransportDependencies) {
+  const { authenticator, chat, config } = dependencies;
+
+  return async function handleAstronCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
+    const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
+    const parsed = astronChatRequestSchema.safeParse(await readJsonBody(request, config.maxBodyBytes));
+    if (!parsed.success) throw fromZodError(parsed.error);
+
+    const controller = abortOnClose(response);
+    const events = chat.runChat(
+      fromAstronRequest(parsed.data),
+      { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'astron' },
+      controller.signal,
+    );
+    const first = await events.next();
+    if (first.done || first.value.type !== 'run-start') throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
+    const start = first.value;
+
+    if (!parsed.data.stream) {
+      const answer = await collectAnswer(start, events);
+      const status = answer.error ? httpStatusOfCode(answer.error.code) : 200;
+      sendJson(response, status, toAstronCompletion(answer));
+      return;
+    }
+
+    response.writeHead(200, SSE_HEADERS);
+    const writer = createSseWriter(response, { pingIntervalMs: config.pingIntervalMs, ping: ASTRON_PING_FRAME });
+    const frame = createAstronFramer(start);
+    try {
+      writer.data(frame(start) as string);
+      for await (const event of events as AsyncIterable<ChatEvent>) {
+        const payload = frame(event);
+        if (payload !== undefined) writer.data(payload);
+      }
+      writer.data('[DONE]');
+    } finally {
+      writer.end();
+    }
+  };
+}
+
+export function sendAstronError(response: ServerResponse, error: AppError, requestId: string): void {
+  sendJson(
+    response,
+    error.httpStatus,
+    { code: error.code, message: error.message, ...(error.param ? { param: error.param } : {}), request_id: requestId },
+    retryAfterHeader(error),
+  );
+}

@@ -1,0 +1,155 @@
+import {
+  errorNameOf,
+  errorTable,
+  type ChatEvent,
+  type OpenAIChatRequest,
+  type OpenAIChunk,
+  type OpenAICompletion,
+  type OpenAIErrorBody,
+  type OpenAIMessage,
+  type OpenAIUsage,
+  type Usage,
+} from '@astron-chat/shared';
+import { AppError } from '../../errors/app-error.ts';
+import type { ChatRequest } from '../../chat/run-chat.ts';
+import type { CollectedAnswer } from '../../chat/collect-answer.ts';
+import type { ModelMessage } from '../../providers/chat-model.ts';
+
+function textOf(content: OpenAIMessage['content'] | null | undefined): string {
+  if (content === null || content === undefined) return '';
+  return typeof content === 'string' ? content : content.map((part) => part.text).join('');
+}
+
+function toModelMessage(message: OpenAIMessage): ModelMessage {
+  switch (message.role) {
+    case 'system':
+    case 'developer':
+      return { role: 'system', content: textOf(message.content) };
+    case 'user':
+      return { role: 'user', content: textOf(message.content) };
+    case 'assistant':
+      return {
+        role: 'assistant',
+        content: textOf(message.content),
+        ...(message.tool_calls
+          ? { toolCalls: message.tool_calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })) }
+          : {}),
+      };
+    case 'tool':
+      return { role: 'tool', content: textOf(message.content), toolCallId: message.tool_call_id };
+  }
+}
+
+/** An OpenAI body as a core request; `model` names the bot. */
+export function fromOpenAIRequest(request: OpenAIChatRequest & { chat_id?: string | undefined }): ChatRequest {
+  const last = request.messages.at(-1);
+  if (last && last.role !== 'user' && last.role !== 'tool') {
+    throw new AppError('VALIDATION_ERROR', `messages.${request.messages.length - 1}: the last message must have role "user" or "tool", got "${last.role}"`, {
+      param: `messages.${request.messages.length - 1}.role`,
+    });
+  }
+  return {
+    botId: request.model,
+    uid: request.user ?? '',
+    chatId: request.chat_id,
+    messages: request.messages.map(toModelMessage),
+    parameters: {
+      temperature: request.temperature ?? undefined,
+      topP: request.top_p ?? undefined,
+      maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+      stop: typeof request.stop === 'string' ? [request.stop] : (request.stop ?? undefined),
+      seed: request.seed ?? undefined,
+    },
+    tools: request.tools,
+    toolChoice: request.tool_choice,
+  };
+}
+
+export function toOpenAIUsage(usage: Usage): OpenAIUsage {
+  return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens };
+}
+
+export function toOpenAIErrorBody(error: { code: number; message: string; param?: string | undefined }): OpenAIErrorBody {
+  return {
+    error: {
+      message: error.message,
+      type: errorTable[errorNameOf(error.code)].openaiType,
+      param: error.param ?? null,
+      code: String(error.code),
+    },
+  };
+}
+
+/** Frames a run as OpenAI chunks, exactly as OpenAI sends them (plus DeepSeek's `reasoning_content`). */
+export function createOpenAIFramer(options: { id: string; created: number; model: string; includeUsage: boolean }) {
+  const head = { id: options.id, object: 'chat.completion.chunk' as const, created: options.created, model: options.model, system_fingerprint: null };
+  const usageField = options.includeUsage ? ',"usage":null' : '';
+  const prefix = `${JSON.stringify(head).slice(0, -1)},"choices":[{"index":0,"delta":{`;
+  const suffix = `},"logprobs":null,"finish_reason":null}]${usageField}}`;
+  const chunk = (choices: OpenAIChunk['choices'], usage?: OpenAIUsage) =>
+    JSON.stringify({ ...head, choices, ...(options.includeUsage ? { usage: usage ?? null } : {}) } satisfies OpenAIChunk);
+
+  /** Returns the `data:` payloads for one event (the finish event may need two). */
+  return (event: ChatEvent): string[] | string | undefined => {
+    switch (event.type) {
+      case 'text-delta':
+        return `${prefix}"content":${JSON.stringify(event.text)}${suffix}`;
+      case 'reasoning-delta':
+        return `${prefix}"reasoning_content":${JSON.stringify(event.text)}${suffix}`;
+      case 'run-start':
+        return `${prefix}"role":"assistant","content":""${suffix}`;
+      case 'tool-call':
+        return chunk([
+          {
+            index: 0,
+            delta: { tool_calls: [{ index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: event.arguments } }] },
+            logprobs: null,
+            finish_reason: null,
+          },
+        ]);
+      case 'finish': {
+        const last = chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: event.finishReason }]);
+        return options.includeUsage ? [last, chunk([], toOpenAIUsage(event.usage))] : last;
+      }
+      case 'error':
+        return JSON.stringify(toOpenAIErrorBody(event));
+      case 'usage':
+      case 'step-start':
+      case 'step-end':
+        return undefined;
+    }
+  };
+}
+
+export function toOpenAICompletion(answer: CollectedAnswer, options: { id: string; model: string }): OpenAICompletion {
+  return {
+    id: options.id,
+    object: 'chat.completion',
+    created: answer.start.created,
+    model: options.model,
+    system_fingerprint: null,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: answer.content || (answer.toolCalls.length > 0 ? null : ''),
+          ...(answer.reasoning ? { reasoning_content: answer.reasoning } : {}),
+          refusal: null,
+          ...(answer.toolCalls.length > 0
+            ? {
+                tool_calls: answer.toolCalls.map((call) => ({
+                  id: call.id,
+                  type: 'function' as const,
+                  function: { name: call.name, arguments: call.arguments },
+                })),
+              }
+            : {}),
+        },
+        logprobs: null,
+        finish_reason: answer.finishReason ?? 'stop',
+      },
+    ],
+    usage: toOpenAIUsage(answer.usage),
+  };
+}

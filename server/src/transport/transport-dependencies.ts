@@ -1,0 +1,14 @@
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.ts';
+import type { ChatService } from '../chat/run-chat.ts';
+import type { Config } from '../config/config.ts';
+import type { BotRepository } from '../store/bot.repository.ts';
+
+/** What every transport is given by `createApp`; transports frame, they never reach the store themselves. */
+export type TransportDependencies = {
+  config: Config;
+  logger: Logger;
+  authenticator: Authenticator;
+  chat: ChatService;
+  bots: BotRepository;
+};

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+export const usageSchema = z.object({
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+  totalTokens: z.number().int().nonnegative(),
+});
+export type Usage = z.infer<typeof usageSchema>;
+
+export const finishReasonSchema = z.enum(['stop', 'length', 'tool_calls', 'content_filter', 'cancelled', 'interrupt']);
+export type FinishReason = z.infer<typeof finishReasonSchema>;
+
+export const toolCallKindSchema = z.enum(['tool', 'workflow', 'knowledge']);
+export type ToolCallKind = z.infer<typeof toolCallKindSchema>;
+
+const base = { seq: z.number().int().nonnegative() };
+
+/** The one stream every transport frames (SPEC §2). Discriminated on `type`. */
+export const chatEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    ...base,
+    type: z.literal('run-start'),
+    runId: z.string(),
+    chatId: z.string().nullable(),
+    botId: z.string(),
+    model: z.string(),
+    created: z.number().int(),
+  }),
+  z.object({ ...base, type: z.literal('text-delta'), text: z.string() }),
+  z.object({ ...base, type: z.literal('reasoning-delta'), text: z.string() }),
+  z.object({
+    ...base,
+    type: z.literal('tool-call'),
+    index: z.number().int().nonnegative(),
+    id: z.string(),
+    kind: toolCallKindSchema,
+    name: z.string(),
+    arguments: z.string(),
+    result: z.string().optional(),
+    reason: z.string().optional(),
+  }),
+  z.object({
+    ...base,
+    type: z.enum(['step-start', 'step-end']),
+    nodeId: z.string(),
+    nodeType: z.string(),
+    stepSeq: z.number().int().nonnegative(),
+    progress: z.number().min(0).max(1),
+    status: z.enum(['running', 'succeeded', 'failed', 'skipped']),
+    error: z.string().optional(),
+  }),
+  z.object({ ...base, type: z.literal('usage'), usage: usageSchema }),
+  z.object({ ...base, type: z.literal('finish'), finishReason: finishReasonSchema, usage: usageSchema }),
+  z.object({
+    ...base,
+    type: z.literal('error'),
+    code: z.number().int(),
+    message: z.string(),
+    retryable: z.boolean(),
+  }),
+]);
+
+export type ChatEvent = z.infer<typeof chatEventSchema>;
+export type ChatEventType = ChatEvent['type'];
+/** An event before the core numbers it. */
+export type ChatEventBody = ChatEvent extends infer Event
+  ? Event extends { seq: number }
+    ? Omit<Event, 'seq'>
+    : never
+  : never;

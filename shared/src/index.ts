@@ -1,0 +1,5 @@
+export * from './errors.ts';
+export * from './events.ts';
+export * from './astron.ts';
+export * from './openai.ts';
+export * from './bot.ts';
