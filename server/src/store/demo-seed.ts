@@ -8,8 +8,19 @@ export const DEMO_SECRET = 'demo-secret';
 export const DEMO_BOT_ID = 'demo-bot';
 export const UPSTREAM_BOT_ID = 'upstream-bot';
 
-/** Makes sure the demo app, its credentials and bots exist; safe to run on every start. */
+/**
+ * Makes sure the demo app, its credentials and bots exist; safe to run on every start, also by
+ * several processes at once (a losing insert finds the winner's rows on the second pass).
+ */
 export async function seedDemo(options: { apps: AppRepository; bots: BotRepository; withUpstreamBot: boolean }) {
+  try {
+    await seedOnce(options);
+  } catch {
+    await seedOnce(options);
+  }
+}
+
+async function seedOnce(options: { apps: AppRepository; bots: BotRepository; withUpstreamBot: boolean }) {
   const { apps, bots } = options;
   if (!(await apps.findApp(DEMO_APP_ID))) {
     await apps.createApp({ id: DEMO_APP_ID, name: 'Demo app' });

@@ -38,13 +38,12 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
           throw ProviderError.fromStatus(response.statusCode, await readErrorDetail(body));
         }
         const reader = createChunkReader();
-        body.setEncoding('utf8');
-        for await (const text of body as AsyncIterable<string>) {
-          reader.parser.feed(text);
-          if (reader.parts.length > 0) {
-            const parts = reader.parts.splice(0);
-            yield* parts;
-          }
+        const decoder = new TextDecoder();
+        for await (const bytes of body as AsyncIterable<Buffer>) {
+          reader.parser.feed(decoder.decode(bytes, { stream: true }));
+          // Parts read before a bad chunk still reach the caller; then the error ends the stream.
+          if (reader.parts.length > 0) yield* reader.parts.splice(0);
+          if (reader.error) throw reader.error;
           if (reader.done) break;
         }
         if (reader.finishReason === undefined) {
@@ -126,10 +125,19 @@ function createChunkReader() {
   const state = {
     parts: [] as ModelPart[],
     done: false,
+    error: undefined as ProviderError | undefined,
     finishReason: undefined as ReturnType<typeof toFinishReason> | undefined,
     parser: undefined as unknown as ReturnType<typeof createParser>,
   };
   const onEvent = (event: EventSourceMessage) => {
+    if (state.error || state.done) return;
+    try {
+      readEvent(event);
+    } catch (error) {
+      state.error = error as ProviderError;
+    }
+  };
+  const readEvent = (event: EventSourceMessage) => {
     if (event.data === '[DONE]') {
       state.done = true;
       state.finishReason ??= 'stop';

@@ -1,0 +1,103 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the fake answers next; tests set it per case. */
+export type UpstreamScript = {
+  /** Content pieces, one chunk each. */
+  chunks?: string[];
+  reasoning?: string[];
+  toolCalls?: Array<{ id: string; name: string; arguments: string }>;
+  /** Pause before each chunk, ms. */
+  delayMs?: number;
+  /** Pause before the response headers, ms. */
+  headerDelayMs?: number;
+  /** Answer with this HTTP status and an OpenAI error body instead. */
+  status?: number;
+  /** Send this raw line as a chunk (malformed data) after the first chunk. */
+  garbage?: string;
+  /** Close the connection after this many chunks without finishing. */
+  dropAfter?: number;
+};
+
+export type FakeUpstream = {
+  baseUrl: string;
+  script: UpstreamScript;
+  requests: Array<Record<string, unknown>>;
+  /** Resolves with how the next (or current) request ended: finished, or closed by our server first. */
+  nextEnd(): Promise<'finished' | 'closed-by-client'>;
+  close(): Promise<void>;
+};
+
+/** A real OpenAI-compatible HTTP server on a free port: `POST /v1/chat/completions`, streaming. */
+export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<FakeUpstream> {
+  const requests: Array<Record<string, unknown>> = [];
+  let waiters: Array<(how: 'finished' | 'closed-by-client') => void> = [];
+  const ended = (how: 'finished' | 'closed-by-client') => {
+    const current = waiters;
+    waiters = [];
+    for (const resolve of current) resolve(how);
+  };
+
+  const upstream: FakeUpstream = {
+    baseUrl: '',
+    script: initial,
+    requests,
+    nextEnd: () => new Promise((resolve) => waiters.push(resolve)),
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => void answer(JSON.parse(body || '{}') as Record<string, unknown>, response));
+  });
+
+  async function answer(body: Record<string, unknown>, response: ServerResponse) {
+    requests.push(body);
+    const script = upstream.script;
+    let finished = false;
+    response.on('close', () => ended(finished ? 'finished' : 'closed-by-client'));
+    const pause = (ms: number | undefined) => (ms ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve());
+    await pause(script.headerDelayMs);
+    if (response.destroyed) return;
+    if (script.status && script.status >= 400) {
+      finished = true;
+      response.writeHead(script.status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: { message: `fake upstream error ${script.status}`, type: 'server_error' } }));
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    const base = { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1, model: String(body.model) };
+    const send = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
+    const deltas: Array<Record<string, unknown>> = [
+      ...(script.reasoning ?? []).map((text) => ({ reasoning_content: text })),
+      ...(script.chunks ?? ['Hello', ' from', ' upstream']).map((text) => ({ content: text })),
+      ...(script.toolCalls ?? []).map((call, index) => ({
+        tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }],
+      })),
+    ];
+    for (const [index, delta] of deltas.entries()) {
+      await pause(script.delayMs);
+      if (response.destroyed) return;
+      if (script.dropAfter !== undefined && index >= script.dropAfter) {
+        response.destroy();
+        return;
+      }
+      send({ ...base, choices: [{ index: 0, delta, finish_reason: null }] });
+      if (index === 0 && script.garbage !== undefined) response.write(`data: ${script.garbage}\n\n`);
+    }
+    send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: script.toolCalls?.length ? 'tool_calls' : 'stop' }] });
+    send({ ...base, choices: [], usage: { prompt_tokens: 5, completion_tokens: deltas.length, total_tokens: 5 + deltas.length } });
+    response.write('data: [DONE]\n\n');
+    finished = true;
+    response.end();
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  upstream.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  return upstream;
+}
