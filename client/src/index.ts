@@ -1,0 +1,10 @@
+export {
+  ChatClientError,
+  createChatClient,
+  jitteredBackoffMs,
+  toChatClientError,
+  type ChatClient,
+  type ChatClientOptions,
+  type StreamOptions,
+} from './chat-client.ts';
+export type { AstronChatRequestInput, ChatEvent } from '@astron-chat/shared';
