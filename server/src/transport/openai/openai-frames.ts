@@ -44,7 +44,7 @@ function toModelMessage(message: OpenAIMessage): ModelMessage {
 export function fromOpenAIRequest(request: OpenAIChatRequest & { chat_id?: string | undefined }): ChatRequest {
   const last = request.messages.at(-1);
   if (last && last.role !== 'user' && last.role !== 'tool') {
-    throw new AppError('VALIDATION_ERROR', `messages.${request.messages.length - 1}: the last message must have role "user" or "tool", got "${last.role}"`, {
+    throw new AppError('VALIDATION_ERROR', `messages.${request.messages.length - 1}.role: the last message must have role "user" or "tool", got "${last.role}"`, {
       param: `messages.${request.messages.length - 1}.role`,
     });
   }

@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { signWebSocketRequest } from '../src/auth/authenticator.ts';
+import { testBackends } from './support/backends.ts';
+import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.ts';
+import { eventually, postJson } from './support/sse.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+const slowAnswer = { chunks: Array.from({ length: 40 }, (_, index) => `w${index} `), delayMs: 40 };
+
+/** Reads an SSE body until the first frame with content, then returns that frame. */
+async function firstContentFrame(response: Response): Promise<Record<string, any>> {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error('stream ended before any content');
+    buffer += decoder.decode(value, { stream: true });
+    for (const block of buffer.split('\n\n').slice(0, -1)) {
+      const frame = JSON.parse(block.slice('data: '.length)) as Record<string, any>;
+      if (frame.choices?.[0]?.delta?.content) return frame;
+    }
+  }
+}
+
+describe.each(testBackends())('cancellation on $name', (backend) => {
+  let server: TestApp;
+  let upstream: FakeUpstream;
+  const runStatus = (runId: string) =>
+    eventually(async () => {
+      const run = await server.app.database.db.selectFrom('runs').select(['status', 'finish_reason']).where('id', '=', runId).executeTakeFirst();
+      return run;
+    });
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream(slowAnswer);
+    server = await startTestApp(backend, {
+      overrides: { providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } } },
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    await upstream.close();
+  });
+
+  it.each([
+    ['Astron REST', '/agent/v1/chat/completions', { bot_id: 'upstream-bot', uid: 'u', stream: true, parameters: { messages: [{ role: 'user', content: 'go' }] } }],
+    ['OpenAI REST', '/v1/chat/completions', { model: 'upstream-bot', stream: true, messages: [{ role: 'user', content: 'go' }] }],
+  ])('%s: a client that leaves mid-stream closes the upstream request and the run is cancelled', async (_name, path, body) => {
+    upstream.script = slowAnswer;
+    const controller = new AbortController();
+    const ended = upstream.nextEnd();
+    const response = await postJson(`${server.url}${path}`, body, { authorization: 'Bearer sk-demo' }, controller.signal);
+    const frame = await firstContentFrame(response);
+    const leftAt = Date.now();
+    controller.abort();
+    expect(await ended).toBe('closed-by-client');
+    expect(Date.now() - leftAt).toBeLessThan(1_000);
+    const runId = String(frame.id).replace(/^chatcmpl-/, '');
+    expect(await runStatus(runId)).toEqual({ status: 'cancelled', finish_reason: 'cancelled' });
+  });
+
+  it('a client that leaves before the first token closes the upstream request too', async () => {
+    upstream.script = { ...slowAnswer, headerDelayMs: 3_000 };
+    const controller = new AbortController();
+    const ended = upstream.nextEnd();
+    const request = postJson(
+      `${server.url}/v1/chat/completions`,
+      { model: 'upstream-bot', stream: true, messages: [{ role: 'user', content: 'go' }] },
+      { authorization: 'Bearer sk-demo' },
+      controller.signal,
+    ).catch(() => undefined);
+    await eventually(async () => upstream.requests.length > 0 && upstream.requests.at(-1)?.model === 'fake-model');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const leftAt = Date.now();
+    controller.abort();
+    await request;
+    expect(await ended).toBe('closed-by-client');
+    expect(Date.now() - leftAt).toBeLessThan(1_000);
+    upstream.script = slowAnswer;
+  });
+
+  it('plain WebSocket: {type:"cancel"} stops one run, closing the socket stops the rest', async () => {
+    upstream.script = slowAnswer;
+    const ts = String(Math.floor(Date.now() / 1000));
+    const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
+    const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`);
+    const frames: Array<Record<string, any>> = [];
+    socket.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, any>));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+
+    const firstEnded = upstream.nextEnd();
+    socket.send(JSON.stringify({ request_id: 'r1', bot_id: 'upstream-bot', uid: 'u', parameters: { messages: [{ role: 'user', content: 'go' }] } }));
+    await eventually(async () => frames.some((frame) => frame.request_id === 'r1' && frame.choices[0].delta.content));
+    socket.send(JSON.stringify({ type: 'cancel', request_id: 'r1' }));
+    expect(await firstEnded).toBe('closed-by-client');
+    const runId = String(frames.find((frame) => frame.request_id === 'r1')!.id);
+    expect((await runStatus(runId)).status).toBe('cancelled');
+
+    const secondEnded = upstream.nextEnd();
+    socket.send(JSON.stringify({ request_id: 'r2', bot_id: 'upstream-bot', uid: 'u', parameters: { messages: [{ role: 'user', content: 'go' }] } }));
+    await eventually(async () => frames.some((frame) => frame.request_id === 'r2' && frame.choices[0].delta.content));
+    socket.close();
+    expect(await secondEnded).toBe('closed-by-client');
+  });
+});
