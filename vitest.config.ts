@@ -2,7 +2,13 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['shared/src/**/*.test.ts', 'server/src/**/*.test.ts', 'server/test/**/*.test.ts', 'client/src/**/*.test.ts', 'client/test/**/*.test.ts'],
+    include: [
+      'shared/src/**/*.test.ts',
+      'server/src/**/*.test.ts',
+      'server/test/**/*.test.ts',
+      'client/src/**/*.test.ts',
+      'client/test/**/*.test.ts',
+    ],
     globalSetup: ['server/test/support/global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,

@@ -56,9 +56,12 @@ export class ChatClientError extends Error {
 
 export function toChatClientError(error: unknown): ChatClientError {
   if (error instanceof ChatClientError) return error;
-  const appCode = error instanceof TRPCClientError ? (error.data as { appCode?: unknown } | undefined)?.appCode : undefined;
+  const appCode =
+    error instanceof TRPCClientError ? (error.data as { appCode?: unknown } | undefined)?.appCode : undefined;
   const message = error instanceof Error ? error.message : String(error);
-  return new ChatClientError(typeof appCode === 'number' ? appCode : errorTable.UNKNOWN_ERROR.code, message, { cause: error });
+  return new ChatClientError(typeof appCode === 'number' ? appCode : errorTable.UNKNOWN_ERROR.code, message, {
+    cause: error,
+  });
 }
 
 /**
@@ -95,12 +98,19 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         true: wsClient
           ? wsLink<AppRouter>({ client: wsClient, transformer: superjson })
           : httpSubscriptionLink({ url: trpcUrl, connectionParams, EventSource, transformer: superjson }),
-        false: httpBatchLink({ url: trpcUrl, transformer: superjson, headers: { authorization: `Bearer ${options.apiKey}` } }),
+        false: httpBatchLink({
+          url: trpcUrl,
+          transformer: superjson,
+          headers: { authorization: `Bearer ${options.apiKey}` },
+        }),
       }),
     ],
   });
 
-  async function* streamCompletion(request: AstronChatRequestInput, streamOptions: StreamOptions = {}): AsyncGenerator<ChatEvent> {
+  async function* streamCompletion(
+    request: AstronChatRequestInput,
+    streamOptions: StreamOptions = {},
+  ): AsyncGenerator<ChatEvent> {
     const { signal } = streamOptions;
     signal?.throwIfAborted();
     const queue: ChatEvent[] = [];
@@ -112,6 +122,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       wake = undefined;
     };
     // Declared first because a link may report an error while `subscribe` is still running.
+    // eslint-disable-next-line prefer-const -- assigned below, read by callbacks that may run before that
     let subscription: { unsubscribe(): void } | undefined;
     const fail = (error: unknown) => {
       failure ??= toChatClientError(error);
@@ -122,7 +133,12 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     subscription = trpc.chat.completions.subscribe(request, {
       onData(envelope) {
         if (queue.length >= maxBufferedEvents) {
-          fail(new ChatClientError(errorTable.OVERLOADED.code, `The consumer fell more than ${maxBufferedEvents} events behind; the stream was stopped.`));
+          fail(
+            new ChatClientError(
+              errorTable.OVERLOADED.code,
+              `The consumer fell more than ${maxBufferedEvents} events behind; the stream was stopped.`,
+            ),
+          );
           return;
         }
         queue.push(envelope.data);
@@ -166,7 +182,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     trpc,
     streamCompletion,
     close() {
-      wsClient?.close();
+      void wsClient?.close();
     },
   };
 }

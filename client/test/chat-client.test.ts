@@ -9,7 +9,11 @@ const BOT_ID = 'demo-bot';
 const transports: Array<ChatClientOptions['transport']> = ['sse', 'ws'];
 
 function ask(question: string, botId = BOT_ID) {
-  return { bot_id: botId, uid: 'client-test', parameters: { messages: [{ role: 'user' as const, content: question }] } };
+  return {
+    bot_id: botId,
+    uid: 'client-test',
+    parameters: { messages: [{ role: 'user' as const, content: question }] },
+  };
 }
 
 async function collect(events: AsyncIterable<ChatEvent>): Promise<ChatEvent[]> {
@@ -56,7 +60,10 @@ describe.each(testBackends())('chat client against $name', (backend) => {
   let paced: TestApp;
 
   beforeAll(async () => {
-    [fast, paced] = await Promise.all([startTestApp(backend), startTestApp(backend, { env: { DEMO_MODEL_DELAY_MS: '20' } })]);
+    [fast, paced] = await Promise.all([
+      startTestApp(backend),
+      startTestApp(backend, { env: { DEMO_MODEL_DELAY_MS: '20' } }),
+    ]);
   });
   afterAll(async () => {
     await Promise.all([fast?.close(), paced?.close()]);
@@ -157,7 +164,9 @@ describe.each(testBackends())('chat client against $name', (backend) => {
     it('stops with an error instead of buffering without bound for a stalled consumer', async () => {
       const client = clientFor(fast, { maxBufferedEvents: 3 });
       try {
-        const iterator = client.streamCompletion(ask('a long enough question to overflow a tiny buffer'))[Symbol.asyncIterator]();
+        const iterator = client
+          .streamCompletion(ask('a long enough question to overflow a tiny buffer'))
+          [Symbol.asyncIterator]();
         await iterator.next();
         // Stall while the server keeps pushing.
         await new Promise((resolve) => setTimeout(resolve, 300));

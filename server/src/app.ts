@@ -49,7 +49,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     await migrateToLatest(database.db);
   } catch (error) {
     await database.db.destroy();
-    throw new Error(`Could not prepare the database at ${database.describe}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`Could not prepare the database at ${database.describe}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 
   const apps = createAppRepository(database.db);
@@ -58,7 +60,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const providers: Record<string, ProviderSettings> = {
     demo: { type: 'demo', delayMs: config.demoModelDelayMs },
     ...(config.upstream
-      ? { upstream: { type: 'openai-compatible', baseUrl: config.upstream.baseUrl, apiKey: config.upstream.apiKey, defaultModel: config.upstream.model } }
+      ? {
+          upstream: {
+            type: 'openai-compatible',
+            baseUrl: config.upstream.baseUrl,
+            apiKey: config.upstream.apiKey,
+            defaultModel: config.upstream.model,
+          },
+        }
       : {}),
     ...overrides.providers,
   };
@@ -74,7 +83,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       trustConsumerHeader: config.trustConsumerHeader,
       signatureWindowSeconds: config.signatureWindowSeconds,
     }),
-    chat: createChatService({ bots, runs, models: createModelRegistry(providers), logger, runTimeoutMs: config.runTimeoutMs }),
+    chat: createChatService({
+      bots,
+      runs,
+      models: createModelRegistry(providers),
+      logger,
+      runTimeoutMs: config.runTimeoutMs,
+    }),
   };
 
   const router = createAppRouter(dependencies);
@@ -107,7 +122,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     });
   }
 
-  const routes: Record<string, { route: Route; onError: (response: ServerResponse, error: AppError, requestId: string) => void }> = {
+  const routes: Record<
+    string,
+    { route: Route; onError: (response: ServerResponse, error: AppError, requestId: string) => void }
+  > = {
     'POST /agent/v1/chat/completions': { route: astron, onError: sendAstronError },
     'POST /v1/chat/completions': { route: openai.handleCompletion, onError: sendOpenAIError },
     'GET /v1/models': { route: openai.handleModels, onError: sendOpenAIError },
@@ -121,7 +139,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
     response.on('close', () => {
       logger.info(
-        { requestId, method: request.method, path, status: response.statusCode, durationMs: round(performance.now() - startedAt) },
+        {
+          requestId,
+          method: request.method,
+          path,
+          status: response.statusCode,
+          durationMs: round(performance.now() - startedAt),
+        },
         'request',
       );
     });
@@ -183,8 +207,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
 }
 
-async function notFound(request: IncomingMessage): Promise<void> {
-  throw new AppError('NOT_FOUND', `No route for ${request.method} ${(request.url ?? '/').split('?', 1)[0]}.`);
+function notFound(request: IncomingMessage): Promise<void> {
+  return Promise.reject(
+    new AppError('NOT_FOUND', `No route for ${request.method} ${(request.url ?? '/').split('?', 1)[0]}.`),
+  );
 }
 
 function round(value: number): number {

@@ -27,7 +27,9 @@ async function main() {
   console.log(`  WebSocket     ${url.replace('http', 'ws')}/agent/v1/ws?appid&ts&signa`);
   console.log(`  Health        GET ${url}/health`);
   if (config.demoMode) {
-    console.log(`\nDemo app "demo-app": API key ${DEMO_API_KEY}, signing secret ${DEMO_SECRET}, bot "${DEMO_BOT_ID}". Try:\n`);
+    console.log(
+      `\nDemo app "demo-app": API key ${DEMO_API_KEY}, signing secret ${DEMO_SECRET}, bot "${DEMO_BOT_ID}". Try:\n`,
+    );
     console.log(
       `curl -N ${url}/agent/v1/chat/completions -H 'x-consumer-username: demo-app' -H 'content-type: application/json' \\\n` +
         `  -d '{"bot_id":"${DEMO_BOT_ID}","uid":"me","stream":true,"parameters":{"messages":[{"role":"user","content":"Hello"}]}}'\n`,

@@ -20,7 +20,9 @@ describe.each(testBackends())('Astron REST on $name', (backend) => {
   beforeAll(async () => {
     upstream = await startFakeUpstream();
     server = await startTestApp(backend, {
-      overrides: { providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } } },
+      overrides: {
+        providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
+      },
     });
   });
   afterAll(async () => {
@@ -66,7 +68,9 @@ describe.each(testBackends())('Astron REST on $name', (backend) => {
 
   it('streams reasoning_content before the answer', async () => {
     const response = await postJson(endpoint(), question('please think first'), { authorization: 'Bearer sk-demo' });
-    const frames = (await readSse(response)).data.slice(0, -1).map((payload) => JSON.parse(payload) as Record<string, any>);
+    const frames = (await readSse(response)).data
+      .slice(0, -1)
+      .map((payload) => JSON.parse(payload) as Record<string, any>);
     const firstReasoning = frames.findIndex((frame) => frame.choices[0].delta.reasoning_content);
     const firstContent = frames.findIndex((frame) => frame.choices[0].delta.content);
     expect(firstReasoning).toBeGreaterThan(0);
@@ -75,8 +79,14 @@ describe.each(testBackends())('Astron REST on $name', (backend) => {
 
   it('relays an OpenAI-compatible upstream, reasoning and usage included', async () => {
     upstream.script = { chunks: ['Up', 'stream', ' says hi'], reasoning: ['hmm'] };
-    const response = await postJson(endpoint(), { ...question('hi'), bot_id: 'upstream-bot' }, { authorization: 'Bearer sk-demo' });
-    const frames = (await readSse(response)).data.slice(0, -1).map((payload) => JSON.parse(payload) as Record<string, any>);
+    const response = await postJson(
+      endpoint(),
+      { ...question('hi'), bot_id: 'upstream-bot' },
+      { authorization: 'Bearer sk-demo' },
+    );
+    const frames = (await readSse(response)).data
+      .slice(0, -1)
+      .map((payload) => JSON.parse(payload) as Record<string, any>);
     expect(frames.map((frame) => frame.choices[0].delta.content ?? '').join('')).toBe('Upstream says hi');
     expect(frames.map((frame) => frame.choices[0].delta.reasoning_content ?? '').join('')).toBe('hmm');
     expect(frames.at(-1)!.usage).toEqual({ prompt_tokens: 5, completion_tokens: 4, total_tokens: 9 });
@@ -87,7 +97,11 @@ describe.each(testBackends())('Astron REST on $name', (backend) => {
 
   it('ends with a non-zero code in the last frame when the upstream fails mid-stream, keeping the partial answer', async () => {
     upstream.script = { chunks: ['partial', ' more'], garbage: '{not json' };
-    const response = await postJson(endpoint(), { ...question('hi'), bot_id: 'upstream-bot' }, { authorization: 'Bearer sk-demo' });
+    const response = await postJson(
+      endpoint(),
+      { ...question('hi'), bot_id: 'upstream-bot' },
+      { authorization: 'Bearer sk-demo' },
+    );
     expect(response.status).toBe(200);
     const { data } = await readSse(response);
     expect(data.at(-1)).toBe('[DONE]');
@@ -105,7 +119,11 @@ describe.each(testBackends())('Astron REST on $name', (backend) => {
 
   it('answers an upstream HTTP error before the stream with 502 and code 1009', async () => {
     upstream.script = { status: 500 };
-    const response = await postJson(endpoint(), { ...question('hi'), bot_id: 'upstream-bot', stream: false }, { authorization: 'Bearer sk-demo' });
+    const response = await postJson(
+      endpoint(),
+      { ...question('hi'), bot_id: 'upstream-bot', stream: false },
+      { authorization: 'Bearer sk-demo' },
+    );
     expect(response.status).toBe(502);
     const body = (await response.json()) as Record<string, any>;
     expect(body.code).toBe(1009);
@@ -114,12 +132,26 @@ describe.each(testBackends())('Astron REST on $name', (backend) => {
   });
 
   it('records one run with usage and time to first token', async () => {
-    const response = await postJson(endpoint(), question('record me', { meta_data: { caller: 'test', caller_sid: 'sid-1' } }), {
-      authorization: 'Bearer sk-demo',
-    });
+    const response = await postJson(
+      endpoint(),
+      question('record me', { meta_data: { caller: 'test', caller_sid: 'sid-1' } }),
+      {
+        authorization: 'Bearer sk-demo',
+      },
+    );
     const first = JSON.parse((await readSse(response)).data[0]!) as { id: string };
-    const run = await eventually(() => server.app.database.db.selectFrom('runs').selectAll().where('id', '=', first.id).executeTakeFirst());
-    expect(run).toMatchObject({ status: 'succeeded', finish_reason: 'stop', app_id: 'demo-app', bot_id: 'demo-bot', transport: 'astron', caller: 'test', caller_sid: 'sid-1' });
+    const run = await eventually(() =>
+      server.app.database.db.selectFrom('runs').selectAll().where('id', '=', first.id).executeTakeFirst(),
+    );
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      finish_reason: 'stop',
+      app_id: 'demo-app',
+      bot_id: 'demo-bot',
+      transport: 'astron',
+      caller: 'test',
+      caller_sid: 'sid-1',
+    });
     expect(Number(run.total_tokens)).toBeGreaterThan(0);
     expect(run.time_to_first_token_ms).not.toBeNull();
     expect(run.duration_ms).not.toBeNull();
@@ -127,12 +159,23 @@ describe.each(testBackends())('Astron REST on $name', (backend) => {
 
   it('remembers a conversation by chat_id', async () => {
     const chatId = `chat-${Math.random().toString(36).slice(2)}`;
-    await (await postJson(endpoint(), question('first', { chat_id: chatId, stream: false }), { authorization: 'Bearer sk-demo' })).json();
+    await (
+      await postJson(endpoint(), question('first', { chat_id: chatId, stream: false }), {
+        authorization: 'Bearer sk-demo',
+      })
+    ).json();
     const second = (await (
-      await postJson(endpoint(), question('second', { chat_id: chatId, stream: false }), { authorization: 'Bearer sk-demo' })
+      await postJson(endpoint(), question('second', { chat_id: chatId, stream: false }), {
+        authorization: 'Bearer sk-demo',
+      })
     ).json()) as Record<string, any>;
     expect(second.choices[0].message.content).toContain('turn 2');
-    const stored = await server.app.database.db.selectFrom('messages').select(['role', 'content']).where('chat_id', '=', chatId).orderBy('id').execute();
+    const stored = await server.app.database.db
+      .selectFrom('messages')
+      .select(['role', 'content'])
+      .where('chat_id', '=', chatId)
+      .orderBy('id')
+      .execute();
     expect(stored.map((message) => message.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
   });
 });

@@ -34,32 +34,74 @@ describe.each(testBackends())('bad input on $name', (backend) => {
 
   const astron = (body: unknown, headers: Record<string, string> = demoKey) =>
     postJson(`${server.url}/agent/v1/chat/completions`, body, headers);
-  const openai = (body: unknown, headers: Record<string, string> = demoKey) => postJson(`${server.url}/v1/chat/completions`, body, headers);
+  const openai = (body: unknown, headers: Record<string, string> = demoKey) =>
+    postJson(`${server.url}/v1/chat/completions`, body, headers);
 
   it.each([
     ['missing bot_id', { ...valid, bot_id: undefined }, 400, 1001, /bot_id/],
     ['wrong-typed uid', { ...valid, uid: 42 }, 400, 1001, /uid: .*expected string/],
-    ['empty messages', { ...valid, parameters: { messages: [] } }, 400, 1001, /parameters\.messages: must contain at least one message/],
-    ['a bad role', { ...valid, parameters: { messages: [{ role: 'robot', content: 'x' }] } }, 400, 1001, /parameters\.messages\.0\.role/],
+    [
+      'empty messages',
+      { ...valid, parameters: { messages: [] } },
+      400,
+      1001,
+      /parameters\.messages: must contain at least one message/,
+    ],
+    [
+      'a bad role',
+      { ...valid, parameters: { messages: [{ role: 'robot', content: 'x' }] } },
+      400,
+      1001,
+      /parameters\.messages\.0\.role/,
+    ],
     [
       'the question not last',
-      { ...valid, parameters: { messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }] } },
+      {
+        ...valid,
+        parameters: {
+          messages: [
+            { role: 'user', content: 'a' },
+            { role: 'assistant', content: 'b' },
+          ],
+        },
+      },
       400,
       1001,
       /parameters\.messages\.1: the last message must have role "user"/,
     ],
     [
       'a late system message',
-      { ...valid, parameters: { messages: [{ role: 'user', content: 'a' }, { role: 'system', content: 'b' }, { role: 'user', content: 'c' }] } },
+      {
+        ...valid,
+        parameters: {
+          messages: [
+            { role: 'user', content: 'a' },
+            { role: 'system', content: 'b' },
+            { role: 'user', content: 'c' },
+          ],
+        },
+      },
       400,
       1001,
       /system messages must come before/,
     ],
-    ['an out-of-range temperature', { ...valid, parameters: { ...valid.parameters, temperature: 9 } }, 400, 1001, /parameters\.temperature/],
+    [
+      'an out-of-range temperature',
+      { ...valid, parameters: { ...valid.parameters, temperature: 9 } },
+      400,
+      1001,
+      /parameters\.temperature/,
+    ],
     ['an unknown bot', { ...valid, bot_id: 'nope' }, 404, 1008, /Bot "nope" was not found/],
     ['invalid JSON', '{"bot_id":', 400, 1001, /not valid JSON/],
     ['an empty body', '', 400, 1001, /empty/],
-    ['a body over the limit', { ...valid, parameters: { messages: [{ role: 'user', content: 'x'.repeat(5000) }] } }, 413, 1011, /limit of 4096 bytes/],
+    [
+      'a body over the limit',
+      { ...valid, parameters: { messages: [{ role: 'user', content: 'x'.repeat(5000) }] } },
+      413,
+      1011,
+      /limit of 4096 bytes/,
+    ],
   ])('Astron REST refuses %s', async (_name, body, status, code, message) => {
     const response = await astron(body);
     expect(response.status).toBe(status);
@@ -73,9 +115,15 @@ describe.each(testBackends())('bad input on $name', (backend) => {
     ['no credentials', {}, 401, 1002, /Missing credentials/],
     ['a wrong API key', { authorization: 'Bearer sk-nope' }, 401, 1002, /API key is not valid/],
     ['a consumer header naming an unknown app', { 'x-consumer-username': 'ghost-app' }, 401, 1002, /unknown app/],
-    ['a key and a consumer header of different apps', { ...demoKey, x_consumer_username: 'someone-else' }, 403, 1007, /another app/],
+    [
+      'a key and a consumer header of different apps',
+      { ...demoKey, x_consumer_username: 'someone-else' },
+      403,
+      1007,
+      /another app/,
+    ],
   ])('Astron REST refuses %s', async (_name, headers, status, code, message) => {
-    const response = await astron(valid, headers as Record<string, string>);
+    const response = await astron(valid, headers);
     expect(response.status).toBe(status);
     const answer = (await response.json()) as { code: number; message: string };
     expect(answer).toMatchObject({ code });
@@ -86,7 +134,9 @@ describe.each(testBackends())('bad input on $name', (backend) => {
     const response = await astron(valid, { authorization: `Bearer ${otherKey}` });
     expect(response.status).toBe(404);
     expect(((await response.json()) as { code: number }).code).toBe(1008);
-    const models = (await (await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${otherKey}` } })).json()) as {
+    const models = (await (
+      await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${otherKey}` } })
+    ).json()) as {
       data: Array<{ id: string }>;
     };
     expect(models.data.map((model) => model.id)).toEqual(['private-bot']);
@@ -96,7 +146,18 @@ describe.each(testBackends())('bad input on $name', (backend) => {
 
   it.each([
     ['no model', { messages: [{ role: 'user', content: 'x' }] }, 400, 'model'],
-    ['an assistant message last', { model: 'demo-bot', messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y' }] }, 400, 'messages.1.role'],
+    [
+      'an assistant message last',
+      {
+        model: 'demo-bot',
+        messages: [
+          { role: 'user', content: 'x' },
+          { role: 'assistant', content: 'y' },
+        ],
+      },
+      400,
+      'messages.1.role',
+    ],
     ['n greater than 1', { model: 'demo-bot', n: 2, messages: [{ role: 'user', content: 'x' }] }, 400, 'n'],
   ])('OpenAI REST refuses %s with an OpenAI error envelope', async (_name, body, status, param) => {
     const response = await openai(body);
@@ -159,16 +220,26 @@ describe.each(testBackends())('bad input on $name', (backend) => {
     expect(await openSocket(query)).toBe('open');
     const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?${query}`);
     const frames: Array<Record<string, any>> = [];
-    socket.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, any>));
+    socket.on('message', (data) => frames.push(JSON.parse((data as Buffer).toString()) as Record<string, any>));
     await new Promise((resolve) => socket.once('open', resolve));
     socket.send('not json');
     socket.send(JSON.stringify({ request_id: 'bad', bot_id: 'demo-bot', uid: 'u', parameters: { messages: [] } }));
-    socket.send(JSON.stringify({ request_id: 'lost', bot_id: 'nope', uid: 'u', parameters: { messages: [{ role: 'user', content: 'x' }] } }));
+    socket.send(
+      JSON.stringify({
+        request_id: 'lost',
+        bot_id: 'nope',
+        uid: 'u',
+        parameters: { messages: [{ role: 'user', content: 'x' }] },
+      }),
+    );
     socket.send(JSON.stringify({ request_id: 'ok', ...valid }));
     await waitFor(() => frames.some((frame) => frame.request_id === 'ok' && frame.choices?.[0]?.finish_reason));
     socket.close();
     expect(frames[0]).toMatchObject({ code: 1001, message: 'Messages must be JSON text.' });
-    expect(frames.find((frame) => frame.request_id === 'bad')).toMatchObject({ code: 1001, message: expect.stringMatching(/parameters\.messages/) });
+    expect(frames.find((frame) => frame.request_id === 'bad')).toMatchObject({
+      code: 1001,
+      message: expect.stringMatching(/parameters\.messages/),
+    });
     expect(frames.find((frame) => frame.request_id === 'lost')).toMatchObject({ code: 1008 });
     const ok = frames.filter((frame) => frame.request_id === 'ok');
     expect(ok.map((frame) => frame.choices[0].delta.content ?? '').join('')).toContain('You said: "hi"');
@@ -185,7 +256,9 @@ describe.each(testBackends())('bad input on $name', (backend) => {
     try {
       const response = await postJson(`${production.url}/agent/v1/chat/completions`, valid, demoKey);
       expect(response.status).toBe(401);
-      const viaHeader = await postJson(`${production.url}/agent/v1/chat/completions`, valid, { 'x-consumer-username': 'demo-app' });
+      const viaHeader = await postJson(`${production.url}/agent/v1/chat/completions`, valid, {
+        'x-consumer-username': 'demo-app',
+      });
       expect(viaHeader.status).toBe(401);
     } finally {
       await production.close();

@@ -29,14 +29,20 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
   let upstream: FakeUpstream;
   const runStatus = (runId: string) =>
     eventually(async () => {
-      const run = await server.app.database.db.selectFrom('runs').select(['status', 'finish_reason']).where('id', '=', runId).executeTakeFirst();
+      const run = await server.app.database.db
+        .selectFrom('runs')
+        .select(['status', 'finish_reason'])
+        .where('id', '=', runId)
+        .executeTakeFirst();
       return run;
     });
 
   beforeAll(async () => {
     upstream = await startFakeUpstream(slowAnswer);
     server = await startTestApp(backend, {
-      overrides: { providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } } },
+      overrides: {
+        providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
+      },
     });
   });
   afterAll(async () => {
@@ -45,21 +51,37 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
   });
 
   it.each([
-    ['Astron REST', '/agent/v1/chat/completions', { bot_id: 'upstream-bot', uid: 'u', stream: true, parameters: { messages: [{ role: 'user', content: 'go' }] } }],
-    ['OpenAI REST', '/v1/chat/completions', { model: 'upstream-bot', stream: true, messages: [{ role: 'user', content: 'go' }] }],
-  ])('%s: a client that leaves mid-stream closes the upstream request and the run is cancelled', async (_name, path, body) => {
-    upstream.script = slowAnswer;
-    const controller = new AbortController();
-    const ended = upstream.nextEnd();
-    const response = await postJson(`${server.url}${path}`, body, { authorization: 'Bearer sk-demo' }, controller.signal);
-    const frame = await firstContentFrame(response);
-    const leftAt = Date.now();
-    controller.abort();
-    expect(await ended).toBe('closed-by-client');
-    expect(Date.now() - leftAt).toBeLessThan(1_000);
-    const runId = String(frame.id).replace(/^chatcmpl-/, '');
-    expect(await runStatus(runId)).toEqual({ status: 'cancelled', finish_reason: 'cancelled' });
-  });
+    [
+      'Astron REST',
+      '/agent/v1/chat/completions',
+      { bot_id: 'upstream-bot', uid: 'u', stream: true, parameters: { messages: [{ role: 'user', content: 'go' }] } },
+    ],
+    [
+      'OpenAI REST',
+      '/v1/chat/completions',
+      { model: 'upstream-bot', stream: true, messages: [{ role: 'user', content: 'go' }] },
+    ],
+  ])(
+    '%s: a client that leaves mid-stream closes the upstream request and the run is cancelled',
+    async (_name, path, body) => {
+      upstream.script = slowAnswer;
+      const controller = new AbortController();
+      const ended = upstream.nextEnd();
+      const response = await postJson(
+        `${server.url}${path}`,
+        body,
+        { authorization: 'Bearer sk-demo' },
+        controller.signal,
+      );
+      const frame = await firstContentFrame(response);
+      const leftAt = Date.now();
+      controller.abort();
+      expect(await ended).toBe('closed-by-client');
+      expect(Date.now() - leftAt).toBeLessThan(1_000);
+      const runId = String(frame.id).replace(/^chatcmpl-/, '');
+      expect(await runStatus(runId)).toEqual({ status: 'cancelled', finish_reason: 'cancelled' });
+    },
+  );
 
   it('a client that leaves before the first token closes the upstream request too', async () => {
     upstream.script = { ...slowAnswer, headerDelayMs: 3_000 };
@@ -71,7 +93,7 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
       { authorization: 'Bearer sk-demo' },
       controller.signal,
     ).catch(() => undefined);
-    await eventually(async () => upstream.requests.length > 0 && upstream.requests.at(-1)?.model === 'fake-model');
+    await eventually(() => Promise.resolve(upstream.requests.at(-1)?.model === 'fake-model'));
     await new Promise((resolve) => setTimeout(resolve, 50));
     const leftAt = Date.now();
     controller.abort();
@@ -87,20 +109,38 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
     const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`);
     const frames: Array<Record<string, any>> = [];
-    socket.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, any>));
+    socket.on('message', (data) => frames.push(JSON.parse((data as Buffer).toString()) as Record<string, any>));
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
 
     const firstEnded = upstream.nextEnd();
-    socket.send(JSON.stringify({ request_id: 'r1', bot_id: 'upstream-bot', uid: 'u', parameters: { messages: [{ role: 'user', content: 'go' }] } }));
-    await eventually(async () => frames.some((frame) => frame.request_id === 'r1' && frame.choices[0].delta.content));
+    socket.send(
+      JSON.stringify({
+        request_id: 'r1',
+        bot_id: 'upstream-bot',
+        uid: 'u',
+        parameters: { messages: [{ role: 'user', content: 'go' }] },
+      }),
+    );
+    await eventually(() =>
+      Promise.resolve(frames.some((frame) => frame.request_id === 'r1' && frame.choices[0].delta.content)),
+    );
     socket.send(JSON.stringify({ type: 'cancel', request_id: 'r1' }));
     expect(await firstEnded).toBe('closed-by-client');
     const runId = String(frames.find((frame) => frame.request_id === 'r1')!.id);
     expect((await runStatus(runId)).status).toBe('cancelled');
 
     const secondEnded = upstream.nextEnd();
-    socket.send(JSON.stringify({ request_id: 'r2', bot_id: 'upstream-bot', uid: 'u', parameters: { messages: [{ role: 'user', content: 'go' }] } }));
-    await eventually(async () => frames.some((frame) => frame.request_id === 'r2' && frame.choices[0].delta.content));
+    socket.send(
+      JSON.stringify({
+        request_id: 'r2',
+        bot_id: 'upstream-bot',
+        uid: 'u',
+        parameters: { messages: [{ role: 'user', content: 'go' }] },
+      }),
+    );
+    await eventually(() =>
+      Promise.resolve(frames.some((frame) => frame.request_id === 'r2' && frame.choices[0].delta.content)),
+    );
     socket.close();
     expect(await secondEnded).toBe('closed-by-client');
   });

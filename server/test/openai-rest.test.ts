@@ -13,7 +13,9 @@ describe.each(testBackends())('OpenAI REST on $name', (backend) => {
   beforeAll(async () => {
     upstream = await startFakeUpstream();
     server = await startTestApp(backend, {
-      overrides: { providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } } },
+      overrides: {
+        providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
+      },
     });
     openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'sk-demo', maxRetries: 0 });
   });
@@ -67,7 +69,9 @@ describe.each(testBackends())('OpenAI REST on $name', (backend) => {
 
   it('passes tools to a model bot and streams its tool calls as OpenAI deltas', async () => {
     upstream.script = { chunks: [], toolCalls: [{ id: 'call_1', name: 'get_time', arguments: '{"zone":"UTC"}' }] };
-    const tools = [{ type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: {} } } }];
+    const tools = [
+      { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: {} } } },
+    ];
     const stream = openai.chat.completions.stream({
       model: 'upstream-bot',
       messages: [{ role: 'user', content: 'time?' }],
@@ -75,16 +79,26 @@ describe.each(testBackends())('OpenAI REST on $name', (backend) => {
     });
     const final = await stream.finalChatCompletion();
     expect(final.choices[0]?.finish_reason).toBe('tool_calls');
-    expect(final.choices[0]?.message.tool_calls?.[0]).toMatchObject({ id: 'call_1', function: { name: 'get_time', arguments: '{"zone":"UTC"}' } });
+    expect(final.choices[0]?.message.tool_calls?.[0]).toMatchObject({
+      id: 'call_1',
+      function: { name: 'get_time', arguments: '{"zone":"UTC"}' },
+    });
     expect(upstream.requests.at(-1)?.tools).toEqual(tools);
     upstream.script = {};
   });
 
   it('uses OpenAI error envelopes and statuses the SDK understands', async () => {
-    const unknownBot = openai.chat.completions.create({ model: 'no-such-bot', messages: [{ role: 'user', content: 'x' }] });
+    const unknownBot = openai.chat.completions.create({
+      model: 'no-such-bot',
+      messages: [{ role: 'user', content: 'x' }],
+    });
     await expect(unknownBot).rejects.toMatchObject({ status: 404, code: '1008', type: 'not_found_error' });
     const badKey = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
-    await expect(badKey.models.list()).rejects.toMatchObject({ status: 401, code: '1002', type: 'authentication_error' });
+    await expect(badKey.models.list()).rejects.toMatchObject({
+      status: 401,
+      code: '1002',
+      type: 'authentication_error',
+    });
     const empty = openai.chat.completions.create({ model: 'demo-bot', messages: [] });
     await expect(empty).rejects.toMatchObject({ status: 400, code: '1001', param: 'messages' });
   });

@@ -10,10 +10,13 @@ export type AstronMessage = z.infer<typeof astronMessageSchema>;
 export function checkRoleOrder(roles: readonly string[]): { index: number; message: string } | undefined {
   if (roles.length === 0) return { index: 0, message: 'must contain at least one message' };
   const firstNonSystem = roles.findIndex((role) => role !== 'system');
-  const lateSystem = roles.findIndex((role, index) => role === 'system' && firstNonSystem !== -1 && index > firstNonSystem);
+  const lateSystem = roles.findIndex(
+    (role, index) => role === 'system' && firstNonSystem !== -1 && index > firstNonSystem,
+  );
   if (lateSystem !== -1) return { index: lateSystem, message: 'system messages must come before all other messages' };
   const last = roles.length - 1;
-  if (roles[last] !== 'user') return { index: last, message: `the last message must have role "user", got "${roles[last]}"` };
+  if (roles[last] !== 'user')
+    return { index: last, message: `the last message must have role "user", got "${roles[last]}"` };
   return undefined;
 }
 

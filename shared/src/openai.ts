@@ -50,7 +50,10 @@ export const openaiChatRequestSchema = z.object({
   top_p: z.number().min(0).max(1).nullable().optional(),
   max_tokens: z.number().int().positive().nullable().optional(),
   max_completion_tokens: z.number().int().positive().nullable().optional(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+  stop: z
+    .union([z.string(), z.array(z.string()).max(4)])
+    .nullable()
+    .optional(),
   seed: z.number().int().nullable().optional(),
   user: z.string().max(256).optional(),
   tools: z.array(openaiToolSchema).max(128).optional(),
@@ -76,7 +79,12 @@ export type OpenAIChunk = {
   system_fingerprint: null;
   choices: Array<{
     index: 0;
-    delta: { role?: 'assistant'; content?: string | null; reasoning_content?: string; tool_calls?: OpenAIToolCallDelta[] };
+    delta: {
+      role?: 'assistant';
+      content?: string | null;
+      reasoning_content?: string;
+      tool_calls?: OpenAIToolCallDelta[];
+    };
     logprobs: null;
     finish_reason: string | null;
   }>;

@@ -94,7 +94,7 @@ export function createChatService(options: ChatServiceOptions) {
     const question = request.messages.at(-1)?.content ?? '';
 
     let seq = 0;
-    const numbered = (body: ChatEventBody): ChatEvent => ({ ...body, seq: seq++ }) as ChatEvent;
+    const numbered = (body: ChatEventBody): ChatEvent => ({ ...body, seq: seq++ });
     let content = '';
     let reasoning = '';
     const toolCalls: Array<{ id: string; name: string; arguments: string }> = [];
@@ -151,7 +151,14 @@ export function createChatService(options: ChatServiceOptions) {
       }
       for (const [index, call] of toolCalls.entries()) {
         if (!call) continue;
-        yield numbered({ type: 'tool-call', index, id: call.id || createId('call'), kind: 'tool', name: call.name, arguments: call.arguments });
+        yield numbered({
+          type: 'tool-call',
+          index,
+          id: call.id || createId('call'),
+          kind: 'tool',
+          name: call.name,
+          arguments: call.arguments,
+        });
       }
       finishReason ??= 'stop';
       status = 'succeeded';
@@ -162,7 +169,10 @@ export function createChatService(options: ChatServiceOptions) {
         return;
       }
       if (timeout.aborted && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
-        failure = new AppError('TIMEOUT_ERROR', `The run took longer than ${Math.round(options.runTimeoutMs / 1000)} s and was stopped.`);
+        failure = new AppError(
+          'TIMEOUT_ERROR',
+          `The run took longer than ${Math.round(options.runTimeoutMs / 1000)} s and was stopped.`,
+        );
       } else {
         failure = toAppError(error);
         if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ err: error, runId }, 'run failed');

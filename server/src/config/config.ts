@@ -39,11 +39,19 @@ const environmentSchema = z.object({
   /** Heartbeat after this much silence on a stream, ms. Default 30000. */
   PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
   /** Largest accepted request body, bytes. Default 1 MiB. */
-  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
   /** Freshness window of a WebSocket signature's `ts`, seconds. Default 300. */
   SIGNATURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
   /** Largest unsent data per WebSocket before it is closed as a slow consumer, bytes. Default 4 MiB. */
-  WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  WS_MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

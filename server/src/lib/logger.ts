@@ -5,6 +5,9 @@ export function createLogger(level: string): Logger {
   return pino({
     level,
     base: { service: 'astron-chat' },
-    redact: { paths: ['*.authorization', '*.apiKey', '*.secret', '*.signa', 'req.headers.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: ['*.authorization', '*.apiKey', '*.secret', '*.signa', 'req.headers.authorization'],
+      censor: '[redacted]',
+    },
   });
 }

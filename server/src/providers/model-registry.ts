@@ -1,7 +1,10 @@
 import { AppError } from '../errors/app-error.ts';
 import { createDemoModel } from './builtin/demo-model.ts';
 import type { ChatModel } from './chat-model.ts';
-import { createOpenAICompatibleModel, type OpenAICompatibleOptions } from './openai-compatible/openai-compatible-model.ts';
+import {
+  createOpenAICompatibleModel,
+  type OpenAICompatibleOptions,
+} from './openai-compatible/openai-compatible-model.ts';
 
 export type ProviderSettings =
   | { type: 'demo'; delayMs: number }
@@ -15,7 +18,10 @@ export function createModelRegistry(providers: Record<string, ProviderSettings>)
     resolve(reference: { provider: string; name?: string | undefined }): ChatModel {
       const settings = providers[reference.provider];
       if (!settings) {
-        throw new AppError('WORKFLOW_ERROR', `The bot uses model provider "${reference.provider}", which this server has not configured.`);
+        throw new AppError(
+          'WORKFLOW_ERROR',
+          `The bot uses model provider "${reference.provider}", which this server has not configured.`,
+        );
       }
       const key = `${reference.provider}\u0000${reference.name ?? ''}`;
       let model = models.get(key);

@@ -15,7 +15,10 @@ export function createAppRepository(db: Database) {
     },
 
     async createApp(input: { id: string; name: string }) {
-      await db.insertInto('apps').values({ id: input.id, name: input.name, status: 'active', created_at: Date.now() }).execute();
+      await db
+        .insertInto('apps')
+        .values({ id: input.id, name: input.name, status: 'active', created_at: Date.now() })
+        .execute();
     },
 
     /** Stores only the hash; `key` is given (demo, tests) or generated and returned once. */

@@ -69,7 +69,14 @@ export function createBotRepository(db: Database) {
         } else {
           await transaction
             .insertInto('bots')
-            .values({ app_id: input.appId, id: input.botId, name: input.name, current_version: version, created_at: now, updated_at: now })
+            .values({
+              app_id: input.appId,
+              id: input.botId,
+              name: input.name,
+              current_version: version,
+              created_at: now,
+              updated_at: now,
+            })
             .execute();
         }
         return version;

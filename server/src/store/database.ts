@@ -14,10 +14,36 @@ export type ApiKeyTable = {
   created_at: number;
   revoked_at: number | null;
 };
-export type AppSecretTable = { id: string; app_id: string; secret: string; created_at: number; revoked_at: number | null };
-export type BotTable = { app_id: string; id: string; name: string; current_version: number; created_at: number; updated_at: number };
-export type BotVersionTable = { app_id: string; bot_id: string; version: number; definition: string; created_at: number };
-export type ChatTable = { app_id: string; id: string; bot_id: string; uid: string; created_at: number; updated_at: number };
+export type AppSecretTable = {
+  id: string;
+  app_id: string;
+  secret: string;
+  created_at: number;
+  revoked_at: number | null;
+};
+export type BotTable = {
+  app_id: string;
+  id: string;
+  name: string;
+  current_version: number;
+  created_at: number;
+  updated_at: number;
+};
+export type BotVersionTable = {
+  app_id: string;
+  bot_id: string;
+  version: number;
+  definition: string;
+  created_at: number;
+};
+export type ChatTable = {
+  app_id: string;
+  id: string;
+  bot_id: string;
+  uid: string;
+  created_at: number;
+  updated_at: number;
+};
 export type MessageTable = {
   id: string;
   app_id: string;
@@ -90,7 +116,11 @@ export function createDatabase(options: { databaseUrl: string | undefined; sqlit
       bigNumberStrings: false,
       decimalNumbers: true,
     });
-    return { db: new Kysely<DatabaseSchema>({ dialect: new MysqlDialect({ pool }) }), kind: 'mysql', describe: redactUrl(url) };
+    return {
+      db: new Kysely<DatabaseSchema>({ dialect: new MysqlDialect({ pool }) }),
+      kind: 'mysql',
+      describe: redactUrl(url),
+    };
   }
   mkdirSync(path.dirname(options.sqlitePath), { recursive: true });
   const sqlite = new SQLite(options.sqlitePath);

@@ -36,6 +36,9 @@ async function seedOnce(options: { apps: AppRepository; bots: BotRepository; wit
     systemPrompt: 'You are the astron-chat demo bot.',
   });
   if (options.withUpstreamBot) {
-    await ensureBot(UPSTREAM_BOT_ID, 'Upstream bot (OPENAI_BASE_URL)', { kind: 'chat', model: { provider: 'upstream' } });
+    await ensureBot(UPSTREAM_BOT_ID, 'Upstream bot (OPENAI_BASE_URL)', {
+      kind: 'chat',
+      model: { provider: 'upstream' },
+    });
   }
 }

@@ -21,7 +21,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   const migrator = new Migrator({ db, provider: folderProvider });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = error instanceof Error ? error.message : JSON.stringify(error);
     if (/corrupted migrations/.test(message)) {
       throw new Error(
         `The database schema is newer than this code (${message}). Run a newer astron-chat or restore the database.`,

@@ -60,7 +60,14 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       await db.transaction().execute(async (transaction) => {
         const { chatId } = record;
         if (chatId !== undefined) {
-          const chat = { app_id: record.appId, id: chatId, bot_id: record.botId, uid: record.uid, created_at: now, updated_at: now };
+          const chat = {
+            app_id: record.appId,
+            id: chatId,
+            bot_id: record.botId,
+            uid: record.uid,
+            created_at: now,
+            updated_at: now,
+          };
           const insert = transaction.insertInto('chats').values(chat);
           await (kind === 'mysql' ? insert.ignore() : insert.onConflict((conflict) => conflict.doNothing())).execute();
           const { answer } = record;

@@ -9,5 +9,8 @@ export function testBackends(): Backend[] {
   if (process.env.CI && !databaseUrl) {
     throw new Error('CI is set but DATABASE_URL is not: the suite must also run against MySQL in CI.');
   }
-  return [{ name: 'sqlite', databaseUrl: undefined }, ...(databaseUrl ? [{ name: 'mysql' as const, databaseUrl }] : [])];
+  return [
+    { name: 'sqlite', databaseUrl: undefined },
+    ...(databaseUrl ? [{ name: 'mysql' as const, databaseUrl }] : []),
+  ];
 }

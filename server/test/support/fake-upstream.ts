@@ -43,10 +43,11 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
     script: initial,
     requests,
     nextEnd: () => new Promise((resolve) => waiters.push(resolve)),
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
@@ -61,13 +62,16 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
     const script = upstream.script;
     let finished = false;
     response.on('close', () => ended(finished ? 'finished' : 'closed-by-client'));
-    const pause = (ms: number | undefined) => (ms ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve());
+    const pause = (ms: number | undefined) =>
+      ms ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
     await pause(script.headerDelayMs);
     if (response.destroyed) return;
     if (script.status && script.status >= 400) {
       finished = true;
       response.writeHead(script.status, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ error: { message: `fake upstream error ${script.status}`, type: 'server_error' } }));
+      response.end(
+        JSON.stringify({ error: { message: `fake upstream error ${script.status}`, type: 'server_error' } }),
+      );
       return;
     }
     response.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -77,7 +81,9 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
       ...(script.reasoning ?? []).map((text) => ({ reasoning_content: text })),
       ...(script.chunks ?? ['Hello', ' from', ' upstream']).map((text) => ({ content: text })),
       ...(script.toolCalls ?? []).map((call, index) => ({
-        tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }],
+        tool_calls: [
+          { index, id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } },
+        ],
       })),
     ];
     for (const [index, delta] of deltas.entries()) {
@@ -90,8 +96,15 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
       send({ ...base, choices: [{ index: 0, delta, finish_reason: null }] });
       if (index === 0 && script.garbage !== undefined) response.write(`data: ${script.garbage}\n\n`);
     }
-    send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: script.toolCalls?.length ? 'tool_calls' : 'stop' }] });
-    send({ ...base, choices: [], usage: { prompt_tokens: 5, completion_tokens: deltas.length, total_tokens: 5 + deltas.length } });
+    send({
+      ...base,
+      choices: [{ index: 0, delta: {}, finish_reason: script.toolCalls?.length ? 'tool_calls' : 'stop' }],
+    });
+    send({
+      ...base,
+      choices: [],
+      usage: { prompt_tokens: 5, completion_tokens: deltas.length, total_tokens: 5 + deltas.length },
+    });
     response.write('data: [DONE]\n\n');
     finished = true;
     response.end();

@@ -58,7 +58,10 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
   };
 }
 
-async function send(url: URL, requestOptions: Parameters<typeof request>[1]): Promise<Dispatcher.ResponseData<unknown>> {
+async function send(
+  url: URL,
+  requestOptions: Parameters<typeof request>[1],
+): Promise<Dispatcher.ResponseData<unknown>> {
   try {
     return await request(url, requestOptions);
   } catch (error) {
@@ -112,7 +115,11 @@ type UpstreamDelta = {
   content?: string | null;
   reasoning_content?: string | null;
   reasoning?: string | null;
-  tool_calls?: Array<{ index?: number; id?: string | null; function?: { name?: string | null; arguments?: string | null } }> | null;
+  tool_calls?: Array<{
+    index?: number;
+    id?: string | null;
+    function?: { name?: string | null; arguments?: string | null };
+  }> | null;
 };
 type UpstreamChunk = {
   choices?: Array<{ delta?: UpstreamDelta | null; finish_reason?: string | null }> | null;
@@ -183,7 +190,11 @@ function createChunkReader() {
       const completionTokens = chunk.usage.completion_tokens ?? 0;
       state.parts.push({
         type: 'usage',
-        usage: { promptTokens, completionTokens, totalTokens: chunk.usage.total_tokens ?? promptTokens + completionTokens },
+        usage: {
+          promptTokens,
+          completionTokens,
+          totalTokens: chunk.usage.total_tokens ?? promptTokens + completionTokens,
+        },
       });
     }
   };
@@ -191,7 +202,7 @@ function createChunkReader() {
   return state;
 }
 
-async function readErrorDetail(body: Dispatcher.ResponseData<unknown>["body"]): Promise<string> {
+async function readErrorDetail(body: Dispatcher.ResponseData<unknown>['body']): Promise<string> {
   let text = '';
   for await (const chunk of body) {
     text += (chunk as Buffer).toString('utf8');

@@ -14,7 +14,8 @@ import type { CollectedAnswer } from '../../chat/collect-answer.ts';
 
 /** The Astron body (REST, tRPC, plain WS) as a core request. */
 export function fromAstronRequest(request: AstronChatRequest): ChatRequest {
-  const { messages, temperature, max_tokens, top_k, top_p, repetition_penalty, stop_sequences, seed } = request.parameters;
+  const { messages, temperature, max_tokens, top_k, top_p, repetition_penalty, stop_sequences, seed } =
+    request.parameters;
   return {
     botId: request.bot_id,
     uid: request.uid,
@@ -35,7 +36,11 @@ export function fromAstronRequest(request: AstronChatRequest): ChatRequest {
 }
 
 export function toAstronUsage(usage: Usage): AstronUsage {
-  return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens };
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.totalTokens,
+  };
 }
 
 function toAstronToolCall(event: Extract<ChatEvent, { type: 'tool-call' }>): AstronToolCall {
@@ -53,13 +58,24 @@ function toAstronToolCall(event: Extract<ChatEvent, { type: 'tool-call' }>): Ast
  * for events the format does not show. Text deltas, the hot path, are spliced into a prefix
  * built once per run instead of building and serialising a whole object each time.
  */
-export function createAstronFramer(start: Extract<ChatEvent, { type: 'run-start' }>, extra: Record<string, unknown> = {}) {
-  const head = { id: start.runId, created: start.created, model: start.model, object: 'chat.completion.chunk' as const };
+export function createAstronFramer(
+  start: Extract<ChatEvent, { type: 'run-start' }>,
+  extra: Record<string, unknown> = {},
+) {
+  const head = {
+    id: start.runId,
+    created: start.created,
+    model: start.model,
+    object: 'chat.completion.chunk' as const,
+  };
   const extraJson = Object.keys(extra).length > 0 ? `,${JSON.stringify(extra).slice(1, -1)}` : '';
   const prefix = `${JSON.stringify(head).slice(0, -1)},"choices":[{"index":0,"delta":{`;
   const suffix = `},"finish_reason":null}],"code":0,"message":"success"${extraJson}}`;
-  const chunk = (fields: Omit<AstronChunk, keyof typeof head | 'code' | 'message'>, code = SUCCESS_CODE, message = SUCCESS_MESSAGE) =>
-    JSON.stringify({ ...head, ...fields, code, message, ...extra });
+  const chunk = (
+    fields: Omit<AstronChunk, keyof typeof head | 'code' | 'message'>,
+    code = SUCCESS_CODE,
+    message = SUCCESS_MESSAGE,
+  ) => JSON.stringify({ ...head, ...fields, code, message, ...extra });
 
   return (event: ChatEvent): string | undefined => {
     switch (event.type) {
@@ -70,7 +86,9 @@ export function createAstronFramer(start: Extract<ChatEvent, { type: 'run-start'
       case 'run-start':
         return `${prefix}"role":"assistant","content":""${suffix}`;
       case 'tool-call':
-        return chunk({ choices: [{ index: 0, delta: { tool_calls: [toAstronToolCall(event)] }, finish_reason: null }] });
+        return chunk({
+          choices: [{ index: 0, delta: { tool_calls: [toAstronToolCall(event)] }, finish_reason: null }],
+        });
       case 'step-start':
       case 'step-end':
         return chunk({
@@ -85,7 +103,7 @@ export function createAstronFramer(start: Extract<ChatEvent, { type: 'run-start'
           usage: toAstronUsage(event.usage),
         });
       case 'error':
-        return chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }, event.code as AstronChunk['code'], event.message);
+        return chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }, event.code, event.message);
     }
   };
 }

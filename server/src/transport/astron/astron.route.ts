@@ -25,7 +25,8 @@ export function createAstronRoute(dependencies: TransportDependencies) {
       controller.signal,
     );
     const first = await events.next();
-    if (first.done || first.value.type !== 'run-start') throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
+    if (first.done || first.value.type !== 'run-start')
+      throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
     const start = first.value;
 
     if (!parsed.data.stream) {

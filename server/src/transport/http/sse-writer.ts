@@ -29,9 +29,12 @@ export function createSseWriter(response: ServerResponse, options: { pingInterva
     lastWriteAt = Date.now();
     response.write(frame);
   };
-  const heartbeat = setInterval(() => {
-    if (Date.now() - lastWriteAt >= options.pingIntervalMs) write(options.ping);
-  }, Math.max(50, Math.floor(options.pingIntervalMs / 2)));
+  const heartbeat = setInterval(
+    () => {
+      if (Date.now() - lastWriteAt >= options.pingIntervalMs) write(options.ping);
+    },
+    Math.max(50, Math.floor(options.pingIntervalMs / 2)),
+  );
   heartbeat.unref();
 
   return {

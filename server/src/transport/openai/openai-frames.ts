@@ -32,7 +32,13 @@ function toModelMessage(message: OpenAIMessage): ModelMessage {
         role: 'assistant',
         content: textOf(message.content),
         ...(message.tool_calls
-          ? { toolCalls: message.tool_calls.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })) }
+          ? {
+              toolCalls: message.tool_calls.map((call) => ({
+                id: call.id,
+                name: call.function.name,
+                arguments: call.function.arguments,
+              })),
+            }
           : {}),
       };
     case 'tool':
@@ -44,9 +50,13 @@ function toModelMessage(message: OpenAIMessage): ModelMessage {
 export function fromOpenAIRequest(request: OpenAIChatRequest & { chat_id?: string | undefined }): ChatRequest {
   const last = request.messages.at(-1);
   if (last && last.role !== 'user' && last.role !== 'tool') {
-    throw new AppError('VALIDATION_ERROR', `messages.${request.messages.length - 1}.role: the last message must have role "user" or "tool", got "${last.role}"`, {
-      param: `messages.${request.messages.length - 1}.role`,
-    });
+    throw new AppError(
+      'VALIDATION_ERROR',
+      `messages.${request.messages.length - 1}.role: the last message must have role "user" or "tool", got "${last.role}"`,
+      {
+        param: `messages.${request.messages.length - 1}.role`,
+      },
+    );
   }
   return {
     botId: request.model,
@@ -66,10 +76,18 @@ export function fromOpenAIRequest(request: OpenAIChatRequest & { chat_id?: strin
 }
 
 export function toOpenAIUsage(usage: Usage): OpenAIUsage {
-  return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens };
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.totalTokens,
+  };
 }
 
-export function toOpenAIErrorBody(error: { code: number; message: string; param?: string | undefined }): OpenAIErrorBody {
+export function toOpenAIErrorBody(error: {
+  code: number;
+  message: string;
+  param?: string | undefined;
+}): OpenAIErrorBody {
   return {
     error: {
       message: error.message,
@@ -82,12 +100,22 @@ export function toOpenAIErrorBody(error: { code: number; message: string; param?
 
 /** Frames a run as OpenAI chunks, exactly as OpenAI sends them (plus DeepSeek's `reasoning_content`). */
 export function createOpenAIFramer(options: { id: string; created: number; model: string; includeUsage: boolean }) {
-  const head = { id: options.id, object: 'chat.completion.chunk' as const, created: options.created, model: options.model, system_fingerprint: null };
+  const head = {
+    id: options.id,
+    object: 'chat.completion.chunk' as const,
+    created: options.created,
+    model: options.model,
+    system_fingerprint: null,
+  };
   const usageField = options.includeUsage ? ',"usage":null' : '';
   const prefix = `${JSON.stringify(head).slice(0, -1)},"choices":[{"index":0,"delta":{`;
   const suffix = `},"logprobs":null,"finish_reason":null}]${usageField}}`;
   const chunk = (choices: OpenAIChunk['choices'], usage?: OpenAIUsage) =>
-    JSON.stringify({ ...head, choices, ...(options.includeUsage ? { usage: usage ?? null } : {}) } satisfies OpenAIChunk);
+    JSON.stringify({
+      ...head,
+      choices,
+      ...(options.includeUsage ? { usage: usage ?? null } : {}),
+    } satisfies OpenAIChunk);
 
   /** Returns the `data:` payloads for one event (the finish event may need two). */
   return (event: ChatEvent): string[] | string | undefined => {
@@ -102,7 +130,16 @@ export function createOpenAIFramer(options: { id: string; created: number; model
         return chunk([
           {
             index: 0,
-            delta: { tool_calls: [{ index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: event.arguments } }] },
+            delta: {
+              tool_calls: [
+                {
+                  index: event.index,
+                  id: event.id,
+                  type: 'function',
+                  function: { name: event.name, arguments: event.arguments },
+                },
+              ],
+            },
             logprobs: null,
             finish_reason: null,
           },

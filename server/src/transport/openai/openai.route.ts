@@ -30,7 +30,8 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       controller.signal,
     );
     const first = await events.next();
-    if (first.done || first.value.type !== 'run-start') throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
+    if (first.done || first.value.type !== 'run-start')
+      throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
     const start = first.value;
     const id = `chatcmpl-${start.runId}`;
 
@@ -46,7 +47,12 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
 
     response.writeHead(200, SSE_HEADERS);
     const writer = createSseWriter(response, { pingIntervalMs: config.pingIntervalMs, ping: OPENAI_PING_FRAME });
-    const frame = createOpenAIFramer({ id, created: start.created, model: body.model, includeUsage: body.stream_options?.include_usage === true });
+    const frame = createOpenAIFramer({
+      id,
+      created: start.created,
+      model: body.model,
+      includeUsage: body.stream_options?.include_usage === true,
+    });
     let failed = false;
     try {
       writer.data(frame(start) as string);
@@ -69,7 +75,12 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     const list = await bots.listBots(caller.appId);
     sendJson(response, 200, {
       object: 'list',
-      data: list.map((bot) => ({ id: bot.id, object: 'model', created: Math.floor(bot.created_at / 1000), owned_by: caller.appId })),
+      data: list.map((bot) => ({
+        id: bot.id,
+        object: 'model',
+        created: Math.floor(bot.created_at / 1000),
+        owned_by: caller.appId,
+      })),
     });
   }
 

@@ -26,7 +26,10 @@ const connectionParamsSchema = z
   .nullable();
 
 /** Builds the context from headers and `connectionParams` (`{apiKey}` or `{appid, ts, signa}`). */
-export function createTrpcContext(options: { req: IncomingMessage; info: { connectionParams: Record<string, string | undefined> | null } }): TrpcContext {
+export function createTrpcContext(options: {
+  req: IncomingMessage;
+  info: { connectionParams: Record<string, string | undefined> | null };
+}): TrpcContext {
   const fromHeaders = credentialsFromHeaders(options.req.headers);
   const params = connectionParamsSchema.safeParse(options.info.connectionParams);
   const connection = params.success ? params.data : null;
@@ -34,7 +37,11 @@ export function createTrpcContext(options: { req: IncomingMessage; info: { conne
     requestId: requestIdOf(options.req.headers),
     credentials: { apiKey: connection?.apiKey ?? fromHeaders.apiKey, consumer: fromHeaders.consumer },
     signature: connection?.appid
-      ? { appid: connection.appid, ts: connection.ts === undefined ? '' : String(connection.ts), signa: connection.signa ?? '' }
+      ? {
+          appid: connection.appid,
+          ts: connection.ts === undefined ? '' : String(connection.ts),
+          signa: connection.signa ?? '',
+        }
       : undefined,
   };
 }
@@ -52,10 +59,15 @@ export function createAppRouter(dependencies: TransportDependencies) {
   const { authenticator, chat, config } = dependencies;
   const t = initTRPC.context<TrpcContext>().create({
     transformer: superjson,
-    sse: { ping: { enabled: true, intervalMs: config.pingIntervalMs }, client: { reconnectAfterInactivityMs: config.pingIntervalMs * 2 } },
+    sse: {
+      ping: { enabled: true, intervalMs: config.pingIntervalMs },
+      client: { reconnectAfterInactivityMs: config.pingIntervalMs * 2 },
+    },
     errorFormatter({ shape, error }) {
       const cause = error.cause instanceof AppError ? error.cause : undefined;
-      const code = cause?.code ?? (error.code === 'BAD_REQUEST' ? errorTable.VALIDATION_ERROR.code : errorTable.UNKNOWN_ERROR.code);
+      const code =
+        cause?.code ??
+        (error.code === 'BAD_REQUEST' ? errorTable.VALIDATION_ERROR.code : errorTable.UNKNOWN_ERROR.code);
       // Never a stack, whatever the mode.
       const { stack: _stack, ...data } = shape.data;
       return { ...shape, data: { ...data, appCode: code, ...(cause?.param ? { param: cause.param } : {}) } };
@@ -65,9 +77,10 @@ export function createAppRouter(dependencies: TransportDependencies) {
   const authed = t.procedure.use(async ({ ctx, next }) => {
     let caller: Caller;
     try {
-      caller = ctx.signature && !ctx.credentials.apiKey
-        ? await authenticator.verifySignature(ctx.signature)
-        : await authenticator.authenticate(ctx.credentials);
+      caller =
+        ctx.signature && !ctx.credentials.apiKey
+          ? await authenticator.verifySignature(ctx.signature)
+          : await authenticator.authenticate(ctx.credentials);
     } catch (error) {
       throw toTrpcError(error);
     }
@@ -80,7 +93,9 @@ export function createAppRouter(dependencies: TransportDependencies) {
       completions: authed.input(completionsInputSchema).subscription(async function* ({ input, ctx, signal }) {
         if (input.lastEventId) {
           throw toTrpcError(
-            new AppError('NOT_FOUND', 'This run cannot be resumed on this server; start a new request.', { param: 'lastEventId' }),
+            new AppError('NOT_FOUND', 'This run cannot be resumed on this server; start a new request.', {
+              param: 'lastEventId',
+            }),
           );
         }
         const events = chat.runChat(
@@ -95,7 +110,18 @@ export function createAppRouter(dependencies: TransportDependencies) {
             yield tracked(`${runId}:${event.seq}`, event);
           }
         } catch (error) {
-          throw toTrpcError(error);
+          const trpcError = toTrpcError(error);
+          // httpSubscriptionLink reconnects after INTERNAL_SERVER_ERROR, which would start the run
+          // again; such errors travel in-band as the stream's final event instead.
+          if (trpcError.code !== 'INTERNAL_SERVER_ERROR') throw trpcError;
+          const appError = toAppError(error);
+          yield tracked(`${runId}:error`, {
+            type: 'error' as const,
+            seq: 0,
+            code: appError.code,
+            message: appError.message,
+            retryable: appError.retryable,
+          });
         }
       }),
     }),

@@ -70,7 +70,13 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
     async function run(message: z.infer<typeof runMessageSchema>) {
       const requestId = message.request_id ?? createId('req');
       if (runs.has(requestId)) {
-        sendError(socket, requestId, new AppError('VALIDATION_ERROR', `request_id "${requestId}" is already running on this socket.`, { param: 'request_id' }));
+        sendError(
+          socket,
+          requestId,
+          new AppError('VALIDATION_ERROR', `request_id "${requestId}" is already running on this socket.`, {
+            param: 'request_id',
+          }),
+        );
         return;
       }
       const controller = new AbortController();
@@ -110,7 +116,13 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
         } else if (control.data.type === 'cancel') {
           runs.get(control.data.request_id)?.abort();
         } else {
-          sendError(socket, undefined, new AppError('NOT_FOUND', `Run "${control.data.run_id}" cannot be followed on this server.`, { param: 'run_id' }));
+          sendError(
+            socket,
+            undefined,
+            new AppError('NOT_FOUND', `Run "${control.data.run_id}" cannot be followed on this server.`, {
+              param: 'run_id',
+            }),
+          );
         }
         return;
       }
