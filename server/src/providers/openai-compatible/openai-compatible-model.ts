@@ -136,6 +136,16 @@ function createChunkReader() {
     finishReason: undefined as ReturnType<typeof toFinishReason> | undefined,
     parser: undefined as unknown as ReturnType<typeof createParser>,
   };
+  /**
+   * Deltas that arrived in the same network read are merged: the caller sees the same text
+   * just as soon, in fewer events, so every layer after this one does less work per token.
+   * Nothing ever waits for more text to merge.
+   */
+  const pushText = (type: 'text-delta' | 'reasoning-delta', text: string) => {
+    const last = state.parts.at(-1);
+    if (last?.type === type) last.text += text;
+    else state.parts.push({ type, text });
+  };
   const onEvent = (event: EventSourceMessage) => {
     if (state.error || state.done) return;
     try {
@@ -170,8 +180,8 @@ function createChunkReader() {
     const delta = choice?.delta;
     if (delta) {
       const reasoning = delta.reasoning_content ?? delta.reasoning;
-      if (reasoning) state.parts.push({ type: 'reasoning-delta', text: reasoning });
-      if (delta.content) state.parts.push({ type: 'text-delta', text: delta.content });
+      if (reasoning) pushText('reasoning-delta', reasoning);
+      if (delta.content) pushText('text-delta', delta.content);
       if (delta.tool_calls) {
         for (const call of delta.tool_calls) {
           state.parts.push({
