@@ -164,9 +164,8 @@ describe.each(testBackends())('chat client against $name', (backend) => {
     it('stops with an error instead of buffering without bound for a stalled consumer', async () => {
       const client = clientFor(fast, { maxBufferedEvents: 3 });
       try {
-        const iterator = client
-          .streamCompletion(ask('a long enough question to overflow a tiny buffer'))
-          [Symbol.asyncIterator]();
+        const events = client.streamCompletion(ask('a long enough question to overflow a tiny buffer'));
+        const iterator = events[Symbol.asyncIterator]();
         await iterator.next();
         // Stall while the server keeps pushing.
         await new Promise((resolve) => setTimeout(resolve, 300));
