@@ -10,6 +10,7 @@ import { createChatService } from './chat/run-chat.ts';
 import type { Config } from './config/config.ts';
 import { AppError, toAppError } from './errors/app-error.ts';
 import { createLogger } from './lib/logger.ts';
+import { createMetrics } from './observability/metrics.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
 import { createAppRepository } from './store/app.repository.ts';
 import { createBotRepository } from './store/bot.repository.ts';
@@ -73,6 +74,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   };
   if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in providers });
 
+  const metrics = createMetrics();
   const dependencies: TransportDependencies = {
     config,
     logger,
@@ -88,6 +90,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       runs,
       models: createModelRegistry(providers),
       logger,
+      metrics,
       runTimeoutMs: config.runTimeoutMs,
     }),
   };
@@ -130,6 +133,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     'POST /v1/chat/completions': { route: openai.handleCompletion, onError: sendOpenAIError },
     'GET /v1/models': { route: openai.handleModels, onError: sendOpenAIError },
     'GET /health': { route: health, onError: sendAstronError },
+    'GET /metrics': {
+      route: async (_request, response) => {
+        const text = await metrics.registry.metrics();
+        response.writeHead(200, { 'content-type': metrics.registry.contentType });
+        response.end(text);
+      },
+      onError: sendAstronError,
+    },
   };
 
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
@@ -137,7 +148,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const requestId = requestIdOf(request.headers);
     response.setHeader('x-request-id', requestId);
     const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    const isTrpc = path === '/trpc' || path.startsWith('/trpc/');
+    const entry = isTrpc ? undefined : routes[`${request.method} ${path}`];
     response.on('close', () => {
+      const route = isTrpc ? '/trpc' : entry ? path : 'unmatched';
+      metrics.requests.inc({ route, status: response.statusCode });
       logger.info(
         {
           requestId,
@@ -149,11 +164,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         'request',
       );
     });
-    if (path === '/trpc' || path.startsWith('/trpc/')) {
+    if (isTrpc) {
       trpcHandler(request, response);
       return;
     }
-    const entry = routes[`${request.method} ${path}`];
     const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
     const handle = entry?.route ?? notFound;
     handle(request, response, requestId).catch((error: unknown) => {

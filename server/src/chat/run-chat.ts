@@ -4,6 +4,7 @@ import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
 import { createMemoryTtlCache } from '../cache/memory-ttl-cache.ts';
 import { createId } from '../lib/ids.ts';
 import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
 import type { RunRecord, RunRepository, StoredToolCall } from '../store/run.repository.ts';
@@ -35,6 +36,7 @@ export type ChatServiceOptions = {
   runs: RunRepository;
   models: ModelRegistry;
   logger: Logger;
+  metrics: Metrics;
   /** RUN_TIMEOUT_SECONDS, in ms. */
   runTimeoutMs: number;
   /** Stored messages loaded for a `chat_id`, newest kept. */
@@ -52,6 +54,7 @@ export function createChatService(options: ChatServiceOptions) {
   async function resolveBot(appId: string, botId: string): Promise<BotRecord> {
     const key = `${appId}\u0000${botId}`;
     const cached = botCache.get(key);
+    options.metrics.botCache.inc({ cache: 'bot', result: cached ? 'hit' : 'miss' });
     if (cached) return cached;
     const bot = await options.bots.findBot(appId, botId);
     if (!bot) throw new AppError('NOT_FOUND', `Bot "${botId}" was not found for this app.`, { param: 'bot_id' });
@@ -104,6 +107,7 @@ export function createChatService(options: ChatServiceOptions) {
     let failure: AppError | undefined;
     let status: RunRecord['status'] = 'running';
 
+    options.metrics.activeRuns.inc();
     try {
       yield numbered({
         type: 'run-start',
@@ -209,6 +213,7 @@ export function createChatService(options: ChatServiceOptions) {
           toolCalls: toolCalls.filter(Boolean).map((call): StoredToolCall => ({ ...call, kind: 'tool' })),
         },
       };
+      observeRun(options.metrics, record);
       try {
         await options.runs.recordRun(record);
       } catch (error) {
@@ -241,3 +246,14 @@ export function createChatService(options: ChatServiceOptions) {
   };
 }
 export type ChatService = ReturnType<typeof createChatService>;
+
+function observeRun(metrics: Metrics, record: RunRecord): void {
+  const { transport } = record;
+  metrics.activeRuns.dec();
+  metrics.runs.inc({ transport, bot: record.botId, status: record.status, code: record.error?.code ?? 0 });
+  metrics.runDuration.observe({ transport }, record.durationMs / 1000);
+  if (record.timeToFirstTokenMs !== undefined)
+    metrics.timeToFirstToken.observe({ transport }, record.timeToFirstTokenMs / 1000);
+  metrics.tokens.inc({ kind: 'prompt' }, record.usage.promptTokens);
+  metrics.tokens.inc({ kind: 'completion' }, record.usage.completionTokens);
+}
