@@ -4,6 +4,7 @@ import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
 import { createMemoryTtlCache } from '../cache/memory-ttl-cache.ts';
 import { createId } from '../lib/ids.ts';
 import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
+import { createBotExecution, type BotInput } from '../workflow/execute-bot.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
@@ -21,6 +22,8 @@ export type ChatRequest = {
   toolChoice?: OpenAIToolChoice | undefined;
   caller?: string | undefined;
   callerSid?: string | undefined;
+  /** Workflow inputs (the Astron body's extra `parameters` fields). */
+  inputs?: Record<string, unknown> | undefined;
 };
 
 /** Who asks and through what; set by the transport after authentication. */
@@ -80,17 +83,10 @@ export function createChatService(options: ChatServiceOptions) {
   async function* runChat(request: ChatRequest, context: ChatContext, signal: AbortSignal): AsyncGenerator<ChatEvent> {
     const startedAt = Date.now();
     const bot = await resolveBot(context.appId, request.botId);
-    const model = options.models.resolve(bot.definition.model);
+    const execution = createBotExecution(bot.definition, { models: options.models });
     const history = await loadHistory(context.appId, request);
     signal.throwIfAborted();
 
-    const definition = bot.definition;
-    const messages: ModelMessage[] = [
-      ...(definition.systemPrompt ? [{ role: 'system' as const, content: definition.systemPrompt }] : []),
-      ...history,
-      ...request.messages,
-    ];
-    const parameters: ModelParameters = { ...definition.parameters, ...request.parameters };
     const runId = createId('run');
     const timeout = AbortSignal.timeout(options.runTimeoutMs);
     const runSignal = AbortSignal.any([signal, timeout]);
@@ -100,7 +96,7 @@ export function createChatService(options: ChatServiceOptions) {
     const numbered = (body: ChatEventBody): ChatEvent => ({ ...body, seq: seq++ });
     let content = '';
     let reasoning = '';
-    const toolCalls: Array<{ id: string; name: string; arguments: string }> = [];
+    const toolCalls: StoredToolCall[] = [];
     let usage = EMPTY_USAGE;
     let finishReason: FinishReason | undefined;
     let firstTokenAt: number | undefined;
@@ -114,17 +110,18 @@ export function createChatService(options: ChatServiceOptions) {
         runId,
         chatId: request.chatId ?? null,
         botId: bot.botId,
-        model: model.modelName,
+        model: execution.modelName,
         created: Math.floor(startedAt / 1000),
       });
-      const modelRequest = {
-        messages,
-        parameters,
-        ...(request.tools ? { tools: request.tools } : {}),
-        ...(request.toolChoice ? { toolChoice: request.toolChoice } : {}),
+      const input: BotInput = {
+        messages: [...history, ...request.messages],
+        parameters: request.parameters,
+        inputs: request.inputs ?? {},
+        tools: request.tools,
+        toolChoice: request.toolChoice,
         user: request.uid,
       };
-      for await (const part of model.stream(modelRequest, runSignal)) {
+      for await (const part of execution.run(input, runSignal)) {
         switch (part.type) {
           case 'text-delta':
             firstTokenAt ??= Date.now();
@@ -136,33 +133,29 @@ export function createChatService(options: ChatServiceOptions) {
             reasoning += part.text;
             yield numbered(part);
             break;
-          case 'tool-call-delta': {
+          case 'tool-call':
             firstTokenAt ??= Date.now();
-            const call = (toolCalls[part.index] ??= { id: '', name: '', arguments: '' });
-            if (part.id) call.id = part.id;
-            if (part.name) call.name += part.name;
-            call.arguments += part.argumentsDelta;
+            toolCalls.push({
+              id: part.id,
+              kind: part.kind,
+              name: part.name,
+              arguments: part.arguments,
+              ...(part.result === undefined ? {} : { result: part.result }),
+            });
+            yield numbered(part);
             break;
-          }
           case 'usage':
-            usage = part.usage;
+            usage = addUsage(usage, part.usage);
+            yield numbered({ type: 'usage', usage });
+            break;
+          case 'step-start':
+          case 'step-end':
             yield numbered(part);
             break;
           case 'finish':
             finishReason = part.finishReason;
             break;
         }
-      }
-      for (const [index, call] of toolCalls.entries()) {
-        if (!call) continue;
-        yield numbered({
-          type: 'tool-call',
-          index,
-          id: call.id || createId('call'),
-          kind: 'tool',
-          name: call.name,
-          arguments: call.arguments,
-        });
       }
       finishReason ??= 'stop';
       status = 'succeeded';
@@ -196,7 +189,7 @@ export function createChatService(options: ChatServiceOptions) {
         uid: request.uid,
         apiKeyId: context.apiKeyId,
         transport: context.transport,
-        model: model.modelName,
+        model: execution.modelName,
         status,
         finishReason: status === 'cancelled' ? 'cancelled' : finishReason,
         error: failure ? { code: failure.code, message: failure.message } : undefined,
@@ -207,11 +200,7 @@ export function createChatService(options: ChatServiceOptions) {
         callerSid: request.callerSid,
         createdAt: startedAt,
         question,
-        answer: {
-          content,
-          reasoning,
-          toolCalls: toolCalls.filter(Boolean).map((call): StoredToolCall => ({ ...call, kind: 'tool' })),
-        },
+        answer: { content, reasoning, toolCalls },
       };
       observeRun(options.metrics, record);
       try {
@@ -246,6 +235,14 @@ export function createChatService(options: ChatServiceOptions) {
   };
 }
 export type ChatService = ReturnType<typeof createChatService>;
+
+function addUsage(total: Usage, more: Usage): Usage {
+  return {
+    promptTokens: total.promptTokens + more.promptTokens,
+    completionTokens: total.completionTokens + more.completionTokens,
+    totalTokens: total.totalTokens + more.totalTokens,
+  };
+}
 
 function observeRun(metrics: Metrics, record: RunRecord): void {
   const { transport } = record;

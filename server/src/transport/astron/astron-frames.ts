@@ -14,7 +14,7 @@ import type { CollectedAnswer } from '../../chat/collect-answer.ts';
 
 /** The Astron body (REST, tRPC, plain WS) as a core request. */
 export function fromAstronRequest(request: AstronChatRequest): ChatRequest {
-  const { messages, temperature, max_tokens, top_k, top_p, repetition_penalty, stop_sequences, seed } =
+  const { messages, temperature, max_tokens, top_k, top_p, repetition_penalty, stop_sequences, seed, ...inputs } =
     request.parameters;
   return {
     botId: request.bot_id,
@@ -30,6 +30,7 @@ export function fromAstronRequest(request: AstronChatRequest): ChatRequest {
       stop: stop_sequences,
       seed,
     },
+    inputs,
     caller: request.meta_data?.caller,
     callerSid: request.meta_data?.caller_sid,
   };
