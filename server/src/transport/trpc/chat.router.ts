@@ -1,0 +1,52 @@
+import { astronChatRequestSchema } from '@astron-chat/shared';
+import { tracked } from '@trpc/server';
+import { z } from 'zod';
+import { AppError, toAppError } from '../../errors/app-error.ts';
+import type { TransportDependencies } from '../transport-dependencies.ts';
+import { fromAstronRequest } from '../astron/astron-frames.ts';
+import { toTrpcError } from './trpc-context.ts';
+import type { Trpc } from './trpc.ts';
+
+/** `chat.completions` input: the Astron body, plus `lastEventId` that tRPC adds on reconnect. */
+const completionsInputSchema = astronChatRequestSchema.and(z.object({ lastEventId: z.string().nullish() }));
+
+export function createChatRouter({ t, authed }: Trpc, dependencies: TransportDependencies) {
+  const { chat } = dependencies;
+  return t.router({
+    /** Streams one run as typed `ChatEvent`s; each is `tracked` by `runId:seq`. */
+    completions: authed.input(completionsInputSchema).subscription(async function* ({ input, ctx, signal }) {
+      if (input.lastEventId) {
+        throw toTrpcError(
+          new AppError('NOT_FOUND', 'This run cannot be resumed on this server; start a new request.', {
+            param: 'lastEventId',
+          }),
+        );
+      }
+      const events = chat.runChat(
+        fromAstronRequest(input),
+        { appId: ctx.caller.appId, apiKeyId: ctx.caller.apiKeyId, requestId: ctx.requestId, transport: 'trpc' },
+        signal ?? new AbortController().signal,
+      );
+      let runId = '';
+      try {
+        for await (const event of events) {
+          if (event.type === 'run-start') runId = event.runId;
+          yield tracked(`${runId}:${event.seq}`, event);
+        }
+      } catch (error) {
+        const trpcError = toTrpcError(error);
+        // httpSubscriptionLink reconnects after INTERNAL_SERVER_ERROR, which would start the run
+        // again; such errors travel in-band as the stream's final event instead.
+        if (trpcError.code !== 'INTERNAL_SERVER_ERROR') throw trpcError;
+        const appError = toAppError(error);
+        yield tracked(`${runId}:error`, {
+          type: 'error' as const,
+          seq: 0,
+          code: appError.code,
+          message: appError.message,
+          retryable: appError.retryable,
+        });
+      }
+    }),
+  });
+}

@@ -1,0 +1,50 @@
+import type { IncomingMessage } from 'node:http';
+import { errorTable } from '@astron-chat/shared';
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { toAppError } from '../../errors/app-error.ts';
+import type { Credentials, SignatureInput } from '../../auth/authenticator.ts';
+import { credentialsFromHeaders, requestIdOf } from '../http/http-io.ts';
+
+/** Per request (HTTP) or per connection (WebSocket): what the caller presented, not yet checked. */
+export type TrpcContext = {
+  requestId: string;
+  credentials: Credentials;
+  signature: SignatureInput | undefined;
+};
+
+const connectionParamsSchema = z
+  .object({
+    apiKey: z.string().optional(),
+    appid: z.string().optional(),
+    ts: z.union([z.string(), z.number()]).optional(),
+    signa: z.string().optional(),
+  })
+  .nullable();
+
+/** Builds the context from headers and `connectionParams` (`{apiKey}` or `{appid, ts, signa}`). */
+export function createTrpcContext(options: {
+  req: IncomingMessage;
+  info: { connectionParams: Record<string, string | undefined> | null };
+}): TrpcContext {
+  const fromHeaders = credentialsFromHeaders(options.req.headers);
+  const params = connectionParamsSchema.safeParse(options.info.connectionParams);
+  const connection = params.success ? params.data : null;
+  return {
+    requestId: requestIdOf(options.req.headers),
+    credentials: { apiKey: connection?.apiKey ?? fromHeaders.apiKey, consumer: fromHeaders.consumer },
+    signature: connection?.appid
+      ? {
+          appid: connection.appid,
+          ts: connection.ts === undefined ? '' : String(connection.ts),
+          signa: connection.signa ?? '',
+        }
+      : undefined,
+  };
+}
+
+export function toTrpcError(error: unknown): TRPCError {
+  if (error instanceof TRPCError) return error;
+  const appError = toAppError(error);
+  return new TRPCError({ code: errorTable[appError.errorName].trpcCode, message: appError.message, cause: appError });
+}
