@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { createAuthenticator } from './auth/authenticator.ts';
@@ -10,6 +9,9 @@ import { createChatService } from './chat/run-chat.ts';
 import type { Config } from './config/config.ts';
 import { AppError, toAppError } from './errors/app-error.ts';
 import { createLogger } from './lib/logger.ts';
+import { createCache } from './cache/cache.ts';
+import { openCacheStore } from './cache/open-cache-store.ts';
+import { createHealthCheck } from './observability/health.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
 import { createAppRepository } from './store/app.repository.ts';
@@ -33,6 +35,8 @@ export type AppOverrides = {
 
 export type App = {
   server: Server;
+  /** Where data lives, for the start banner: database and cache, secrets redacted. */
+  describe: string;
   database: DatabaseHandle;
   dependencies: TransportDependencies;
   listen(): Promise<{ url: string; port: number }>;
@@ -55,6 +59,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     });
   }
 
+  let cacheStore: Awaited<ReturnType<typeof openCacheStore>>;
+  try {
+    cacheStore = await openCacheStore(config.redisUrl);
+  } catch (error) {
+    await database.db.destroy();
+    throw error;
+  }
+
   const apps = createAppRepository(database.db);
   const bots = createBotRepository(database.db);
   const runs = createRunRepository(database.db, database.kind);
@@ -75,6 +87,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in providers });
 
   const metrics = createMetrics();
+  const cache = createCache(cacheStore.store, { logger, metrics });
   const dependencies: TransportDependencies = {
     config,
     logger,
@@ -91,6 +104,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       models: createModelRegistry(providers),
       logger,
       metrics,
+      cache,
       runTimeoutMs: config.runTimeoutMs,
     }),
   };
@@ -108,21 +122,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const astron = createAstronRoute(dependencies);
   const openai = createOpenAIRoutes(dependencies);
 
+  const checkHealth = createHealthCheck({ database, cacheStore: cacheStore.store });
   async function health(_request: IncomingMessage, response: ServerResponse) {
-    const startedAt = performance.now();
-    let database_: { status: 'up' | 'down'; latencyMs: number; error?: string };
-    try {
-      await sql`select 1`.execute(database.db);
-      database_ = { status: 'up', latencyMs: round(performance.now() - startedAt) };
-    } catch (error) {
-      database_ = { status: 'down', latencyMs: round(performance.now() - startedAt), error: (error as Error).message };
-    }
-    const up = database_.status === 'up';
-    sendJson(response, up ? 200 : 503, {
-      status: up ? 'ok' : 'unavailable',
-      demoMode: config.demoMode,
-      checks: { database: { kind: database.kind, ...database_ } },
-    });
+    const report = await checkHealth();
+    sendJson(response, report.status === 'unavailable' ? 503 : 200, { ...report, demoMode: config.demoMode });
   }
 
   const routes: Record<
@@ -194,6 +197,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   return {
     server,
+    describe: `${database.describe}, ${cacheStore.describe}`,
     database,
     dependencies,
     listen() {
@@ -216,6 +220,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await closed;
       clearTimeout(deadline);
       trpcSockets.close();
+      await cacheStore.store.close();
       await database.db.destroy();
     },
   };

@@ -20,7 +20,7 @@ async function main() {
     process.exit(1);
   });
 
-  console.log(`astron-chat listening on ${url} (${app.database.describe}${config.demoMode ? ', demo mode' : ''})`);
+  console.log(`astron-chat listening on ${url} (${app.describe}${config.demoMode ? ', demo mode' : ''})`);
   console.log(`  Astron REST   POST ${url}/agent/v1/chat/completions`);
   console.log(`  OpenAI REST   POST ${url}/v1/chat/completions   GET ${url}/v1/models`);
   console.log(`  tRPC          ${url}/trpc  (SSE)   ${url.replace('http', 'ws')}/trpc  (WebSocket)`);

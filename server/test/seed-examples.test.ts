@@ -11,7 +11,7 @@ const example = fileURLToPath(new URL('../../examples/seed_stream.py', import.me
 describe("the design document's Python requests example", () => {
   let server: TestApp;
   beforeAll(async () => {
-    server = await startTestApp({ name: 'sqlite', databaseUrl: undefined });
+    server = await startTestApp({ name: 'sqlite', databaseUrl: undefined, redisUrl: undefined });
   });
   afterAll(async () => {
     await server.close();

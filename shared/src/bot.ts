@@ -13,12 +13,22 @@ export const modelParametersSchema = z.strictObject({
   maxTokens: z.number().int().positive().optional(),
 });
 
+/** How much stored conversation a bot is given; the oldest turns go first. */
+export const historyBudgetSchema = z.strictObject({
+  /** User/assistant exchanges kept. Default 20. */
+  maxTurns: z.number().int().min(0).max(500).optional(),
+  /** Rough token budget of the kept history (4 characters a token). Default 8000. */
+  maxTokens: z.number().int().min(0).max(1_000_000).optional(),
+});
+export type HistoryBudget = z.infer<typeof historyBudgetSchema>;
+
 /** A `chat` bot: one model with a system prompt and default parameters. */
 export const chatBotDefinitionSchema = z.strictObject({
   kind: z.literal('chat'),
   model: modelReferenceSchema,
   systemPrompt: z.string().max(100_000).optional(),
   parameters: modelParametersSchema.optional(),
+  history: historyBudgetSchema.optional(),
 });
 
 export const botDefinitionSchema = z.discriminatedUnion('kind', [chatBotDefinitionSchema]);

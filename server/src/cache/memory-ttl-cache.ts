@@ -1,5 +1,5 @@
-/** A bounded in-process cache: entries expire after `ttlMs`, the oldest go first past `maxEntries`. */
-export function createMemoryTtlCache<Value>(options: { ttlMs: number; maxEntries: number }) {
+/** A bounded in-process map: entries expire after their TTL; past `maxEntries` the oldest go first. */
+export function createMemoryTtlCache<Value>(options: { maxEntries: number; ttlMs?: number }) {
   const entries = new Map<string, { value: Value; expiresAt: number }>();
   return {
     get(key: string): Value | undefined {
@@ -11,9 +11,9 @@ export function createMemoryTtlCache<Value>(options: { ttlMs: number; maxEntries
       }
       return entry.value;
     },
-    set(key: string, value: Value): void {
+    set(key: string, value: Value, ttlMs = options.ttlMs ?? Number.POSITIVE_INFINITY): void {
       entries.delete(key);
-      entries.set(key, { value, expiresAt: Date.now() + options.ttlMs });
+      entries.set(key, { value, expiresAt: Date.now() + ttlMs });
       if (entries.size > options.maxEntries) {
         const oldest = entries.keys().next().value;
         if (oldest !== undefined) entries.delete(oldest);
@@ -24,6 +24,9 @@ export function createMemoryTtlCache<Value>(options: { ttlMs: number; maxEntries
     },
     clear(): void {
       entries.clear();
+    },
+    get size() {
+      return entries.size;
     },
   };
 }

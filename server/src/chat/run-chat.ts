@@ -1,7 +1,8 @@
 import type { ChatEvent, ChatEventBody, FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
-import { createMemoryTtlCache } from '../cache/memory-ttl-cache.ts';
+import { cacheKeys, type Cache } from '../cache/cache.ts';
+import { applyHistoryBudget, STORED_HISTORY_LIMIT } from './history-budget.ts';
 import { createId } from '../lib/ids.ts';
 import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
 import { createBotExecution, type BotInput } from '../workflow/execute-bot.ts';
@@ -40,39 +41,38 @@ export type ChatServiceOptions = {
   models: ModelRegistry;
   logger: Logger;
   metrics: Metrics;
+  cache: Cache;
   /** RUN_TIMEOUT_SECONDS, in ms. */
   runTimeoutMs: number;
-  /** Stored messages loaded for a `chat_id`, newest kept. */
-  historyLimit?: number;
-  /** How long a resolved bot is reused before it is read again, ms. */
-  botCacheTtlMs?: number;
 };
 
 const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 
 /** The one core: every transport iterates `runChat` and frames its events. */
 export function createChatService(options: ChatServiceOptions) {
-  const botCache = createMemoryTtlCache<BotRecord>({ ttlMs: options.botCacheTtlMs ?? 5_000, maxEntries: 10_000 });
+  const { cache } = options;
 
   async function resolveBot(appId: string, botId: string): Promise<BotRecord> {
-    const key = `${appId}\u0000${botId}`;
-    const cached = botCache.get(key);
-    options.metrics.botCache.inc({ cache: 'bot', result: cached ? 'hit' : 'miss' });
-    if (cached) return cached;
-    const bot = await options.bots.findBot(appId, botId);
+    const bot = await cache.getOrLoad(cacheKeys.workflow(appId, botId), () => options.bots.findBot(appId, botId));
     if (!bot) throw new AppError('NOT_FOUND', `Bot "${botId}" was not found for this app.`, { param: 'bot_id' });
-    botCache.set(key, bot);
     return bot;
   }
 
-  async function loadHistory(appId: string, request: ChatRequest): Promise<ModelMessage[]> {
-    if (request.chatId === undefined) return [];
-    const owner = await options.runs.findChatBot(appId, request.chatId);
-    if (owner === undefined) return [];
-    if (owner !== request.botId) {
-      throw new AppError('VALIDATION_ERROR', `Chat "${request.chatId}" belongs to another bot.`, { param: 'chat_id' });
+  async function loadHistory(appId: string, bot: BotRecord, chatId: string | undefined): Promise<ModelMessage[]> {
+    if (chatId === undefined) return [];
+    const session = await cache.getOrLoad(cacheKeys.session(appId, chatId), async () => {
+      const botId = await options.runs.findChatBot(appId, chatId);
+      return botId === undefined ? undefined : { botId };
+    });
+    if (session === undefined) return [];
+    if (session.botId !== bot.botId) {
+      throw new AppError('VALIDATION_ERROR', `Chat "${chatId}" belongs to another bot.`, { param: 'chat_id' });
     }
-    return options.runs.loadHistory({ appId, chatId: request.chatId, limit: options.historyLimit ?? 100 });
+    const stored = await cache.getOrLoad(cacheKeys.history(appId, chatId), () =>
+      options.runs.loadHistory({ appId, chatId, limit: STORED_HISTORY_LIMIT }),
+    );
+    const budget = bot.definition.kind === 'chat' ? bot.definition.history : undefined;
+    return applyHistoryBudget(stored ?? [], budget);
   }
 
   /**
@@ -84,7 +84,7 @@ export function createChatService(options: ChatServiceOptions) {
     const startedAt = Date.now();
     const bot = await resolveBot(context.appId, request.botId);
     const execution = createBotExecution(bot.definition, { models: options.models });
-    const history = await loadHistory(context.appId, request);
+    const history = await loadHistory(context.appId, bot, request.chatId);
     signal.throwIfAborted();
 
     const runId = createId('run');
@@ -205,6 +205,10 @@ export function createChatService(options: ChatServiceOptions) {
       observeRun(options.metrics, record);
       try {
         await options.runs.recordRun(record);
+        if (record.chatId !== undefined) {
+          await cache.delete(cacheKeys.history(context.appId, record.chatId));
+          await cache.set(cacheKeys.session(context.appId, record.chatId), { botId: bot.botId });
+        }
       } catch (error) {
         options.logger.error({ err: error, runId }, 'could not record run');
       }
@@ -228,10 +232,6 @@ export function createChatService(options: ChatServiceOptions) {
 
   return {
     runChat,
-    /** Drops cached bots of an app after a change. */
-    invalidateBot(appId: string, botId: string) {
-      botCache.delete(`${appId}\u0000${botId}`);
-    },
   };
 }
 export type ChatService = ReturnType<typeof createChatService>;

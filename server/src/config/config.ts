@@ -52,6 +52,9 @@ const environmentSchema = z.object({
     .int()
     .min(1024)
     .default(4 * 1024 * 1024),
+  /** Token for the admin API (`x-admin-token` header) and CLI. Unset: admin is off, except in demo
+   * mode, where it defaults to `demo-admin-token`. */
+  ADMIN_TOKEN: z.string().min(12, 'must be at least 12 characters').optional(),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -71,8 +74,11 @@ export type Config = Readonly<{
   maxBodyBytes: number;
   signatureWindowSeconds: number;
   wsMaxBufferedBytes: number;
+  adminToken: string | undefined;
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
 }>;
+
+export const DEMO_ADMIN_TOKEN = 'demo-admin-token';
 
 /** Reads the environment; throws one message naming every bad variable. */
 export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
@@ -103,6 +109,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxBodyBytes: env.MAX_BODY_BYTES,
     signatureWindowSeconds: env.SIGNATURE_WINDOW_SECONDS,
     wsMaxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+    adminToken: env.ADMIN_TOKEN ?? (demoMode ? DEMO_ADMIN_TOKEN : undefined),
     logLevel: env.LOG_LEVEL,
   });
 }

@@ -43,7 +43,7 @@ export function createMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
-    botCache: new Counter({
+    cacheLookups: new Counter({
       name: `${prefix}cache_lookups_total`,
       help: 'Cache lookups by cache and result (hit, miss).',
       labelNames: ['cache', 'result'] as const,

@@ -22,6 +22,7 @@ export async function startTestApp(
     DEMO_MODEL_DELAY_MS: '0',
     LOG_LEVEL: 'silent',
     ...(backend.databaseUrl ? { DATABASE_URL: backend.databaseUrl } : {}),
+    ...(backend.redisUrl ? { REDIS_URL: backend.redisUrl } : {}),
     ...options.env,
   });
   const app = await createApp(config, { logger: pino({ level: 'silent' }), ...options.overrides });
