@@ -4,8 +4,10 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { createAdminService } from './admin/admin.service.ts';
 import { createAuthenticator } from './auth/authenticator.ts';
 import { createChatService } from './chat/run-chat.ts';
+import { createConversationService } from './chat/conversations.ts';
 import type { Config } from './config/config.ts';
 import { AppError, toAppError } from './errors/app-error.ts';
 import { createLogger } from './lib/logger.ts';
@@ -22,6 +24,8 @@ import { migrateToLatest } from './store/migrate.ts';
 import { createRunRepository } from './store/run.repository.ts';
 import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
 import { requestIdOf, sendJson } from './transport/http/http-io.ts';
+import { createRouteTable } from './transport/http/route-table.ts';
+import { createAstronReadRoutes } from './transport/astron/astron-reads.route.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './transport/openai/openai.route.ts';
 import { createAppRouter, createTrpcContext } from './transport/trpc/trpc.router.ts';
 import type { TransportDependencies } from './transport/transport-dependencies.ts';
@@ -43,8 +47,6 @@ export type App = {
   /** Stops accepting, ends open streams after `graceMs`, closes the database. */
   close(graceMs?: number): Promise<void>;
 };
-
-type Route = (request: IncomingMessage, response: ServerResponse, requestId: string) => Promise<void>;
 
 /** Wires the service. Never listens by itself: call `listen()`. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
@@ -98,6 +100,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       trustConsumerHeader: config.trustConsumerHeader,
       signatureWindowSeconds: config.signatureWindowSeconds,
     }),
+    admin: createAdminService({ apps, bots, cache }),
+    conversations: createConversationService({ runs }),
     chat: createChatService({
       bots,
       runs,
@@ -128,15 +132,22 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     sendJson(response, report.status === 'unavailable' ? 503 : 200, { ...report, demoMode: config.demoMode });
   }
 
-  const routes: Record<
-    string,
-    { route: Route; onError: (response: ServerResponse, error: AppError, requestId: string) => void }
-  > = {
-    'POST /agent/v1/chat/completions': { route: astron, onError: sendAstronError },
-    'POST /v1/chat/completions': { route: openai.handleCompletion, onError: sendOpenAIError },
-    'GET /v1/models': { route: openai.handleModels, onError: sendOpenAIError },
-    'GET /health': { route: health, onError: sendAstronError },
-    'GET /metrics': {
+  const astronReads = createAstronReadRoutes(dependencies);
+  const routes = createRouteTable([
+    { method: 'POST', path: '/agent/v1/chat/completions', route: astron, onError: sendAstronError },
+    {
+      method: 'GET',
+      path: '/agent/v1/chats/{chat_id}/messages',
+      route: (request, response, _requestId, [chatId = '']) => astronReads.handleMessages(request, response, chatId),
+      onError: sendAstronError,
+    },
+    { method: 'GET', path: '/agent/v1/usage', route: astronReads.handleUsage, onError: sendAstronError },
+    { method: 'POST', path: '/v1/chat/completions', route: openai.handleCompletion, onError: sendOpenAIError },
+    { method: 'GET', path: '/v1/models', route: openai.handleModels, onError: sendOpenAIError },
+    { method: 'GET', path: '/health', route: health, onError: sendAstronError },
+    {
+      method: 'GET',
+      path: '/metrics',
       route: async (_request, response) => {
         const text = await metrics.registry.metrics();
         response.writeHead(200, { 'content-type': metrics.registry.contentType });
@@ -144,7 +155,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       },
       onError: sendAstronError,
     },
-  };
+  ]);
 
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
     const startedAt = performance.now();
@@ -152,9 +163,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     response.setHeader('x-request-id', requestId);
     const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
     const isTrpc = path === '/trpc' || path.startsWith('/trpc/');
-    const entry = isTrpc ? undefined : routes[`${request.method} ${path}`];
+    const match = isTrpc ? undefined : routes.match(request.method ?? 'GET', path);
+    const entry = match?.entry;
     response.on('close', () => {
-      const route = isTrpc ? '/trpc' : entry ? path : 'unmatched';
+      const route = isTrpc ? '/trpc' : (entry?.path ?? 'unmatched');
       metrics.requests.inc({ route, status: response.statusCode });
       logger.info(
         {
@@ -173,7 +185,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     }
     const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
     const handle = entry?.route ?? notFound;
-    handle(request, response, requestId).catch((error: unknown) => {
+    handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
       const appError = toAppError(error);
       if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');
       if (!response.headersSent) onError(response, appError, requestId);

@@ -30,7 +30,8 @@ export function signWebSocketRequest(input: { appid: string; ts: string | number
   return createHmac('sha1', input.secret).update(digest).digest('base64');
 }
 
-function safeEqual(a: string, b: string): boolean {
+/** Constant-time string comparison (no early exit on the first differing byte). */
+export function safeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);

@@ -40,6 +40,68 @@ export function createAppRepository(db: Database) {
       return { id, key };
     },
 
+    async listApps() {
+      return db.selectFrom('apps').selectAll().orderBy('id').execute();
+    },
+
+    /** Returns whether the app existed. */
+    async setAppStatus(appId: string, status: 'active' | 'disabled'): Promise<boolean> {
+      const result = await db.updateTable('apps').set({ status }).where('id', '=', appId).executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    },
+
+    /** Deletes the app and everything it owns, in one transaction. Returns whether it existed. */
+    async deleteApp(appId: string): Promise<boolean> {
+      return db.transaction().execute(async (transaction) => {
+        for (const table of ['runs', 'messages', 'chats', 'bot_versions', 'bots', 'app_secrets', 'api_keys'] as const) {
+          await transaction.deleteFrom(table).where('app_id', '=', appId).execute();
+        }
+        const result = await transaction.deleteFrom('apps').where('id', '=', appId).executeTakeFirst();
+        return result.numDeletedRows > 0n;
+      });
+    },
+
+    async listKeys(appId: string) {
+      return db
+        .selectFrom('api_keys')
+        .select(['id', 'name', 'key_prefix', 'created_at', 'revoked_at'])
+        .where('app_id', '=', appId)
+        .orderBy('id')
+        .execute();
+    },
+
+    /** Returns whether an active key of this app was revoked. */
+    async revokeKey(appId: string, keyId: string): Promise<boolean> {
+      const result = await db
+        .updateTable('api_keys')
+        .set({ revoked_at: Date.now() })
+        .where('app_id', '=', appId)
+        .where('id', '=', keyId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    },
+
+    async listSecrets(appId: string) {
+      return db
+        .selectFrom('app_secrets')
+        .select(['id', 'created_at', 'revoked_at'])
+        .where('app_id', '=', appId)
+        .orderBy('id')
+        .execute();
+    },
+
+    async revokeSecret(appId: string, secretId: string): Promise<boolean> {
+      const result = await db
+        .updateTable('app_secrets')
+        .set({ revoked_at: Date.now() })
+        .where('app_id', '=', appId)
+        .where('id', '=', secretId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    },
+
     async findKeyOwner(key: string): Promise<ApiKeyOwner | undefined> {
       const row = await db
         .selectFrom('api_keys')

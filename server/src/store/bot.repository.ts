@@ -38,6 +38,29 @@ export function createBotRepository(db: Database) {
         .execute();
     },
 
+    async listVersions(appId: string, botId: string) {
+      return db
+        .selectFrom('bot_versions')
+        .select(['version', 'created_at'])
+        .where('app_id', '=', appId)
+        .where('bot_id', '=', botId)
+        .orderBy('version')
+        .execute();
+    },
+
+    /** Deletes the bot and its versions; runs and chats keep their records. Returns whether it existed. */
+    async deleteBot(appId: string, botId: string): Promise<boolean> {
+      return db.transaction().execute(async (transaction) => {
+        await transaction.deleteFrom('bot_versions').where('app_id', '=', appId).where('bot_id', '=', botId).execute();
+        const result = await transaction
+          .deleteFrom('bots')
+          .where('app_id', '=', appId)
+          .where('id', '=', botId)
+          .executeTakeFirst();
+        return result.numDeletedRows > 0n;
+      });
+    },
+
     /** Creates the bot or adds an immutable new version of it; returns that version. */
     async saveBot(input: { appId: string; botId: string; name: string; definition: BotDefinition }): Promise<number> {
       return db.transaction().execute(async (transaction) => {

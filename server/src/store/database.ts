@@ -80,6 +80,8 @@ export type RunTable = {
   caller_sid: string | null;
   created_at: number;
   finished_at: number | null;
+  /** UTC day of `created_at`, `YYYY-MM-DD`: usage groups by it. */
+  day: string | null;
 };
 
 export type DatabaseSchema = {

@@ -122,9 +122,59 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
             caller_sid: record.callerSid ?? null,
             created_at: record.createdAt,
             finished_at: now,
+            day: new Date(record.createdAt).toISOString().slice(0, 10),
           })
           .execute();
       });
+    },
+
+    /** A page of a chat's messages, newest last; `before` (a message id) pages back in time. */
+    async listMessages(input: { appId: string; chatId: string; limit: number; before?: string | undefined }) {
+      let query = db
+        .selectFrom('messages')
+        .select(['id', 'role', 'content', 'reasoning', 'tool_calls', 'status', 'run_id', 'created_at'])
+        .where('app_id', '=', input.appId)
+        .where('chat_id', '=', input.chatId);
+      if (input.before) query = query.where('id', '<', input.before);
+      const rows = await query
+        .orderBy('id', 'desc')
+        .limit(input.limit + 1)
+        .execute();
+      const more = rows.length > input.limit;
+      const page = rows.slice(0, input.limit).reverse();
+      return { messages: page, nextBefore: more ? page[0]?.id : undefined };
+    },
+
+    /** Runs and tokens of an app by UTC day, bot and key, days `from`..`to` inclusive. */
+    async usageByDay(input: { appId: string; from: string; to: string }) {
+      const rows = await db
+        .selectFrom('runs')
+        .select((expression) => [
+          'day',
+          'bot_id',
+          'api_key_id',
+          expression.fn.countAll<number>().as('runs'),
+          expression.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
+          expression.fn.sum<number>('completion_tokens').as('completion_tokens'),
+          expression.fn.sum<number>('total_tokens').as('total_tokens'),
+        ])
+        .where('app_id', '=', input.appId)
+        .where('day', '>=', input.from)
+        .where('day', '<=', input.to)
+        .groupBy(['day', 'bot_id', 'api_key_id'])
+        .orderBy('day')
+        .orderBy('bot_id')
+        .execute();
+      // MySQL returns SUM/COUNT as strings.
+      return rows.map((row) => ({
+        day: row.day ?? '',
+        botId: row.bot_id,
+        apiKeyId: row.api_key_id,
+        runs: Number(row.runs),
+        promptTokens: Number(row.prompt_tokens),
+        completionTokens: Number(row.completion_tokens),
+        totalTokens: Number(row.total_tokens),
+      }));
     },
 
     async findRun(appId: string, runId: string) {

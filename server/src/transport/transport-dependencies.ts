@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
+import type { AdminService } from '../admin/admin.service.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { ChatService } from '../chat/run-chat.ts';
+import type { ConversationService } from '../chat/conversations.ts';
 import type { Config } from '../config/config.ts';
 import type { BotRepository } from '../store/bot.repository.ts';
 
@@ -10,5 +12,7 @@ export type TransportDependencies = {
   logger: Logger;
   authenticator: Authenticator;
   chat: ChatService;
+  admin: AdminService;
+  conversations: ConversationService;
   bots: BotRepository;
 };

@@ -11,8 +11,24 @@ import type { Trpc } from './trpc.ts';
 const completionsInputSchema = astronChatRequestSchema.and(z.object({ lastEventId: z.string().nullish() }));
 
 export function createChatRouter({ t, authed }: Trpc, dependencies: TransportDependencies) {
-  const { chat } = dependencies;
+  const { chat, conversations } = dependencies;
   return t.router({
+    /** A page of one of the caller's chats, newest last; `before` pages back. */
+    history: authed
+      .input(
+        z.object({
+          chatId: z.string().min(1).max(128),
+          limit: z.number().int().min(1).max(200).optional(),
+          before: z.string().optional(),
+        }),
+      )
+      .query(({ input, ctx }) =>
+        conversations.history(ctx.caller.appId, input.chatId, { limit: input.limit, before: input.before }),
+      ),
+    /** The caller's token usage by UTC day (`YYYY-MM-DD`, inclusive), bot and key. */
+    usage: authed
+      .input(z.object({ from: z.string().optional(), to: z.string().optional() }).optional())
+      .query(({ input, ctx }) => conversations.usage(ctx.caller.appId, input ?? {})),
     /** Streams one run as typed `ChatEvent`s; each is `tracked` by `runId:seq`. */
     completions: authed.input(completionsInputSchema).subscription(async function* ({ input, ctx, signal }) {
       if (input.lastEventId) {

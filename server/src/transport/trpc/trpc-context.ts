@@ -11,6 +11,8 @@ export type TrpcContext = {
   requestId: string;
   credentials: Credentials;
   signature: SignatureInput | undefined;
+  /** `x-admin-token`, for the admin procedures. */
+  adminToken: string | undefined;
 };
 
 const connectionParamsSchema = z
@@ -32,6 +34,7 @@ export function createTrpcContext(options: {
   const connection = params.success ? params.data : null;
   return {
     requestId: requestIdOf(options.req.headers),
+    adminToken: [options.req.headers['x-admin-token']].flat()[0],
     credentials: { apiKey: connection?.apiKey ?? fromHeaders.apiKey, consumer: fromHeaders.consumer },
     signature: connection?.appid
       ? {

@@ -1,4 +1,5 @@
 import type { TransportDependencies } from '../transport-dependencies.ts';
+import { createAdminRouter } from './admin.router.ts';
 import { createChatRouter } from './chat.router.ts';
 import { createTrpc } from './trpc.ts';
 
@@ -7,6 +8,7 @@ export function createAppRouter(dependencies: TransportDependencies) {
   const trpc = createTrpc(dependencies);
   return trpc.t.router({
     chat: createChatRouter(trpc, dependencies),
+    admin: createAdminRouter(trpc, dependencies),
   });
 }
 

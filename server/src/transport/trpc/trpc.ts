@@ -2,7 +2,7 @@ import { errorTable } from '@astron-chat/shared';
 import { initTRPC } from '@trpc/server';
 import superjson from 'superjson';
 import { AppError } from '../../errors/app-error.ts';
-import type { Caller } from '../../auth/authenticator.ts';
+import { safeEqual, type Caller } from '../../auth/authenticator.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { toTrpcError, type TrpcContext } from './trpc-context.ts';
 
@@ -26,7 +26,14 @@ export function createTrpc(dependencies: TransportDependencies) {
     },
   });
 
-  const authed = t.procedure.use(async ({ ctx, next }) => {
+  /** Errors with a row in our table keep their tRPC code (a resolver's throw would otherwise be a 500). */
+  const base = t.procedure.use(async ({ next }) => {
+    const result = await next();
+    if (!result.ok && result.error.cause instanceof AppError) throw toTrpcError(result.error.cause);
+    return result;
+  });
+
+  const authed = base.use(async ({ ctx, next }) => {
     let caller: Caller;
     try {
       caller =
@@ -39,6 +46,20 @@ export function createTrpc(dependencies: TransportDependencies) {
     return next({ ctx: { ...ctx, caller } });
   });
 
-  return { t, authed };
+  /** Admin procedures: `x-admin-token` must equal ADMIN_TOKEN (compared in constant time). */
+  const admin = base.use(({ ctx, next }) => {
+    if (!config.adminToken) {
+      throw toTrpcError(
+        new AppError('FORBIDDEN', 'The admin API is off on this server: set ADMIN_TOKEN to turn it on.'),
+      );
+    }
+    if (!ctx.adminToken) throw toTrpcError(new AppError('AUTHENTICATION_ERROR', 'Missing the x-admin-token header.'));
+    if (!safeEqual(ctx.adminToken, config.adminToken)) {
+      throw toTrpcError(new AppError('AUTHENTICATION_ERROR', 'The admin token is not valid.'));
+    }
+    return next();
+  });
+
+  return { t, authed, admin };
 }
 export type Trpc = ReturnType<typeof createTrpc>;

@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createAdminClient } from './admin-client.ts';
+import { createChatClient, toChatClientError } from './chat-client.ts';
+
+/* eslint-disable no-console -- a command-line tool talks to its terminal */
+
+const USAGE = `astron-chat — command line for an astron-chat server
+
+  astron-chat admin apps create <app-id> [--name <name>]     prints the app's first API key and signing secret (shown once)
+  astron-chat admin apps list | disable <app-id> | enable <app-id> | delete <app-id>
+  astron-chat admin keys create <app-id> <key-name>          prints the new key (shown once)
+  astron-chat admin keys list <app-id> | revoke <app-id> <key-id>
+  astron-chat admin secrets create <app-id> | list <app-id> | revoke <app-id> <secret-id>
+  astron-chat admin bots create|update <app-id> <bot-id> (--definition '<json>' | --file <path>) [--name <name>]
+  astron-chat admin bots list <app-id> | get <app-id> <bot-id> | versions <app-id> <bot-id> | delete <app-id> <bot-id>
+  astron-chat chat --api-key <key> --bot <bot-id> [--chat-id <id>] [--transport ws|sse] <message>
+  astron-chat history --api-key <key> --chat-id <id>
+
+Options: --url <server> (env ASTRON_URL, default http://127.0.0.1:8000)
+         --admin-token <token> (env ASTRON_ADMIN_TOKEN; the demo server's is demo-admin-token)
+         --api-key <key> (env ASTRON_API_KEY)`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    url: { type: 'string', default: process.env.ASTRON_URL ?? 'http://127.0.0.1:8000' },
+    'admin-token': { type: 'string', default: process.env.ASTRON_ADMIN_TOKEN },
+    'api-key': { type: 'string', default: process.env.ASTRON_API_KEY },
+    name: { type: 'string' },
+    definition: { type: 'string' },
+    file: { type: 'string' },
+    bot: { type: 'string' },
+    'chat-id': { type: 'string' },
+    transport: { type: 'string', default: 'sse' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+
+function required(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+class UsageError extends Error {}
+
+async function admin(args: string[]): Promise<unknown> {
+  const client = createAdminClient({ url: values.url, adminToken: required(values['admin-token'], '--admin-token') });
+  const [resource, action, first, second] = args;
+  const appId = () => required(first, '<app-id>');
+  switch (`${resource} ${action}`) {
+    case 'apps create':
+      return client.admin.apps.create.mutate({ id: appId(), ...(values.name ? { name: values.name } : {}) });
+    case 'apps list':
+      return client.admin.apps.list.query();
+    case 'apps disable':
+      return client.admin.apps.disable.mutate({ appId: appId() });
+    case 'apps enable':
+      return client.admin.apps.enable.mutate({ appId: appId() });
+    case 'apps delete':
+      return client.admin.apps.delete.mutate({ appId: appId() });
+    case 'keys create':
+      return client.admin.keys.create.mutate({ appId: appId(), name: required(second, '<key-name>') });
+    case 'keys list':
+      return client.admin.keys.list.query({ appId: appId() });
+    case 'keys revoke':
+      return client.admin.keys.revoke.mutate({ appId: appId(), keyId: required(second, '<key-id>') });
+    case 'secrets create':
+      return client.admin.secrets.create.mutate({ appId: appId() });
+    case 'secrets list':
+      return client.admin.secrets.list.query({ appId: appId() });
+    case 'secrets revoke':
+      return client.admin.secrets.revoke.mutate({ appId: appId(), secretId: required(second, '<secret-id>') });
+    case 'bots create':
+    case 'bots update': {
+      const text = values.file
+        ? readFileSync(values.file, 'utf8')
+        : required(values.definition, '--definition or --file');
+      let definition: unknown;
+      try {
+        definition = JSON.parse(text);
+      } catch (error) {
+        throw new UsageError(`the bot definition is not JSON: ${(error as Error).message}`);
+      }
+      const input = {
+        appId: appId(),
+        botId: required(second, '<bot-id>'),
+        definition,
+        ...(values.name ? { name: values.name } : {}),
+      };
+      return action === 'create' ? client.admin.bots.create.mutate(input) : client.admin.bots.update.mutate(input);
+    }
+    case 'bots list':
+      return client.admin.bots.list.query({ appId: appId() });
+    case 'bots get':
+      return client.admin.bots.get.query({ appId: appId(), botId: required(second, '<bot-id>') });
+    case 'bots versions':
+      return client.admin.bots.versions.query({ appId: appId(), botId: required(second, '<bot-id>') });
+    case 'bots delete':
+      return client.admin.bots.delete.mutate({ appId: appId(), botId: required(second, '<bot-id>') });
+    default:
+      throw new UsageError(`unknown admin command "${args.join(' ')}"`);
+  }
+}
+
+async function chat(message: string): Promise<void> {
+  const transport = values.transport === 'ws' ? 'ws' : 'sse';
+  const client = createChatClient({ url: values.url, transport, apiKey: required(values['api-key'], '--api-key') });
+  try {
+    const request = {
+      bot_id: required(values.bot, '--bot'),
+      uid: 'cli',
+      ...(values['chat-id'] ? { chat_id: values['chat-id'] } : {}),
+      parameters: { messages: [{ role: 'user' as const, content: message }] },
+    };
+    for await (const event of client.streamCompletion(request)) {
+      if (event.type === 'text-delta') process.stdout.write(event.text);
+      if (event.type === 'error') throw Object.assign(new Error(event.message), { code: event.code });
+    }
+    process.stdout.write('\n');
+  } finally {
+    client.close();
+  }
+}
+
+async function history(): Promise<unknown> {
+  const chatId = required(values['chat-id'], '--chat-id');
+  const response = await fetch(
+    `${values.url.replace(/\/+$/, '')}/agent/v1/chats/${encodeURIComponent(chatId)}/messages`,
+    {
+      headers: { authorization: `Bearer ${required(values['api-key'], '--api-key')}` },
+    },
+  );
+  const body: unknown = await response.json();
+  if (!response.ok)
+    throw Object.assign(new Error((body as { message?: string }).message ?? response.statusText), {
+      code: (body as { code?: number }).code,
+    });
+  return body;
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return;
+  }
+  try {
+    if (command === 'admin') console.log(JSON.stringify(await admin(rest), null, 2));
+    else if (command === 'chat') await chat(required(rest.join(' '), '<message>'));
+    else if (command === 'history') console.log(JSON.stringify(await history(), null, 2));
+    else throw new UsageError(`unknown command "${command}"`);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`astron-chat: ${error.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    const failure = toChatClientError(error);
+    const code = (error as { code?: unknown }).code;
+    console.error(`astron-chat: ${failure.message} (code ${typeof code === 'number' ? code : failure.code})`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

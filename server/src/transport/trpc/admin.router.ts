@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import type { TransportDependencies } from '../transport-dependencies.ts';
+import type { Trpc } from './trpc.ts';
+
+const appId = z.object({ appId: z.string().min(1).max(64) });
+const botRef = appId.extend({ botId: z.string().min(1).max(64) });
+const botInput = botRef.extend({ name: z.string().min(1).max(128).optional(), definition: z.unknown() });
+
+/** `admin.*`: apps, keys, secrets and bots of every app; only with the admin token. */
+export function createAdminRouter({ t, admin }: Trpc, dependencies: TransportDependencies) {
+  const service = dependencies.admin;
+  return t.router({
+    apps: t.router({
+      create: admin
+        .input(z.object({ id: z.string().min(1).max(64), name: z.string().min(1).max(128).optional() }))
+        .mutation(({ input }) => service.createApp(input)),
+      list: admin.query(() => service.listApps()),
+      disable: admin.input(appId).mutation(({ input }) => service.setAppStatus(input.appId, 'disabled')),
+      enable: admin.input(appId).mutation(({ input }) => service.setAppStatus(input.appId, 'active')),
+      delete: admin.input(appId).mutation(({ input }) => service.deleteApp(input.appId)),
+    }),
+    keys: t.router({
+      create: admin
+        .input(appId.extend({ name: z.string().min(1).max(128) }))
+        .mutation(({ input }) => service.createKey(input.appId, input.name)),
+      list: admin.input(appId).query(({ input }) => service.listKeys(input.appId)),
+      revoke: admin
+        .input(appId.extend({ keyId: z.string().min(1) }))
+        .mutation(({ input }) => service.revokeKey(input.appId, input.keyId)),
+    }),
+    secrets: t.router({
+      create: admin.input(appId).mutation(({ input }) => service.createSecret(input.appId)),
+      list: admin.input(appId).query(({ input }) => service.listSecrets(input.appId)),
+      revoke: admin
+        .input(appId.extend({ secretId: z.string().min(1) }))
+        .mutation(({ input }) => service.revokeSecret(input.appId, input.secretId)),
+    }),
+    bots: t.router({
+      create: admin.input(botInput).mutation(({ input }) => service.saveBot({ ...input, mode: 'create' })),
+      update: admin.input(botInput).mutation(({ input }) => service.saveBot({ ...input, mode: 'update' })),
+      list: admin.input(appId).query(({ input }) => service.listBots(input.appId)),
+      get: admin.input(botRef).query(({ input }) => service.getBot(input.appId, input.botId)),
+      versions: admin.input(botRef).query(({ input }) => service.listBotVersions(input.appId, input.botId)),
+      delete: admin.input(botRef).mutation(({ input }) => service.deleteBot(input.appId, input.botId)),
+    }),
+  });
+}
