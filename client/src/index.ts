@@ -8,3 +8,4 @@ export {
   type StreamOptions,
 } from './chat-client.ts';
 export type { AstronChatRequestInput, ChatEvent } from '@astron-chat/shared';
+export { createAdminClient } from './admin-client.ts';

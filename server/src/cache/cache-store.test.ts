@@ -54,9 +54,9 @@ describe.each(stores)('cache on %s', (_name, open) => {
   it('loads through on a miss and caches only real values', async () => {
     const entry = key('workflow');
     let loads = 0;
-    const load = async () => {
+    const load = () => {
       loads += 1;
-      return loads === 1 ? undefined : { version: loads };
+      return Promise.resolve(loads === 1 ? undefined : { version: loads });
     };
     expect(await cache.getOrLoad(entry, load)).toBeUndefined();
     expect(await cache.getOrLoad(entry, load)).toEqual({ version: 2 });

@@ -41,8 +41,9 @@ export function createRedisCacheStore(url: string): CacheStore {
       await ready();
       await redis.ping();
     },
-    async close() {
+    close() {
       redis.disconnect();
+      return Promise.resolve();
     },
   };
 }

@@ -4,6 +4,7 @@ import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
 import { cacheKeys, type Cache } from '../cache/cache.ts';
 import { applyHistoryBudget, STORED_HISTORY_LIMIT } from './history-budget.ts';
 import { createId } from '../lib/ids.ts';
+import { withoutUndefined } from '../lib/objects.ts';
 import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
 import { createBotExecution, type BotInput } from '../workflow/execute-bot.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -115,7 +116,8 @@ export function createChatService(options: ChatServiceOptions) {
       });
       const input: BotInput = {
         messages: [...history, ...request.messages],
-        parameters: request.parameters,
+        // Unset request parameters must not hide the bot's defaults.
+        parameters: withoutUndefined(request.parameters),
         inputs: request.inputs ?? {},
         tools: request.tools,
         toolChoice: request.toolChoice,
