@@ -44,6 +44,12 @@ export class AppError extends Error {
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof z.ZodError) return fromZodError(error);
+  if (isConnectionError(error)) {
+    return new AppError('OVERLOADED', 'A storage service is unreachable right now; try again shortly.', {
+      retryAfterSeconds: 5,
+      cause: error,
+    });
+  }
   return new AppError('UNKNOWN_ERROR', 'An internal error occurred; it has been logged.', { cause: error });
 }
 
@@ -59,4 +65,20 @@ export function fromZodError(error: z.ZodError, prefix = ''): AppError {
 
 export function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR');
+}
+
+/** Socket-level failures of a database or cache connection (node and mysql2 codes). */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'PROTOCOL_CONNECTION_LOST',
+  'ER_CON_COUNT_ERROR',
+]);
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CONNECTION_ERROR_CODES.has(code);
 }

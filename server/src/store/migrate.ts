@@ -5,7 +5,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../migrations/', import.meta.url));
 
 /** Loads every `migrations/*.ts` file; names are timestamps, so name order is apply order. */
-const folderProvider: MigrationProvider = {
+export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     const files = (await readdir(MIGRATIONS_FOLDER)).filter((file) => /^\d.*\.ts$/.test(file)).sort();
     const migrations: Record<string, Migration> = {};
@@ -18,7 +18,7 @@ const folderProvider: MigrationProvider = {
 
 /** Applies pending migrations; refuses a database whose schema is newer than this code. */
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: folderProvider });
+  const migrator = new Migrator({ db, provider: migrationProvider });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const message = error instanceof Error ? error.message : JSON.stringify(error);

@@ -1,0 +1,90 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Migrator, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testBackends } from '../../test/support/backends.ts';
+import { createDatabase, type DatabaseHandle } from './database.ts';
+import { migrateToLatest, migrationProvider } from './migrate.ts';
+
+/** Each run gets an empty database of its own: a temp SQLite file, or a scratch MySQL schema. */
+async function emptyDatabase(
+  databaseUrl: string | undefined,
+): Promise<{ handle: DatabaseHandle; drop(): Promise<void> }> {
+  if (!databaseUrl) {
+    const handle = createDatabase({
+      databaseUrl: undefined,
+      sqlitePath: path.join(mkdtempSync(path.join(tmpdir(), 'ac-migrate-')), 'db.sqlite'),
+    });
+    return { handle, drop: () => handle.db.destroy() };
+  }
+  const name = `astron_migrate_${process.pid}_${Date.now()}`;
+  const admin = createDatabase({ databaseUrl, sqlitePath: '' });
+  await sql.raw(`create database ${name}`).execute(admin.db);
+  const url = new URL(databaseUrl);
+  url.pathname = `/${name}`;
+  const handle = createDatabase({ databaseUrl: url.href, sqlitePath: '' });
+  return {
+    handle,
+    async drop() {
+      await handle.db.destroy();
+      await sql.raw(`drop database ${name}`).execute(admin.db);
+      await admin.db.destroy();
+    },
+  };
+}
+
+describe.each(testBackends())('migrations on $name', (backend) => {
+  let database: Awaited<ReturnType<typeof emptyDatabase>>;
+  beforeAll(async () => {
+    database = await emptyDatabase(backend.databaseUrl);
+  });
+  afterAll(() => database.drop());
+
+  it('upgrade a database at the previous schema, keeping and backfilling its rows', async () => {
+    const { db } = database.handle;
+    const migrator = new Migrator({ db, provider: migrationProvider });
+    const first = await migrator.migrateTo('2026-11-25T120000_initial');
+    expect(first.error).toBeUndefined();
+    const createdAt = Date.parse('2026-01-02T03:04:05Z');
+    await db
+      .insertInto('runs')
+      .values({
+        id: 'run_old',
+        app_id: 'a',
+        bot_id: 'b',
+        bot_version: 1,
+        chat_id: null,
+        uid: 'u',
+        api_key_id: null,
+        transport: 'astron',
+        model: 'm',
+        status: 'succeeded',
+        finish_reason: 'stop',
+        error_code: null,
+        error_message: null,
+        time_to_first_token_ms: null,
+        duration_ms: 1,
+        caller: null,
+        caller_sid: null,
+        created_at: createdAt,
+        finished_at: createdAt,
+      } as never)
+      .execute();
+
+    const applied = await migrateToLatest(db);
+    expect(applied).toContain('2026-11-25T150000_run_day');
+    const run = await db.selectFrom('runs').select(['id', 'day']).where('id', '=', 'run_old').executeTakeFirstOrThrow();
+    expect(run.day).toBe('2026-01-02');
+    expect(await migrateToLatest(db)).toEqual([]);
+  });
+
+  it('refuse a database whose schema is newer than this code', async () => {
+    const { db } = database.handle;
+    await db
+      .insertInto('kysely_migration' as never)
+      .values({ name: '2099-01-01T000000_from_the_future', timestamp: new Date().toISOString() } as never)
+      .execute();
+    await expect(migrateToLatest(db)).rejects.toThrow(/newer than this code/);
+  });
+});
