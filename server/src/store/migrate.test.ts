@@ -83,7 +83,7 @@ describe.each(testBackends())('migrations on $name', (backend) => {
     const { db } = database.handle;
     await db
       .insertInto('kysely_migration' as never)
-      .values({ name: '2099-01-01T000000_from_the_future', timestamp: new Date().toISOString() } as never)
+      .values({ name: '2099-01-01T000000_from_the_future', timestamp: new Date().toISOString() })
       .execute();
     await expect(migrateToLatest(db)).rejects.toThrow(/newer than this code/);
   });
