@@ -28,7 +28,8 @@ async function main() {
   console.log(`  Health        GET ${url}/health`);
   if (config.demoMode) {
     console.log(
-      `\nDemo app "demo-app": API key ${DEMO_API_KEY}, signing secret ${DEMO_SECRET}, bot "${DEMO_BOT_ID}". Try:\n`,
+      `\nDemo app "demo-app": API key ${DEMO_API_KEY}, signing secret ${DEMO_SECRET}, bot "${DEMO_BOT_ID}".` +
+        `\nAdmin token ${config.adminToken ?? '(off)'} for the admin API and \`npx astron-chat admin …\`. Try:\n`,
     );
     console.log(
       `curl -N ${url}/agent/v1/chat/completions -H 'x-consumer-username: demo-app' -H 'content-type: application/json' \\\n` +
