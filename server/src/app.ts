@@ -22,6 +22,12 @@ import { createDatabase, type DatabaseHandle } from './store/database.ts';
 import { seedDemo } from './store/demo-seed.ts';
 import { migrateToLatest } from './store/migrate.ts';
 import { createRunRepository } from './store/run.repository.ts';
+import { createNodeRunRepository } from './store/node-run.repository.ts';
+import { createInputAudit } from './chat/input-audit.ts';
+import { createRunReads } from './chat/run-reads.ts';
+import { createHttpCaller } from './workflow/http-call.ts';
+import { createRunReadRoute } from './transport/astron/run-read.route.ts';
+import { handleCalculator } from './transport/tools/calculator.route.ts';
 import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
 import { requestIdOf, sendJson } from './transport/http/http-io.ts';
 import { createRouteTable } from './transport/http/route-table.ts';
@@ -72,6 +78,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const apps = createAppRepository(database.db);
   const bots = createBotRepository(database.db);
   const runs = createRunRepository(database.db, database.kind);
+  const nodeRuns = createNodeRunRepository(database.db);
+  const httpCaller = createHttpCaller(config.httpTools);
   const providers: Record<string, ProviderSettings> = {
     demo: { type: 'demo', delayMs: config.demoModelDelayMs },
     ...(config.upstream
@@ -102,6 +110,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     }),
     admin: createAdminService({ apps, bots, cache }),
     conversations: createConversationService({ runs }),
+    runReads: createRunReads({ runs, nodeRuns }),
     chat: createChatService({
       bots,
       runs,
@@ -110,6 +119,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       metrics,
       cache,
       runTimeoutMs: config.runTimeoutMs,
+      nodeRuns,
+      http: httpCaller,
+      inputAudit: createInputAudit(config.inputPolicy),
     }),
   };
 
@@ -142,6 +154,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       onError: sendAstronError,
     },
     { method: 'GET', path: '/agent/v1/usage', route: astronReads.handleUsage, onError: sendAstronError },
+    {
+      method: 'GET',
+      path: '/agent/v1/runs/{run_id}',
+      route: createRunReadRoute(dependencies),
+      onError: sendAstronError,
+    },
+    { method: 'POST', path: '/tools/calculator', route: handleCalculator, onError: sendAstronError },
     { method: 'POST', path: '/v1/chat/completions', route: openai.handleCompletion, onError: sendOpenAIError },
     { method: 'GET', path: '/v1/models', route: openai.handleModels, onError: sendOpenAIError },
     { method: 'GET', path: '/health', route: health, onError: sendAstronError },
@@ -218,6 +237,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         server.listen(config.port, config.host, () => {
           const { port } = server.address() as AddressInfo;
           const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+          // The demo agent's tool is served here; only demo mode lets tools call this server.
+          if (config.demoMode)
+            httpCaller.allowSelf(`http://${/^(0\.0\.0\.0|\[::\])$/.test(host) ? '127.0.0.1' : host}:${port}`);
           resolve({ url: `http://${host}:${port}`, port });
         });
       });
@@ -233,6 +255,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       clearTimeout(deadline);
       trpcSockets.close();
       await cacheStore.store.close();
+      await httpCaller.close();
       await database.db.destroy();
     },
   };

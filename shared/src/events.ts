@@ -47,6 +47,8 @@ export const chatEventSchema = z.discriminatedUnion('type', [
     stepSeq: z.number().int().nonnegative(),
     progress: z.number().min(0).max(1),
     status: z.enum(['running', 'succeeded', 'failed', 'skipped']),
+    /** 1 for the first try of a node, 2 for its first retry, … */
+    attempt: z.number().int().positive().optional(),
     error: z.string().optional(),
   }),
   z.object({ ...base, type: z.literal('usage'), usage: usageSchema }),

@@ -6,7 +6,10 @@ import { applyHistoryBudget, STORED_HISTORY_LIMIT } from './history-budget.ts';
 import { createId } from '../lib/ids.ts';
 import { withoutUndefined } from '../lib/objects.ts';
 import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
-import { createBotExecution, type BotInput } from '../workflow/execute-bot.ts';
+import { createExecutionCache, type BotInput, type ExecutionPart } from '../workflow/execute-bot.ts';
+import type { HttpCaller } from '../workflow/http-call.ts';
+import type { NodeRunRecord, NodeRunRepository } from '../store/node-run.repository.ts';
+import type { InputAudit } from './input-audit.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
@@ -45,6 +48,14 @@ export type ChatServiceOptions = {
   cache: Cache;
   /** RUN_TIMEOUT_SECONDS, in ms. */
   runTimeoutMs: number;
+  /** Workflow node runs are stored here when given. */
+  nodeRuns?: NodeRunRepository | undefined;
+  /** Outbound HTTP for workflow `http` nodes and agent tools. */
+  http?: HttpCaller | undefined;
+  /** Checks every request before it runs. */
+  inputAudit?: InputAudit | undefined;
+  /** Test seam: scales workflow retry delays. */
+  retryDelayScale?: number | undefined;
 };
 
 const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
@@ -52,6 +63,29 @@ const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 
 /** The one core: every transport iterates `runChat` and frames its events. */
 export function createChatService(options: ChatServiceOptions) {
   const { cache } = options;
+  const executions = createExecutionCache({
+    models: options.models,
+    http: options.http,
+    retryDelayScale: options.retryDelayScale,
+  });
+
+  /** Another bot of the app, run as an agent's tool (not recorded as a run of its own). */
+  function botRunner(appId: string, user: string, depth: number) {
+    return async function* runBot(botId: string, question: string, signal: AbortSignal): AsyncGenerator<ExecutionPart> {
+      const bot = await resolveBot(appId, botId);
+      yield* executions.get(bot).run(
+        {
+          messages: [{ role: 'user', content: question }],
+          parameters: {},
+          inputs: {},
+          user,
+          depth: depth + 1,
+          runBot: botRunner(appId, user, depth + 1),
+        },
+        signal,
+      );
+    };
+  }
 
   async function resolveBot(appId: string, botId: string): Promise<BotRecord> {
     const bot = await cache.getOrLoad(cacheKeys.workflow(appId, botId), () => options.bots.findBot(appId, botId));
@@ -84,8 +118,9 @@ export function createChatService(options: ChatServiceOptions) {
   async function* runChat(request: ChatRequest, context: ChatContext, signal: AbortSignal): AsyncGenerator<ChatEvent> {
     const startedAt = Date.now();
     const bot = await resolveBot(context.appId, request.botId);
-    const execution = createBotExecution(bot.definition, { models: options.models });
+    const execution = executions.get(bot);
     const history = await loadHistory(context.appId, bot, request.chatId);
+    await options.inputAudit?.check(request, bot.definition, signal);
     signal.throwIfAborted();
 
     const runId = createId('run');
@@ -103,6 +138,7 @@ export function createChatService(options: ChatServiceOptions) {
     let firstTokenAt: number | undefined;
     let failure: AppError | undefined;
     let status: RunRecord['status'] = 'running';
+    const nodeRuns: NodeRunRecord[] = [];
 
     options.metrics.activeRuns.inc();
     try {
@@ -122,6 +158,8 @@ export function createChatService(options: ChatServiceOptions) {
         tools: request.tools,
         toolChoice: request.toolChoice,
         user: request.uid,
+        onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
+        runBot: botRunner(context.appId, request.uid, 0),
       };
       for await (const part of execution.run(input, runSignal)) {
         switch (part.type) {
@@ -207,6 +245,7 @@ export function createChatService(options: ChatServiceOptions) {
       observeRun(options.metrics, record);
       try {
         await options.runs.recordRun(record);
+        await options.nodeRuns?.recordNodeRuns({ appId: context.appId, runId, nodeRuns });
         if (record.chatId !== undefined) {
           await cache.delete(cacheKeys.history(context.appId, record.chatId));
           await cache.set(cacheKeys.session(context.appId, record.chatId), { botId: bot.botId });

@@ -5,6 +5,17 @@ const booleanFromEnv = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
   .transform((value) => ['1', 'true', 'yes', 'on'].includes(value));
 
+const commaList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    );
+
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /**
@@ -55,6 +66,29 @@ const environmentSchema = z.object({
   /** Token for the admin API (`x-admin-token` header) and CLI. Unset: admin is off, except in demo
    * mode, where it defaults to `demo-admin-token`. */
   ADMIN_TOKEN: z.string().min(12, 'must be at least 12 characters').optional(),
+  /** Origins (`https://api.example.com`) that workflow `http` nodes and agent http tools may call,
+   * comma-separated. Default none; demo mode also allows this server's own origin. */
+  HTTP_TOOL_ALLOWLIST: commaList(''),
+  /** Let allow-listed host names resolve to private or loopback addresses. Default false. */
+  HTTP_TOOL_ALLOW_PRIVATE: booleanFromEnv.default(false),
+  /** Inputs containing any of these terms (comma-separated, case-insensitive) are refused with 1007. */
+  INPUT_BLOCKED_TERMS: commaList(''),
+  /** Longest question plus inputs, characters. Default 100000. */
+  INPUT_MAX_CHARS: z.coerce.number().int().min(1).default(100_000),
+  /** OpenAI-compatible moderation endpoint (`…/v1/moderations`); unset means no moderation call. */
+  MODERATION_URL: z.string().url().optional(),
+  MODERATION_API_KEY: z.string().optional(),
+  MODERATION_MODEL: z.string().optional(),
+  /** Origins file URLs in `parameters` must come from, comma-separated. Default: any public https host. */
+  FILE_URL_ALLOWLIST: commaList(''),
+  /** File name extensions accepted in `parameters`, comma-separated. */
+  FILE_ALLOWED_TYPES: commaList('pdf,txt,md,csv,json,png,jpg,jpeg,gif,webp,doc,docx,xls,xlsx,ppt,pptx,mp3,wav'),
+  /** Largest file in `parameters`, bytes (checked for allow-listed origins). Default 20 MiB. */
+  FILE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(20 * 1024 * 1024),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -75,6 +109,13 @@ export type Config = Readonly<{
   signatureWindowSeconds: number;
   wsMaxBufferedBytes: number;
   adminToken: string | undefined;
+  httpTools: { allowlist: string[]; allowPrivateNetwork: boolean };
+  inputPolicy: {
+    blockedTerms: string[];
+    maxInputChars: number;
+    moderation: { url: string; apiKey: string | undefined; model: string | undefined } | undefined;
+    files: { allowedOrigins: string[]; allowedTypes: string[]; maxBytes: number };
+  };
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
 }>;
 
@@ -110,6 +151,20 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     signatureWindowSeconds: env.SIGNATURE_WINDOW_SECONDS,
     wsMaxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
     adminToken: env.ADMIN_TOKEN ?? (demoMode ? DEMO_ADMIN_TOKEN : undefined),
+    httpTools: { allowlist: env.HTTP_TOOL_ALLOWLIST, allowPrivateNetwork: env.HTTP_TOOL_ALLOW_PRIVATE },
+    inputPolicy: {
+      blockedTerms: env.INPUT_BLOCKED_TERMS,
+      maxInputChars: env.INPUT_MAX_CHARS,
+      moderation:
+        env.MODERATION_URL === undefined
+          ? undefined
+          : { url: env.MODERATION_URL, apiKey: env.MODERATION_API_KEY, model: env.MODERATION_MODEL },
+      files: {
+        allowedOrigins: env.FILE_URL_ALLOWLIST,
+        allowedTypes: env.FILE_ALLOWED_TYPES.map((type) => type.toLowerCase().replace(/^\./, '')),
+        maxBytes: env.FILE_MAX_BYTES,
+      },
+    },
     logLevel: env.LOG_LEVEL,
   });
 }

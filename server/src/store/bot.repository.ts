@@ -1,4 +1,10 @@
-import { botDefinitionSchema, type BotDefinition } from '@astron-chat/shared';
+import {
+  botDefinitionSchema,
+  checkBotDefinition,
+  type BotDefinition,
+  type BotDefinitionInput,
+} from '@astron-chat/shared';
+import { AppError } from '../errors/app-error.ts';
 import type { Database } from './database.ts';
 
 export type BotRecord = { appId: string; botId: string; name: string; version: number; definition: BotDefinition };
@@ -62,7 +68,19 @@ export function createBotRepository(db: Database) {
     },
 
     /** Creates the bot or adds an immutable new version of it; returns that version. */
-    async saveBot(input: { appId: string; botId: string; name: string; definition: BotDefinition }): Promise<number> {
+    async saveBot(input: {
+      appId: string;
+      botId: string;
+      name: string;
+      definition: BotDefinition | BotDefinitionInput;
+    }): Promise<number> {
+      // Graphs and variable references are checked here, so no caller can store a broken bot.
+      const checked = checkBotDefinition(input.definition);
+      if (!checked.success) {
+        const param = checked.path ? `definition.${checked.path}` : 'definition';
+        throw new AppError('VALIDATION_ERROR', `${param}: ${checked.message}`, { param });
+      }
+      const definition = checked.data;
       return db.transaction().execute(async (transaction) => {
         const now = Date.now();
         const existing = await transaction
@@ -78,7 +96,7 @@ export function createBotRepository(db: Database) {
             app_id: input.appId,
             bot_id: input.botId,
             version,
-            definition: JSON.stringify(input.definition),
+            definition: JSON.stringify(definition),
             created_at: now,
           })
           .execute();

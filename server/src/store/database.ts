@@ -84,6 +84,27 @@ export type RunTable = {
   day: string | null;
 };
 
+export type NodeRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'timeout';
+export type NodeRunTable = {
+  id: string;
+  app_id: string;
+  run_id: string;
+  node_id: string;
+  node_type: string;
+  status: NodeRunStatus;
+  strategy: string | null;
+  attempts: number;
+  started_at: number;
+  finished_at: number | null;
+  duration_ms: number | null;
+  prompt_tokens: Generated<number>;
+  completion_tokens: Generated<number>;
+  total_tokens: Generated<number>;
+  error_code: number | null;
+  error_message: string | null;
+  output: string | null;
+};
+
 export type DatabaseSchema = {
   apps: AppTable;
   api_keys: ApiKeyTable;
@@ -93,6 +114,7 @@ export type DatabaseSchema = {
   chats: ChatTable;
   messages: MessageTable;
   runs: RunTable;
+  node_runs: NodeRunTable;
 };
 
 export type Database = Kysely<DatabaseSchema>;

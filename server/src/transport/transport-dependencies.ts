@@ -3,6 +3,7 @@ import type { AdminService } from '../admin/admin.service.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { ChatService } from '../chat/run-chat.ts';
 import type { ConversationService } from '../chat/conversations.ts';
+import type { RunReads } from '../chat/run-reads.ts';
 import type { Config } from '../config/config.ts';
 import type { BotRepository } from '../store/bot.repository.ts';
 
@@ -14,5 +15,6 @@ export type TransportDependencies = {
   chat: ChatService;
   admin: AdminService;
   conversations: ConversationService;
+  runReads: RunReads;
   bots: BotRepository;
 };

@@ -11,18 +11,41 @@ export function countDemoTokens(text: string): number {
 /**
  * A deterministic offline model for the demo and the tests. It answers from the question
  * itself, word by word, so every transport can be tried without an upstream. Ask it to
- * "think" and it streams a short reasoning first.
+ * "think" and it streams a short reasoning first. Offered tools, it calls the first one, then
+ * answers with the tool's result (enough to drive the demo agent offline).
  */
 export function createDemoModel(options: { delayMs: number }): ChatModel {
   return {
     modelName: DEMO_MODEL_NAME,
     async *stream(request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelPart> {
-      const question = [...request.messages].reverse().find((message) => message.role === 'user')?.content ?? '';
+      const lastUser = request.messages.findLastIndex((message) => message.role === 'user');
+      const question = request.messages[lastUser]?.content ?? '';
       const turns = request.messages.filter((message) => message.role === 'user').length;
+      const toolResults = request.messages.slice(lastUser + 1).filter((message) => message.role === 'tool');
+      const tool = request.tools?.[0];
+      if (tool && toolResults.length === 0 && request.toolChoice !== 'none') {
+        // Demo agent behaviour: offered tools and no result yet, call the first one.
+        await (options.delayMs > 0 ? sleep(options.delayMs, undefined, { signal }) : Promise.resolve());
+        signal.throwIfAborted();
+        yield {
+          type: 'tool-call-delta',
+          index: 0,
+          id: `call_demo_${turns}`,
+          name: tool.function.name,
+          argumentsDelta: JSON.stringify(demoToolArguments(tool.function.parameters, question)),
+        };
+        const promptTokens = request.messages.reduce((sum, message) => sum + countDemoTokens(message.content), 0);
+        yield { type: 'usage', usage: { promptTokens, completionTokens: 1, totalTokens: promptTokens + 1 } };
+        yield { type: 'finish', finishReason: 'tool_calls' };
+        return;
+      }
       const thinking = /\bthink|reason|思考/i.test(question);
       const reasoning = thinking ? `The user asked ${countDemoTokens(question)} words; I will echo them back.` : '';
       const answer =
         `This is the astron-chat demo model (a built-in demo, not a real LLM). ` +
+        (toolResults.length > 0
+          ? `The tool answered: ${toolResults.map((message) => message.content.trim()).join(' ')}. `
+          : '') +
         `You said: "${question.trim()}". This is turn ${turns} of our conversation.`;
       const maxTokens = request.parameters.maxTokens ?? Number.POSITIVE_INFINITY;
 
@@ -58,6 +81,18 @@ export function createDemoModel(options: { delayMs: number }): ChatModel {
       yield { type: 'finish', finishReason };
     },
   };
+}
+
+/**
+ * Arguments for the demo's tool call, from the tool's JSON schema: its first property gets the
+ * arithmetic in the question when there is some (for a calculator), else the question itself.
+ */
+function demoToolArguments(parameters: Record<string, unknown> | undefined, question: string): Record<string, string> {
+  const properties = (parameters?.properties ?? {}) as Record<string, unknown>;
+  const name = Object.keys(properties)[0];
+  if (name === undefined) return {};
+  const arithmetic = question.match(/[-+*/().\d\s]*\d[-+*/().\d\s]*[-+*/][-+*/().\d\s]*\d[-+*/().\d\s]*/)?.[0]?.trim();
+  return { [name]: arithmetic ?? question.trim() };
 }
 
 /** Splits keeping the spaces attached, so the deltas concatenate back to the text. */

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { AppError, toAppError } from '../../errors/app-error.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { fromAstronRequest } from '../astron/astron-frames.ts';
+import { createRunsRouter } from './runs.router.ts';
 import { toTrpcError } from './trpc-context.ts';
 import type { Trpc } from './trpc.ts';
 
@@ -13,6 +14,7 @@ const completionsInputSchema = astronChatRequestSchema.and(z.object({ lastEventI
 export function createChatRouter({ t, authed }: Trpc, dependencies: TransportDependencies) {
   const { chat, conversations } = dependencies;
   return t.router({
+    runs: createRunsRouter({ t, authed }, dependencies),
     /** A page of one of the caller's chats, newest last; `before` pages back. */
     history: authed
       .input(

@@ -1,0 +1,35 @@
+import { AppError } from '../errors/app-error.ts';
+import type { NodeRunRepository } from '../store/node-run.repository.ts';
+import type { RunRepository } from '../store/run.repository.ts';
+
+/** A run and its node runs, for the run's own app only (another app's run id reads as not found). */
+export function createRunReads(options: { runs: RunRepository; nodeRuns: NodeRunRepository }) {
+  return {
+    async get(appId: string, runId: string) {
+      const run = await options.runs.findRun(appId, runId);
+      if (!run) throw new AppError('NOT_FOUND', `Run "${runId}" was not found for this app.`, { param: 'run_id' });
+      const nodes = await options.nodeRuns.listNodeRuns(appId, runId);
+      return {
+        runId: run.id,
+        botId: run.bot_id,
+        botVersion: run.bot_version,
+        chatId: run.chat_id,
+        status: run.status,
+        finishReason: run.finish_reason,
+        error: run.error_code === null ? null : { code: run.error_code, message: run.error_message ?? '' },
+        usage: {
+          promptTokens: run.prompt_tokens,
+          completionTokens: run.completion_tokens,
+          totalTokens: run.total_tokens,
+        },
+        durationMs: run.duration_ms,
+        created: Math.floor(Number(run.created_at) / 1000),
+        nodes: nodes.map((node) => ({
+          ...node,
+          output: node.output === null ? null : (JSON.parse(node.output) as unknown),
+        })),
+      };
+    },
+  };
+}
+export type RunReads = ReturnType<typeof createRunReads>;
