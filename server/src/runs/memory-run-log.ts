@@ -1,0 +1,91 @@
+import type { ChatEvent } from '@astron-chat/shared';
+import { AppError } from '../errors/app-error.ts';
+import { isTerminal, whenAborted, type RunLog, type RunOwner } from './run-log.ts';
+
+type Entry = {
+  owner: RunOwner;
+  events: ChatEvent[];
+  /** Sequence number of `events[0]`: older events were dropped past the cap. */
+  firstSeq: number;
+  wake: Array<() => void>;
+  expiresAt: number;
+};
+
+/**
+ * One process's runs. Bounded twice: at most `maxEventsPerRun` events are kept per run (the oldest
+ * go, and a follower that needs them is told so), and a closed run is forgotten after its TTL.
+ */
+export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): RunLog {
+  const maxEvents = options.maxEventsPerRun ?? 10_000;
+  const runs = new Map<string, Entry>();
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [runId, entry] of runs) if (entry.expiresAt <= now) runs.delete(runId);
+  }, 5_000);
+  sweep.unref();
+
+  const wakeAll = (entry: Entry) => {
+    const waiting = entry.wake;
+    entry.wake = [];
+    for (const resolve of waiting) resolve();
+  };
+
+  return {
+    kind: 'memory',
+    open(runId, owner) {
+      runs.set(runId, { owner, events: [], firstSeq: 0, wake: [], expiresAt: Number.POSITIVE_INFINITY });
+      return Promise.resolve();
+    },
+    append(runId, events) {
+      const entry = runs.get(runId);
+      if (entry) {
+        entry.events.push(...events);
+        const excess = entry.events.length - maxEvents;
+        if (excess > 0) {
+          entry.events.splice(0, excess);
+          entry.firstSeq += excess;
+        }
+        wakeAll(entry);
+      }
+      return Promise.resolve();
+    },
+    owner(runId) {
+      return Promise.resolve(runs.get(runId)?.owner);
+    },
+    async *follow(runId, afterSeq, signal) {
+      let next = afterSeq + 1;
+      const aborted = whenAborted(signal);
+      for (;;) {
+        const entry = runs.get(runId);
+        if (!entry) throw new AppError('NOT_FOUND', `Run "${runId}" was not found or has expired.`, { param: 'runId' });
+        if (next < entry.firstSeq) {
+          throw new AppError('NOT_FOUND', `Events of run "${runId}" before ${entry.firstSeq} are no longer kept.`, {
+            param: 'lastEventId',
+          });
+        }
+        while (next - entry.firstSeq < entry.events.length) {
+          const event = entry.events[next - entry.firstSeq] as ChatEvent;
+          next += 1;
+          yield event;
+          if (isTerminal(event)) return;
+        }
+        if (signal.aborted) return;
+        await Promise.race([new Promise<void>((resolve) => entry.wake.push(resolve)), aborted]);
+        if (signal.aborted) return;
+      }
+    },
+    close(runId, ttlSeconds) {
+      const entry = runs.get(runId);
+      if (entry) {
+        entry.expiresAt = Date.now() + ttlSeconds * 1000;
+        wakeAll(entry);
+      }
+      return Promise.resolve();
+    },
+    shutdown() {
+      clearInterval(sweep);
+      runs.clear();
+      return Promise.resolve();
+    },
+  };
+}

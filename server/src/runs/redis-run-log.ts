@@ -1,0 +1,138 @@
+import type { ChatEvent } from '@astron-chat/shared';
+import { Redis } from 'ioredis';
+import { AppError } from '../errors/app-error.ts';
+import { isTerminal, whenAborted, type RunLog, type RunOwner } from './run-log.ts';
+
+const MAX_EVENTS_PER_RUN = 10_000;
+/** A run's keys outlive its longest possible duration (RUN_TIMEOUT_SECONDS ≤ 1800) until it closes. */
+const OPEN_RUN_TTL_SECONDS = 3_600;
+
+const logKey = (runId: string) => `run-log:${runId}`;
+const liveChannel = (runId: string) => `run-live:${runId}`;
+const ownerKey = (runId: string) => `run:${runId}`;
+
+/**
+ * Redis Streams: each event is an entry with id `0-(seq+1)`, so a follower replays exactly the
+ * events after the one it saw with one XRANGE. Live events also go out on a pub/sub channel per run,
+ * which an instance subscribes to only while one of its own clients follows that run.
+ */
+export function createRedisRunLog(url: string): RunLog {
+  const options = {
+    connectTimeout: 5_000,
+    commandTimeout: 5_000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
+  };
+  const commands = new Redis(url, options);
+  const subscriber = new Redis(url, options);
+  commands.on('error', () => undefined);
+  subscriber.on('error', () => undefined);
+  const listeners = new Map<string, Set<(events: ChatEvent[]) => void>>();
+  subscriber.on('message', (channel: string, message: string) => {
+    const runId = channel.slice('run-live:'.length);
+    const events = JSON.parse(message) as ChatEvent[];
+    for (const listener of listeners.get(runId) ?? []) listener(events);
+  });
+
+  async function listen(runId: string, listener: (events: ChatEvent[]) => void): Promise<() => Promise<void>> {
+    let set = listeners.get(runId);
+    if (!set) {
+      set = new Set();
+      listeners.set(runId, set);
+      await subscriber.subscribe(liveChannel(runId));
+    }
+    set.add(listener);
+    return async () => {
+      set.delete(listener);
+      if (set.size === 0 && listeners.get(runId) === set) {
+        listeners.delete(runId);
+        await subscriber.unsubscribe(liveChannel(runId)).catch(() => undefined);
+      }
+    };
+  }
+
+  return {
+    kind: 'redis',
+    async open(runId, owner) {
+      await commands
+        .multi()
+        .hset(ownerKey(runId), 'appId', owner.appId)
+        .expire(ownerKey(runId), OPEN_RUN_TTL_SECONDS)
+        .exec();
+    },
+    async append(runId, events) {
+      if (events.length === 0) return;
+      const pipeline = commands.pipeline();
+      for (const event of events) {
+        pipeline.xadd(
+          logKey(runId),
+          'MAXLEN',
+          '~',
+          MAX_EVENTS_PER_RUN,
+          `0-${event.seq + 1}`,
+          'e',
+          JSON.stringify(event),
+        );
+      }
+      pipeline.expire(logKey(runId), OPEN_RUN_TTL_SECONDS);
+      pipeline.publish(liveChannel(runId), JSON.stringify(events));
+      await pipeline.exec();
+    },
+    async owner(runId) {
+      const appId = await commands.hget(ownerKey(runId), 'appId');
+      return appId === null ? undefined : { appId };
+    },
+    async *follow(runId, afterSeq, signal) {
+      const live: ChatEvent[] = [];
+      let wake: (() => void) | undefined;
+      // Listen first, then replay: an event published in between is in both, and dropped once by seq.
+      const stop = await listen(runId, (events) => {
+        live.push(...events);
+        wake?.();
+      });
+      try {
+        let last = afterSeq;
+        const entries = await commands.xrange(logKey(runId), `0-${afterSeq + 2}`, '+');
+        if (entries.length === 0 && (await commands.exists(ownerKey(runId))) === 0) {
+          throw new AppError('NOT_FOUND', `Run "${runId}" was not found or has expired.`, { param: 'runId' });
+        }
+        const first = entries[0];
+        if (first && Number(first[0].split('-')[1]) - 1 > afterSeq + 1) {
+          throw new AppError('NOT_FOUND', `Events of run "${runId}" after ${afterSeq} are no longer kept.`, {
+            param: 'lastEventId',
+          });
+        }
+        for (const [, fields] of entries) {
+          const event = JSON.parse(fields[1] ?? 'null') as ChatEvent;
+          last = event.seq;
+          yield event;
+          if (isTerminal(event)) return;
+        }
+        const aborted = whenAborted(signal);
+        for (;;) {
+          while (live.length > 0) {
+            const event = live.shift() as ChatEvent;
+            if (event.seq <= last) continue;
+            last = event.seq;
+            yield event;
+            if (isTerminal(event)) return;
+          }
+          if (signal.aborted) return;
+          await Promise.race([new Promise<void>((resolve) => (wake = resolve)), aborted]);
+          wake = undefined;
+          if (signal.aborted) return;
+        }
+      } finally {
+        await stop();
+      }
+    },
+    async close(runId, ttlSeconds) {
+      await commands.multi().expire(logKey(runId), ttlSeconds).expire(ownerKey(runId), ttlSeconds).exec();
+    },
+    async shutdown() {
+      listeners.clear();
+      subscriber.disconnect();
+      commands.disconnect();
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import type { ChatEvent } from '@astron-chat/shared';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testBackends } from '../../test/support/backends.ts';
+import { createMemoryRunLog } from './memory-run-log.ts';
+import { createRedisRunLog } from './redis-run-log.ts';
+import type { RunLog } from './run-log.ts';
+
+const redisUrl = testBackends().find((backend) => backend.redisUrl)?.redisUrl;
+const logs: Array<[string, () => RunLog]> = [
+  ['memory', () => createMemoryRunLog()],
+  ...(redisUrl ? [['redis', () => createRedisRunLog(redisUrl)] as [string, () => RunLog]] : []),
+];
+
+const text = (seq: number): ChatEvent => ({ type: 'text-delta', seq, text: `t${seq}` });
+const finish = (seq: number): ChatEvent => ({
+  type: 'finish',
+  seq,
+  finishReason: 'stop',
+  usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2 },
+});
+
+async function collect(events: AsyncIterable<ChatEvent>): Promise<number[]> {
+  const seqs: number[] = [];
+  for await (const event of events) seqs.push(event.seq);
+  return seqs;
+}
+
+// One contract for every RunLog implementation.
+describe.each(logs)('run log on %s', (_name, open) => {
+  const log = open();
+  afterAll(() => log.shutdown());
+
+  it('replays after a sequence number, then follows live until the terminal event', async () => {
+    const runId = `run_${randomUUID()}`;
+    await log.open(runId, { appId: 'app-1' });
+    expect(await log.owner(runId)).toEqual({ appId: 'app-1' });
+    await log.append(runId, [text(0), text(1), text(2)]);
+    const following = collect(log.follow(runId, 0, new AbortController().signal));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await log.append(runId, [text(3)]);
+    await log.append(runId, [finish(4)]);
+    expect(await following).toEqual([1, 2, 3, 4]);
+    expect(await collect(log.follow(runId, -1, new AbortController().signal))).toEqual([0, 1, 2, 3, 4]);
+    expect(await collect(log.follow(runId, 3, new AbortController().signal))).toEqual([4]);
+  });
+
+  it('lets several followers watch one run at once, each getting every event once', async () => {
+    const runId = `run_${randomUUID()}`;
+    await log.open(runId, { appId: 'app-1' });
+    const followers = [0, 1, 2].map(() => collect(log.follow(runId, -1, new AbortController().signal)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let seq = 0; seq < 20; seq += 1) await log.append(runId, [text(seq)]);
+    await log.append(runId, [finish(20)]);
+    const expected = Array.from({ length: 21 }, (_, seq) => seq);
+    expect(await Promise.all(followers)).toEqual([expected, expected, expected]);
+  });
+
+  it('stops following when the signal aborts', async () => {
+    const runId = `run_${randomUUID()}`;
+    await log.open(runId, { appId: 'app-1' });
+    await log.append(runId, [text(0)]);
+    const controller = new AbortController();
+    const following = collect(log.follow(runId, -1, controller.signal));
+    setTimeout(() => controller.abort(), 50);
+    expect(await following).toEqual([0]);
+  });
+
+  it('does not know runs it was never told about', async () => {
+    await expect(collect(log.follow('run_missing', -1, new AbortController().signal))).rejects.toMatchObject({
+      code: 1008,
+    });
+    expect(await log.owner('run_missing')).toBeUndefined();
+  });
+});

@@ -1,0 +1,36 @@
+import type { ChatEvent } from '@astron-chat/shared';
+
+/** Who a run belongs to; followers and cancels are checked against it. */
+export type RunOwner = { appId: string };
+
+/**
+ * The events of every run, decoupled from the connection that started it: followers replay what
+ * they missed (`afterSeq`) and then follow live, from any instance. Redis Streams in production,
+ * an in-process log in embedded mode.
+ */
+export interface RunLog {
+  readonly kind: 'redis' | 'memory';
+  open(runId: string, owner: RunOwner): Promise<void>;
+  append(runId: string, events: ChatEvent[]): Promise<void>;
+  owner(runId: string): Promise<RunOwner | undefined>;
+  /**
+   * Events with `seq > afterSeq`, then live ones, ending after the run's terminal event (`finish`
+   * or `error`) or when `signal` aborts.
+   */
+  follow(runId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<ChatEvent>;
+  /** The run ended: keep its log `ttlSeconds` more for late resumes, then forget it. */
+  close(runId: string, ttlSeconds: number): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export function isTerminal(event: ChatEvent): boolean {
+  return event.type === 'finish' || event.type === 'error';
+}
+
+/** Resolves when `signal` aborts; never rejects. */
+export function whenAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
