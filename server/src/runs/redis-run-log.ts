@@ -1,7 +1,7 @@
 import type { ChatEvent } from '@astron-chat/shared';
 import { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.ts';
-import { isTerminal, whenAborted, type RunLog, type RunOwner } from './run-log.ts';
+import { isTerminal, whenAborted, type RunLog } from './run-log.ts';
 
 const MAX_EVENTS_PER_RUN = 10_000;
 /** A run's keys outlive its longest possible duration (RUN_TIMEOUT_SECONDS ≤ 1800) until it closes. */
@@ -129,10 +129,11 @@ export function createRedisRunLog(url: string): RunLog {
     async close(runId, ttlSeconds) {
       await commands.multi().expire(logKey(runId), ttlSeconds).expire(ownerKey(runId), ttlSeconds).exec();
     },
-    async shutdown() {
+    shutdown() {
       listeners.clear();
       subscriber.disconnect();
       commands.disconnect();
+      return Promise.resolve();
     },
   };
 }
