@@ -12,11 +12,16 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-
-export const CHUNKS_PER_ANSWER = 64;
+import { ANSWER_TOKENS, CHUNKS_PER_ANSWER } from './constants.ts';
 
 const CREATED = 1_700_000_000;
-const head = { id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: CREATED, model: 'bench-model', system_fingerprint: null };
+const head = {
+  id: 'chatcmpl-bench',
+  object: 'chat.completion.chunk',
+  created: CREATED,
+  model: 'bench-model',
+  system_fingerprint: null,
+};
 
 function frame(body: unknown): Buffer {
   return Buffer.from(`data: ${JSON.stringify(body)}\n\n`);
@@ -24,18 +29,33 @@ function frame(body: unknown): Buffer {
 
 /** The whole answer, one Buffer per write. */
 const frames: Buffer[] = [
-  ...Array.from({ length: CHUNKS_PER_ANSWER }, (_, index) =>
+  ...ANSWER_TOKENS.map((content, index) =>
     frame({
       ...head,
-      choices: [{ index: 0, delta: index === 0 ? { role: 'assistant', content: `token${index} ` } : { content: `token${index} ` }, logprobs: null, finish_reason: null }],
+      choices: [
+        {
+          index: 0,
+          delta: index === 0 ? { role: 'assistant', content } : { content },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ],
     }),
   ),
   frame({ ...head, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] }),
-  frame({ ...head, choices: [], usage: { prompt_tokens: 8, completion_tokens: CHUNKS_PER_ANSWER, total_tokens: 8 + CHUNKS_PER_ANSWER } }),
+  frame({
+    ...head,
+    choices: [],
+    usage: { prompt_tokens: 8, completion_tokens: CHUNKS_PER_ANSWER, total_tokens: 8 + CHUNKS_PER_ANSWER },
+  }),
   Buffer.from('data: [DONE]\n\n'),
 ];
 
-const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' };
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+};
 
 function streamAnswer(response: ServerResponse) {
   response.writeHead(200, SSE_HEADERS);

@@ -34,7 +34,12 @@ const relayRouter = t.router({
         const response = await request(upstreamUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-          body: JSON.stringify({ model: 'bench', stream: true, stream_options: { include_usage: true }, messages: input.parameters.messages }),
+          body: JSON.stringify({
+            model: 'bench',
+            stream: true,
+            stream_options: { include_usage: true },
+            messages: input.parameters.messages,
+          }),
           signal,
         });
         const contents: string[] = [];
@@ -49,10 +54,11 @@ const relayRouter = t.router({
             if (content) contents.push(content);
           },
         });
-        response.body.setEncoding('utf8');
+        // undici's body ignores setEncoding when iterated: decode the bytes here, across reads.
+        const decoder = new TextDecoder();
         try {
-          for await (const text of response.body as AsyncIterable<string>) {
-            parser.feed(text);
+          for await (const bytes of response.body as AsyncIterable<Uint8Array>) {
+            parser.feed(decoder.decode(bytes, { stream: true }));
             if (contents.length > 0) yield* contents.splice(0);
             if (done) break;
           }
@@ -68,6 +74,8 @@ export type RelayRouter = typeof relayRouter;
 
 // The bench imports this file with `import type` only, so this runs only in the relay's process.
 const server = createHTTPServer({ router: relayRouter });
+// As long as our server's: Node's 5 s default lets a pooled client connection be closed under it.
+server.keepAliveTimeout = 65_000;
 const sockets = new WebSocketServer({ server });
 applyWSSHandler({ wss: sockets, router: relayRouter });
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {

@@ -1,0 +1,449 @@
+/**
+ * The load generator's clients, one kind per transport, and the closed loop that drives them.
+ * Every client reports, per request, how long the first content-carrying frame took, how many
+ * content-carrying frames arrived, and whether the whole answer arrived and ended the way its format
+ * says it must.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { createTRPCClient, createWSClient, httpSubscriptionLink, wsLink, type TRPCClient } from '@trpc/client';
+import type { AnyRouter } from '@trpc/server';
+import { EventSource, type FetchLike } from 'eventsource';
+import { createParser } from 'eventsource-parser';
+import superjson from 'superjson';
+import { Agent, fetch as undiciFetch, Pool } from 'undici';
+import { WebSocket } from 'ws';
+import type { AppRouter } from '../src/transport/trpc/trpc.router.ts';
+import { EXPECTED_ANSWER, REQUEST_TIMEOUT_MS } from './constants.ts';
+import type { RelayInput, RelayRouter } from './trpc-relay.ts';
+
+export type RequestResult = {
+  ok: boolean;
+  /** From sending the request to the first content-carrying frame, ms. */
+  ttfcMs: number | undefined;
+  /** Content-carrying frames received. */
+  chunks: number;
+  error?: string;
+};
+
+/** A target opened for one phase: its connections, sockets or pools live until `close`. */
+export type Session = {
+  /** One request; `slot` is the index of the concurrent worker that sends it. */
+  run(slot: number): Promise<RequestResult>;
+  close(): Promise<void>;
+};
+
+export type OpenSession = (concurrency: number) => Promise<Session>;
+
+/** WebSocket targets share this many sockets at most; more concurrent runs share a socket. */
+export const MAX_SOCKETS = 64;
+
+const DEMO_API_KEY = 'sk-demo';
+const DEMO_APP_ID = 'demo-app';
+const DEMO_SECRET = 'demo-secret';
+const QUESTION = [{ role: 'user' as const, content: 'hi' }];
+
+export const openaiBody = { model: 'upstream-bot', stream: true, messages: QUESTION };
+export const astronBody = { bot_id: 'upstream-bot', uid: 'bench', stream: true, parameters: { messages: QUESTION } };
+
+/**
+ * Tracks one request: when its first content arrived, how many content-carrying frames came,
+ * the text they carried, and the first failure seen.
+ */
+class RequestTrace {
+  readonly startedAt = performance.now();
+  firstContentAt: number | undefined;
+  chunks = 0;
+  text = '';
+  failure: string | undefined;
+
+  content(text: string) {
+    this.firstContentAt ??= performance.now();
+    this.chunks += 1;
+    this.text += text;
+  }
+
+  fail(reason: string) {
+    this.failure ??= reason;
+  }
+
+  result(): RequestResult {
+    const complete = this.failure === undefined && this.text === EXPECTED_ANSWER;
+    const error = this.failure ?? `received ${this.text.length} of ${EXPECTED_ANSWER.length} characters of the answer`;
+    return {
+      ok: complete,
+      ttfcMs: this.firstContentAt === undefined ? undefined : this.firstContentAt - this.startedAt,
+      chunks: this.chunks,
+      ...(complete ? {} : { error }),
+    };
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+type SseChunk = {
+  choices?: Array<{ delta?: { content?: string | null } }>;
+  /** OpenAI's in-band error. */
+  error?: unknown;
+  /** Astron's result code, 0 for success. */
+  code?: number;
+  message?: string;
+};
+
+/**
+ * `POST <origin><path>` answered with SSE in OpenAI or Astron chunks (the upstream itself, the
+ * pass-through relay, our OpenAI and Astron routes). One pooled keep-alive connection per worker.
+ */
+export function httpSseTarget(options: {
+  origin: string;
+  path: string;
+  headers?: Record<string, string>;
+  body: unknown;
+}): OpenSession {
+  const headers = { 'content-type': 'application/json', accept: 'text/event-stream', ...options.headers };
+  const body = JSON.stringify(options.body);
+  return (concurrency) => {
+    const pool = new Pool(options.origin, { connections: concurrency, pipelining: 1 });
+    return Promise.resolve({
+      async run() {
+        const trace = new RequestTrace();
+        let sawDone = false;
+        try {
+          const response = await pool.request({
+            path: options.path,
+            method: 'POST',
+            headers,
+            body,
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          });
+          if (response.statusCode !== 200) {
+            trace.fail(`HTTP ${response.statusCode}: ${(await response.body.text()).slice(0, 200)}`);
+            return trace.result();
+          }
+          const parser = createParser({
+            onEvent(event) {
+              if (event.data === '[DONE]') {
+                sawDone = true;
+                return;
+              }
+              const chunk = JSON.parse(event.data) as SseChunk;
+              if (chunk.error !== undefined) trace.fail(`in-band error: ${JSON.stringify(chunk.error).slice(0, 200)}`);
+              if (chunk.code !== undefined && chunk.code !== 0)
+                trace.fail(`code ${chunk.code}: ${chunk.message ?? ''}`);
+              const content = chunk.choices?.[0]?.delta?.content;
+              if (content) trace.content(content);
+            },
+          });
+          // undici's body ignores setEncoding when iterated: decode the bytes here, across reads.
+          const decoder = new TextDecoder();
+          for await (const bytes of response.body as AsyncIterable<Uint8Array>)
+            parser.feed(decoder.decode(bytes, { stream: true }));
+          if (!sawDone) trace.fail('stream ended without [DONE]');
+        } catch (error) {
+          trace.fail(messageOf(error));
+        }
+        return trace.result();
+      },
+      close: () => pool.close(),
+    });
+  };
+}
+
+type SubscriptionHandlers = {
+  onData(value: unknown): void;
+  onError(error: unknown): void;
+  onComplete(): void;
+  onStopped(): void;
+  onConnectionStateChange(state: { state: string; error?: unknown }): void;
+};
+
+/** What a yielded tRPC value is: content (with its text), the run's final event, an in-band error, or anything else. */
+type Yielded = { content: string } | 'finish' | 'error' | 'other';
+
+/** Runs one tRPC subscription to its end; `classify` reads each yielded value. */
+function runSubscription(
+  subscribe: (handlers: SubscriptionHandlers) => { unsubscribe(): void },
+  classify: (value: unknown) => Yielded,
+  requireFinishEvent: boolean,
+): Promise<RequestResult> {
+  const trace = new RequestTrace();
+  let finished = !requireFinishEvent;
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // Deferred: settle may run inside subscribe(), before `subscription` below is assigned.
+      queueMicrotask(() => subscription.unsubscribe());
+      if (!finished) trace.fail('subscription ended without a finish event');
+      resolve(trace.result());
+    };
+    const timer = setTimeout(() => {
+      trace.fail(`timed out after ${REQUEST_TIMEOUT_MS} ms`);
+      settle();
+    }, REQUEST_TIMEOUT_MS);
+    const subscription = subscribe({
+      onData(value) {
+        const yielded = classify(value);
+        if (yielded === 'finish') finished = true;
+        else if (yielded === 'error') trace.fail(`in-band error: ${JSON.stringify(value).slice(0, 200)}`);
+        else if (yielded !== 'other') trace.content(yielded.content);
+      },
+      onError(error) {
+        trace.fail(messageOf(error));
+        settle();
+      },
+      onComplete: settle,
+      onStopped: settle,
+      // httpSubscriptionLink answers a server error by reconnecting, which would run the request
+      // again and again until the timeout: count the first such error and stop.
+      onConnectionStateChange(state) {
+        if (state.state === 'connecting' && state.error) {
+          trace.fail(`reconnecting after: ${messageOf(state.error)}`);
+          settle();
+        }
+      },
+    });
+  });
+}
+
+/** What our tRPC route yields: `tracked` ChatEvents, so each arrives as `{ id, data }`. */
+function classifyChatEvent(value: unknown): Yielded {
+  const event = (value as { data?: { type?: string; text?: string } }).data;
+  switch (event?.type) {
+    case 'text-delta':
+      return event.text ? { content: event.text } : 'other';
+    case 'finish':
+      return 'finish';
+    case 'error':
+      return 'error';
+    default:
+      return 'other';
+  }
+}
+
+/** The bare relay yields each chunk's content as a plain string. */
+function classifyRelayValue(value: unknown): Yielded {
+  return typeof value === 'string' && value.length > 0 ? { content: value } : 'other';
+}
+
+/** tRPC clients for a target; `pick(slot)` spreads workers over WebSocket clients. */
+type TrpcClients<Router extends AnyRouter> = { pick(slot: number): TRPCClient<Router>; close(): Promise<void> };
+
+/** httpSubscriptionLink over the `eventsource` package: one HTTP request per subscription. */
+function sseClients<Router extends AnyRouter>(url: string, withServerOptions: boolean): TrpcClients<Router> {
+  // A dispatcher of its own, so a phase's connections close with it.
+  const agent = new Agent({ keepAliveTimeout: 30_000 });
+  const fetchThroughAgent: FetchLike = (input, init) => undiciFetch(input, { ...init, dispatcher: agent });
+  const client = createTRPCClient<Router>({
+    links: [
+      httpSubscriptionLink({
+        url,
+        EventSource,
+        eventSourceOptions: { fetch: fetchThroughAgent },
+        ...(withServerOptions ? { transformer: superjson, connectionParams: { apiKey: DEMO_API_KEY } } : {}),
+      } as Parameters<typeof httpSubscriptionLink>[0]),
+    ],
+  });
+  return { pick: () => client, close: () => agent.close() };
+}
+
+/** wsLink clients, each on its own socket; opened before the phase's clock starts. */
+async function wsClients<Router extends AnyRouter>(
+  url: string,
+  sockets: number,
+  withServerOptions: boolean,
+): Promise<TrpcClients<Router>> {
+  const wsClientList = await Promise.all(
+    Array.from({ length: sockets }, () => {
+      return new Promise<ReturnType<typeof createWSClient>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`tRPC WebSocket ${url} did not open`)), 10_000);
+        const wsClient = createWSClient({
+          url,
+          WebSocket: WebSocket as unknown as NonNullable<Parameters<typeof createWSClient>[0]['WebSocket']>,
+          ...(withServerOptions ? { connectionParams: { apiKey: DEMO_API_KEY } } : {}),
+          onOpen() {
+            clearTimeout(timer);
+            resolve(wsClient);
+          },
+        });
+      });
+    }),
+  );
+  const clients = wsClientList.map((wsClient) =>
+    createTRPCClient<Router>({
+      links: [
+        wsLink({ client: wsClient, ...(withServerOptions ? { transformer: superjson } : {}) } as Parameters<
+          typeof wsLink
+        >[0]),
+      ],
+    }),
+  );
+  return {
+    pick: (slot) => clients[slot % clients.length] as TRPCClient<Router>,
+    async close() {
+      await Promise.all(wsClientList.map((wsClient) => wsClient.close()));
+    },
+  };
+}
+
+/** Our `chat.completions` subscription (superjson, API key in connectionParams). */
+export function ourTrpcTarget(url: string, link: 'sse' | 'ws'): OpenSession {
+  return async (concurrency) => {
+    const clients =
+      link === 'sse'
+        ? sseClients<AppRouter>(url, true)
+        : await wsClients<AppRouter>(url, Math.min(concurrency, MAX_SOCKETS), true);
+    return {
+      run: (slot) =>
+        runSubscription(
+          (handlers) => clients.pick(slot).chat.completions.subscribe(astronBody, handlers),
+          classifyChatEvent,
+          true,
+        ),
+      close: () => clients.close(),
+    };
+  };
+}
+
+/** The bare relay's `chat.completions` subscription (no transformer, no credentials). */
+export function relayTrpcTarget(url: string, link: 'sse' | 'ws'): OpenSession {
+  const input: RelayInput = { parameters: { messages: QUESTION } };
+  return async (concurrency) => {
+    const clients =
+      link === 'sse'
+        ? sseClients<RelayRouter>(url, false)
+        : await wsClients<RelayRouter>(url, Math.min(concurrency, MAX_SOCKETS), false);
+    return {
+      run: (slot) =>
+        runSubscription(
+          (handlers) => clients.pick(slot).chat.completions.subscribe(input, handlers),
+          classifyRelayValue,
+          false,
+        ),
+      close: () => clients.close(),
+    };
+  };
+}
+
+/** `signa` = Base64(HMAC-SHA1(secret, lowercase hex MD5(appid + ts))), as the server checks it. */
+function signedWebSocketUrl(origin: string): string {
+  const ts = String(Math.floor(Date.now() / 1000));
+  const digest = createHash('md5').update(`${DEMO_APP_ID}${ts}`).digest('hex');
+  const signa = createHmac('sha1', DEMO_SECRET).update(digest).digest('base64');
+  const url = new URL('/agent/v1/ws', origin.replace(/^http/, 'ws'));
+  url.search = new URLSearchParams({ appid: DEMO_APP_ID, ts, signa }).toString();
+  return url.toString();
+}
+
+type AstronFrame = {
+  request_id?: string;
+  code?: number;
+  message?: string;
+  choices?: Array<{ delta?: { content?: string | null }; finish_reason?: string | null }>;
+};
+
+/**
+ * Our plain WebSocket: min(concurrency, 64) signed sockets, several runs each told apart by
+ * `request_id`; a run ends with the frame whose `finish_reason` is set.
+ */
+export function plainWebSocketTarget(origin: string): OpenSession {
+  return async (concurrency) => {
+    type Pending = (frame: AstronFrame | Error) => void;
+    let nextRequestId = 0;
+    const sockets = await Promise.all(
+      Array.from({ length: Math.min(concurrency, MAX_SOCKETS) }, async () => {
+        const socket = new WebSocket(signedWebSocketUrl(origin));
+        const pending = new Map<string, Pending>();
+        socket.on('message', (data) => {
+          const frame = JSON.parse((data as Buffer).toString('utf8')) as AstronFrame;
+          if (frame.request_id !== undefined) pending.get(frame.request_id)?.(frame);
+        });
+        socket.on('close', () => {
+          for (const deliver of pending.values()) deliver(new Error('socket closed'));
+        });
+        socket.on('error', () => {
+          // 'close' follows and fails the pending runs.
+        });
+        await new Promise<void>((resolve, reject) => {
+          socket.once('open', () => resolve());
+          socket.once('unexpected-response', (_request, response) =>
+            reject(new Error(`WebSocket upgrade refused: HTTP ${response.statusCode}`)),
+          );
+          socket.once('error', reject);
+        });
+        return { socket, pending };
+      }),
+    );
+    return {
+      run(slot) {
+        const { socket, pending } = sockets[slot % sockets.length]!;
+        const requestId = `bench-${nextRequestId++}`;
+        const trace = new RequestTrace();
+        return new Promise<RequestResult>((resolve) => {
+          const finish = (failure?: string) => {
+            clearTimeout(timer);
+            pending.delete(requestId);
+            if (failure !== undefined) trace.fail(failure);
+            resolve(trace.result());
+          };
+          const timer = setTimeout(() => {
+            if (socket.readyState === socket.OPEN)
+              socket.send(JSON.stringify({ type: 'cancel', request_id: requestId }));
+            finish(`timed out after ${REQUEST_TIMEOUT_MS} ms`);
+          }, REQUEST_TIMEOUT_MS);
+          pending.set(requestId, (frame) => {
+            if (frame instanceof Error) return finish(frame.message);
+            if (frame.code !== undefined && frame.code !== 0)
+              return finish(`code ${frame.code}: ${frame.message ?? ''}`);
+            const choice = frame.choices?.[0];
+            if (choice?.delta?.content) trace.content(choice.delta.content);
+            if (choice?.finish_reason) finish();
+          });
+          socket.send(JSON.stringify({ ...astronBody, request_id: requestId }));
+        });
+      },
+      async close() {
+        await Promise.all(
+          sockets.map(
+            ({ socket }) =>
+              new Promise<void>((resolve) => {
+                if (socket.readyState === socket.CLOSED) return resolve();
+                socket.once('close', () => resolve());
+                socket.close();
+              }),
+          ),
+        );
+      },
+    };
+  };
+}
+
+export type PhaseOutcome = { results: RequestResult[]; elapsedMs: number };
+
+/**
+ * Closed loop: `concurrency` workers, each sending its next request as soon as its last one
+ * ended, until `requests` were sent or `deadlineMs` passed (then the rest are not sent).
+ */
+export async function drive(
+  session: Session,
+  concurrency: number,
+  requests: number,
+  deadlineMs: number,
+): Promise<PhaseOutcome> {
+  const results: RequestResult[] = [];
+  let sent = 0;
+  const startedAt = performance.now();
+  const stopAt = startedAt + deadlineMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, slot) => {
+      while (sent < requests && performance.now() < stopAt) {
+        sent += 1;
+        results.push(await session.run(slot));
+      }
+    }),
+  );
+  return { results, elapsedMs: performance.now() - startedAt };
+}
