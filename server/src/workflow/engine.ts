@@ -176,7 +176,7 @@ export async function* runGraph(
       (error: unknown) => {
         if (!running.delete(nodeId)) return;
         entry.finishedAt = Date.now();
-        if (entry.status === 'running') entry.status = signal.aborted && !fatalSet ? 'cancelled' : 'failed';
+        if (entry.status === 'running') entry.status = signal.aborted ? 'cancelled' : 'failed';
         record(entry);
         fail(error);
       },

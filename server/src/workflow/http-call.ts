@@ -133,7 +133,8 @@ export function createHttpCaller(options: HttpCallOptions) {
       }
       const location = response.headers.location;
       if (response.statusCode >= 300 && response.statusCode < 400 && location) {
-        response.body.destroy();
+        // Discard the redirect's body (bounded) so the connection is reused and nothing is left unread.
+        await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
         if (hop >= MAX_REDIRECTS) {
           throw new HttpCallError(`More than ${MAX_REDIRECTS} redirects from ${input.url}.`, {
             errorClass: 'business',

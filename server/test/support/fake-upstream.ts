@@ -22,6 +22,8 @@ export type UpstreamScript = {
 export type FakeUpstream = {
   baseUrl: string;
   script: UpstreamScript;
+  /** Scripts for the next requests, one each, before `script` applies again (retries, agent rounds). */
+  queue: UpstreamScript[];
   requests: Array<Record<string, unknown>>;
   /** Resolves with how the next (or current) request ended: finished, or closed by our server first. */
   nextEnd(): Promise<'finished' | 'closed-by-client'>;
@@ -41,6 +43,7 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
   const upstream: FakeUpstream = {
     baseUrl: '',
     script: initial,
+    queue: [],
     requests,
     nextEnd: () => new Promise((resolve) => waiters.push(resolve)),
     close: () =>
@@ -59,7 +62,7 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
 
   async function answer(body: Record<string, unknown>, response: ServerResponse) {
     requests.push(body);
-    const script = upstream.script;
+    const script = upstream.queue.shift() ?? upstream.script;
     let finished = false;
     response.on('close', () => ended(finished ? 'finished' : 'closed-by-client'));
     const pause = (ms: number | undefined) =>
