@@ -157,14 +157,18 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     });
     if (failure) subscription.unsubscribe();
     signal?.addEventListener('abort', notify, { once: true });
+    let runId: string | undefined;
+    let ended = false;
 
     try {
       for (;;) {
         signal?.throwIfAborted();
         const event = queue.shift();
         if (event) {
+          if (event.type === 'run-start') runId = event.runId;
+          if (event.type === 'finish' || event.type === 'error') ended = true;
           yield event;
-          if (event.type === 'finish' || event.type === 'error') return;
+          if (ended) return;
           continue;
         }
         if (failure) throw failure;
@@ -172,9 +176,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {
-      // Unsubscribing stops the server-side run: it is recorded as cancelled.
       subscription.unsubscribe();
       signal?.removeEventListener('abort', notify);
+      // Runs outlive their connection (a reconnect resumes them), so stopping early is said out loud.
+      if (runId && !ended) await trpc.chat.runs.cancel.mutate({ runId }).catch(() => undefined);
     }
   }
 

@@ -15,6 +15,9 @@ import { createCache } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { createMemoryRunLog } from './runs/memory-run-log.ts';
+import { createRedisRunLog } from './runs/redis-run-log.ts';
+import { createRunManager } from './runs/run-manager.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
 import { createAppRepository } from './store/app.repository.ts';
 import { createBotRepository } from './store/bot.repository.ts';
@@ -98,6 +101,19 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   const metrics = createMetrics();
   const cache = createCache(cacheStore.store, { logger, metrics });
+  const chat = createChatService({
+    bots,
+    runs,
+    models: createModelRegistry(providers),
+    logger,
+    metrics,
+    cache,
+    runTimeoutMs: config.runTimeoutMs,
+    nodeRuns,
+    http: httpCaller,
+    inputAudit: createInputAudit(config.inputPolicy),
+  });
+  const runLog = config.redisUrl ? createRedisRunLog(config.redisUrl) : createMemoryRunLog();
   const dependencies: TransportDependencies = {
     config,
     logger,
@@ -111,18 +127,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     admin: createAdminService({ apps, bots, cache }),
     conversations: createConversationService({ runs }),
     runReads: createRunReads({ runs, nodeRuns }),
-    chat: createChatService({
-      bots,
-      runs,
-      models: createModelRegistry(providers),
-      logger,
-      metrics,
-      cache,
-      runTimeoutMs: config.runTimeoutMs,
-      nodeRuns,
-      http: httpCaller,
-      inputAudit: createInputAudit(config.inputPolicy),
-    }),
+    chat,
+    runs: createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs }),
   };
 
   const router = createAppRouter(dependencies);
@@ -254,6 +260,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await closed;
       clearTimeout(deadline);
       trpcSockets.close();
+      await dependencies.runs.shutdown();
       await cacheStore.store.close();
       await httpCaller.close();
       await database.db.destroy();

@@ -27,6 +27,8 @@ export type ChatRequest = {
   toolChoice?: OpenAIToolChoice | undefined;
   caller?: string | undefined;
   callerSid?: string | undefined;
+  /** Set by the run manager when the id must be known before the run starts (idempotency). */
+  runId?: string | undefined;
   /** Workflow inputs (the Astron body's extra `parameters` fields). */
   inputs?: Record<string, unknown> | undefined;
 };
@@ -123,7 +125,7 @@ export function createChatService(options: ChatServiceOptions) {
     await options.inputAudit?.check(request, bot.definition, signal);
     signal.throwIfAborted();
 
-    const runId = createId('run');
+    const runId = request.runId ?? createId('run');
     const timeout = AbortSignal.timeout(options.runTimeoutMs);
     const runSignal = AbortSignal.any([signal, timeout]);
     const question = request.messages.at(-1)?.content ?? '';
@@ -139,6 +141,62 @@ export function createChatService(options: ChatServiceOptions) {
     let failure: AppError | undefined;
     let status: RunRecord['status'] = 'running';
     const nodeRuns: NodeRunRecord[] = [];
+
+    /** Writes the run exactly once; before the terminal event, so a caller's next turn sees it. */
+    let recorded = false;
+    const record = async () => {
+      if (recorded) return;
+      recorded = true;
+      const durationMs = Date.now() - startedAt;
+      const runRecord: RunRecord = {
+        runId,
+        appId: context.appId,
+        botId: bot.botId,
+        botVersion: bot.version,
+        chatId: request.chatId,
+        uid: request.uid,
+        apiKeyId: context.apiKeyId,
+        transport: context.transport,
+        model: execution.modelName,
+        status,
+        finishReason: status === 'cancelled' ? 'cancelled' : finishReason,
+        error: failure ? { code: failure.code, message: failure.message } : undefined,
+        usage,
+        timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
+        durationMs,
+        caller: request.caller,
+        callerSid: request.callerSid,
+        createdAt: startedAt,
+        question,
+        answer: { content, reasoning, toolCalls },
+      };
+      observeRun(options.metrics, runRecord);
+      try {
+        await options.runs.recordRun(runRecord);
+        await options.nodeRuns?.recordNodeRuns({ appId: context.appId, runId, nodeRuns });
+        if (runRecord.chatId !== undefined) {
+          await cache.delete(cacheKeys.history(context.appId, runRecord.chatId));
+          await cache.set(cacheKeys.session(context.appId, runRecord.chatId), { botId: bot.botId });
+        }
+      } catch (error) {
+        options.logger.error({ err: error, runId }, 'could not record run');
+      }
+      options.logger.info(
+        {
+          requestId: context.requestId,
+          runId,
+          appId: context.appId,
+          botId: bot.botId,
+          transport: context.transport,
+          status,
+          code: failure?.code ?? 0,
+          ttftMs: runRecord.timeToFirstTokenMs,
+          durationMs,
+          totalTokens: usage.totalTokens,
+        },
+        'run finished',
+      );
+    };
 
     options.metrics.activeRuns.inc();
     try {
@@ -199,6 +257,7 @@ export function createChatService(options: ChatServiceOptions) {
       }
       finishReason ??= 'stop';
       status = 'succeeded';
+      await record();
       yield numbered({ type: 'finish', finishReason, usage });
     } catch (error) {
       if (signal.aborted) {
@@ -215,59 +274,12 @@ export function createChatService(options: ChatServiceOptions) {
         if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ err: error, runId }, 'run failed');
       }
       status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
+      await record();
       yield numbered({ type: 'error', code: failure.code, message: failure.message, retryable: failure.retryable });
     } finally {
-      // Reached on success, failure, abort and when the consumer stops iterating early.
+      // Reached also on abort and when the consumer stops iterating early.
       if (status === 'running') status = 'cancelled';
-      const durationMs = Date.now() - startedAt;
-      const record: RunRecord = {
-        runId,
-        appId: context.appId,
-        botId: bot.botId,
-        botVersion: bot.version,
-        chatId: request.chatId,
-        uid: request.uid,
-        apiKeyId: context.apiKeyId,
-        transport: context.transport,
-        model: execution.modelName,
-        status,
-        finishReason: status === 'cancelled' ? 'cancelled' : finishReason,
-        error: failure ? { code: failure.code, message: failure.message } : undefined,
-        usage,
-        timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
-        durationMs,
-        caller: request.caller,
-        callerSid: request.callerSid,
-        createdAt: startedAt,
-        question,
-        answer: { content, reasoning, toolCalls },
-      };
-      observeRun(options.metrics, record);
-      try {
-        await options.runs.recordRun(record);
-        await options.nodeRuns?.recordNodeRuns({ appId: context.appId, runId, nodeRuns });
-        if (record.chatId !== undefined) {
-          await cache.delete(cacheKeys.history(context.appId, record.chatId));
-          await cache.set(cacheKeys.session(context.appId, record.chatId), { botId: bot.botId });
-        }
-      } catch (error) {
-        options.logger.error({ err: error, runId }, 'could not record run');
-      }
-      options.logger.info(
-        {
-          requestId: context.requestId,
-          runId,
-          appId: context.appId,
-          botId: bot.botId,
-          transport: context.transport,
-          status,
-          code: failure?.code ?? 0,
-          ttftMs: record.timeToFirstTokenMs,
-          durationMs,
-          totalTokens: usage.totalTokens,
-        },
-        'run finished',
-      );
+      await record();
     }
   }
 

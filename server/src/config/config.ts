@@ -89,6 +89,8 @@ const environmentSchema = z.object({
     .int()
     .min(1)
     .default(20 * 1024 * 1024),
+  /** A run that no client follows is cancelled after this long, seconds. Default 30. */
+  ORPHAN_TIMEOUT_SECONDS: z.coerce.number().min(0.5).max(3600).default(30),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -109,6 +111,7 @@ export type Config = Readonly<{
   signatureWindowSeconds: number;
   wsMaxBufferedBytes: number;
   adminToken: string | undefined;
+  orphanTimeoutMs: number;
   httpTools: { allowlist: string[]; allowPrivateNetwork: boolean };
   inputPolicy: {
     blockedTerms: string[];
@@ -165,6 +168,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
         maxBytes: env.FILE_MAX_BYTES,
       },
     },
+    orphanTimeoutMs: env.ORPHAN_TIMEOUT_SECONDS * 1000,
     logLevel: env.LOG_LEVEL,
   });
 }

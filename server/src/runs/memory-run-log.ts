@@ -21,9 +21,14 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): 
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const [runId, entry] of runs) if (entry.expiresAt <= now) runs.delete(runId);
+    for (const [runId, until] of followedUntil) if (until <= now) followedUntil.delete(runId);
+    for (const [key, held] of reservations) if (held.expiresAt <= now) reservations.delete(key);
   }, 5_000);
   sweep.unref();
 
+  const cancelListeners: Array<(runId: string) => void> = [];
+  const followedUntil = new Map<string, number>();
+  const reservations = new Map<string, { runId: string; expiresAt: number }>();
   const wakeAll = (entry: Entry) => {
     const waiting = entry.wake;
     entry.wake = [];
@@ -73,6 +78,26 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): 
         await Promise.race([new Promise<void>((resolve) => entry.wake.push(resolve)), aborted]);
         if (signal.aborted) return;
       }
+    },
+    reserve(key, runId, ttlSeconds) {
+      const held = reservations.get(key);
+      if (held && held.expiresAt > Date.now()) return Promise.resolve(held.runId);
+      reservations.set(key, { runId, expiresAt: Date.now() + ttlSeconds * 1000 });
+      return Promise.resolve(runId);
+    },
+    requestCancel(runId) {
+      for (const listener of cancelListeners) listener(runId);
+      return Promise.resolve();
+    },
+    onCancelRequest(listener) {
+      cancelListeners.push(listener);
+    },
+    markFollowed(runId, ttlMs) {
+      followedUntil.set(runId, Date.now() + ttlMs);
+      return Promise.resolve();
+    },
+    isFollowed(runId) {
+      return Promise.resolve((followedUntil.get(runId) ?? 0) > Date.now());
     },
     close(runId, ttlSeconds) {
       const entry = runs.get(runId);

@@ -7,7 +7,9 @@ const MAX_EVENTS_PER_RUN = 10_000;
 /** A run's keys outlive its longest possible duration (RUN_TIMEOUT_SECONDS ≤ 1800) until it closes. */
 const OPEN_RUN_TTL_SECONDS = 3_600;
 
+const CANCEL_CHANNEL = 'run-cancel';
 const logKey = (runId: string) => `run-log:${runId}`;
+const followedKey = (runId: string) => `run-followed:${runId}`;
 const liveChannel = (runId: string) => `run-live:${runId}`;
 const ownerKey = (runId: string) => `run:${runId}`;
 
@@ -28,7 +30,13 @@ export function createRedisRunLog(url: string): RunLog {
   commands.on('error', () => undefined);
   subscriber.on('error', () => undefined);
   const listeners = new Map<string, Set<(events: ChatEvent[]) => void>>();
+  const cancelListeners: Array<(runId: string) => void> = [];
+  void subscriber.subscribe(CANCEL_CHANNEL).catch(() => undefined);
   subscriber.on('message', (channel: string, message: string) => {
+    if (channel === CANCEL_CHANNEL) {
+      for (const listener of cancelListeners) listener(message);
+      return;
+    }
     const runId = channel.slice('run-live:'.length);
     const events = JSON.parse(message) as ChatEvent[];
     for (const listener of listeners.get(runId) ?? []) listener(events);
@@ -125,6 +133,22 @@ export function createRedisRunLog(url: string): RunLog {
       } finally {
         await stop();
       }
+    },
+    async reserve(key, runId, ttlSeconds) {
+      const stored = await commands.set(`run-reserve:${key}`, runId, 'EX', ttlSeconds, 'NX');
+      return stored === 'OK' ? runId : ((await commands.get(`run-reserve:${key}`)) ?? runId);
+    },
+    async requestCancel(runId) {
+      await commands.publish(CANCEL_CHANNEL, runId);
+    },
+    onCancelRequest(listener) {
+      cancelListeners.push(listener);
+    },
+    async markFollowed(runId, ttlMs) {
+      await commands.set(followedKey(runId), '1', 'PX', ttlMs);
+    },
+    async isFollowed(runId) {
+      return (await commands.exists(followedKey(runId))) === 1;
     },
     async close(runId, ttlSeconds) {
       await commands.multi().expire(logKey(runId), ttlSeconds).expire(ownerKey(runId), ttlSeconds).exec();

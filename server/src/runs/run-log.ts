@@ -18,6 +18,15 @@ export interface RunLog {
    * or `error`) or when `signal` aborts.
    */
   follow(runId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<ChatEvent>;
+  /** Stores `runId` under `key` unless the key holds one already; returns the run id the key holds now. */
+  reserve(key: string, runId: string, ttlSeconds: number): Promise<string>;
+  /** Asks whichever instance runs `runId` to stop it (every instance hears it). */
+  requestCancel(runId: string): Promise<void>;
+  /** Called with the run id of every cancel request, from any instance. */
+  onCancelRequest(listener: (runId: string) => void): void;
+  /** A client follows the run (from any instance): it is not an orphan for `ttlMs`. */
+  markFollowed(runId: string, ttlMs: number): Promise<void>;
+  isFollowed(runId: string): Promise<boolean>;
   /** The run ended: keep its log `ttlSeconds` more for late resumes, then forget it. */
   close(runId: string, ttlSeconds: number): Promise<void>;
   shutdown(): Promise<void>;

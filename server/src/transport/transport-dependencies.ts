@@ -5,6 +5,7 @@ import type { ChatService } from '../chat/run-chat.ts';
 import type { ConversationService } from '../chat/conversations.ts';
 import type { RunReads } from '../chat/run-reads.ts';
 import type { Config } from '../config/config.ts';
+import type { RunManager } from '../runs/run-manager.ts';
 import type { BotRepository } from '../store/bot.repository.ts';
 
 /** What every transport is given by `createApp`; transports frame, they never reach the store themselves. */
@@ -16,5 +17,6 @@ export type TransportDependencies = {
   admin: AdminService;
   conversations: ConversationService;
   runReads: RunReads;
+  runs: RunManager;
   bots: BotRepository;
 };

@@ -1,10 +1,9 @@
 import { astronChatRequestSchema } from '@astron-chat/shared';
-import { tracked } from '@trpc/server';
 import { z } from 'zod';
-import { AppError, toAppError } from '../../errors/app-error.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { fromAstronRequest } from '../astron/astron-frames.ts';
 import { createRunsRouter } from './runs.router.ts';
+import { createFollower, parseEventId } from './run-stream.ts';
 import { toTrpcError } from './trpc-context.ts';
 import type { Trpc } from './trpc.ts';
 
@@ -12,7 +11,14 @@ import type { Trpc } from './trpc.ts';
 const completionsInputSchema = astronChatRequestSchema.and(z.object({ lastEventId: z.string().nullish() }));
 
 export function createChatRouter({ t, authed }: Trpc, dependencies: TransportDependencies) {
-  const { chat, conversations } = dependencies;
+  const { runs, conversations } = dependencies;
+  const follow = createFollower(dependencies);
+  const contextOf = (ctx: { caller: { appId: string; apiKeyId?: string }; requestId: string }) => ({
+    appId: ctx.caller.appId,
+    apiKeyId: ctx.caller.apiKeyId,
+    requestId: ctx.requestId,
+    transport: 'trpc' as const,
+  });
   return t.router({
     runs: createRunsRouter({ t, authed }, dependencies),
     /** A page of one of the caller's chats, newest last; `before` pages back. */
@@ -32,39 +38,23 @@ export function createChatRouter({ t, authed }: Trpc, dependencies: TransportDep
       .input(z.object({ from: z.string().optional(), to: z.string().optional() }).optional())
       .query(({ input, ctx }) => conversations.usage(ctx.caller.appId, input ?? {})),
     /** Streams one run as typed `ChatEvent`s; each is `tracked` by `runId:seq`. */
+    /**
+     * Starts a run and streams it as typed `ChatEvent`s, each `tracked` by `runId:seq`. A reconnect
+     * (tRPC sends `lastEventId`) resumes the same run after the last event it saw, on any instance.
+     */
     completions: authed.input(completionsInputSchema).subscription(async function* ({ input, ctx, signal }) {
-      if (input.lastEventId) {
-        throw toTrpcError(
-          new AppError('NOT_FOUND', 'This run cannot be resumed on this server; start a new request.', {
-            param: 'lastEventId',
-          }),
-        );
-      }
-      const events = chat.runChat(
-        fromAstronRequest(input),
-        { appId: ctx.caller.appId, apiKeyId: ctx.caller.apiKeyId, requestId: ctx.requestId, transport: 'trpc' },
-        signal ?? new AbortController().signal,
-      );
-      let runId = '';
-      try {
-        for await (const event of events) {
-          if (event.type === 'run-start') runId = event.runId;
-          yield tracked(`${runId}:${event.seq}`, event);
-        }
-      } catch (error) {
-        const trpcError = toTrpcError(error);
-        // httpSubscriptionLink reconnects after INTERNAL_SERVER_ERROR, which would start the run
-        // again; such errors travel in-band as the stream's final event instead.
-        if (trpcError.code !== 'INTERNAL_SERVER_ERROR') throw trpcError;
-        const appError = toAppError(error);
-        yield tracked(`${runId}:error`, {
-          type: 'error' as const,
-          seq: 0,
-          code: appError.code,
-          message: appError.message,
-          retryable: appError.retryable,
-        });
-      }
+      const resume = input.lastEventId ? parseEventId(input.lastEventId) : undefined;
+      const runId = resume?.runId ?? (await startRun(() => runs.start(fromAstronRequest(input), contextOf(ctx)))).runId;
+      yield* follow(ctx.caller.appId, runId, resume?.seq ?? -1, signal);
     }),
   });
+}
+
+/** Errors before a run starts keep their code; see `follow` for what happens after. */
+async function startRun<Value>(start: () => Promise<Value>): Promise<Value> {
+  try {
+    return await start();
+  } catch (error) {
+    throw toTrpcError(error);
+  }
 }

@@ -1,0 +1,172 @@
+import type { ChatEvent, Usage } from '@astron-chat/shared';
+import type { Logger } from 'pino';
+import { AppError } from '../errors/app-error.ts';
+import { createId } from '../lib/ids.ts';
+import type { ChatContext, ChatRequest, ChatService } from '../chat/run-chat.ts';
+import { isTerminal, type RunLog } from './run-log.ts';
+
+export type RunManagerOptions = {
+  chat: ChatService;
+  runLog: RunLog;
+  logger: Logger;
+  /** ORPHAN_TIMEOUT_SECONDS in ms: a run that no client has followed this long is cancelled. */
+  orphanTimeoutMs: number;
+  /** How long a finished run's events stay for late resumes, seconds. */
+  keepFinishedSeconds?: number;
+};
+
+const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+
+/**
+ * Runs decoupled from connections: a run started here goes on when its client drops, writes every
+ * event to the run log, and can be followed (replay, then live), broadcast and cancelled from any
+ * instance. Follower heartbeats keep it alive; without any for the orphan timeout it is stopped.
+ */
+export function createRunManager(options: RunManagerOptions) {
+  const { runLog, logger } = options;
+  const local = new Map<string, { controller: AbortController; appId: string }>();
+  const heartbeatMs = Math.max(250, Math.floor(options.orphanTimeoutMs / 3));
+
+  runLog.onCancelRequest((runId) => local.get(runId)?.controller.abort());
+
+  const orphanCheck = setInterval(() => {
+    for (const runId of local.keys()) {
+      void runLog.isFollowed(runId).then(
+        (followed) => {
+          if (!followed) {
+            logger.info({ runId }, 'run has no followers: cancelling it as an orphan');
+            local.get(runId)?.controller.abort();
+          }
+        },
+        () => undefined,
+      );
+    }
+  }, heartbeatMs);
+  orphanCheck.unref();
+
+  /** Writes events in order, batching those produced in the same event-loop turn. */
+  function createWriter(runId: string) {
+    let pending: ChatEvent[] = [];
+    let chain = Promise.resolve();
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      const batch = pending;
+      pending = [];
+      chain = chain
+        .then(() => runLog.append(runId, batch))
+        .catch((error: unknown) => logger.error({ err: error, runId }, 'run log write failed'));
+    };
+    return {
+      write(event: ChatEvent) {
+        pending.push(event);
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      },
+      async drain() {
+        if (scheduled) flush();
+        await chain;
+      },
+    };
+  }
+
+  async function pump(runId: string, events: AsyncGenerator<ChatEvent>, first: ChatEvent) {
+    const writer = createWriter(runId);
+    let last: ChatEvent = first;
+    writer.write(first);
+    try {
+      for await (const event of events) {
+        last = event;
+        writer.write(event);
+      }
+    } catch (error) {
+      logger.error({ err: error, runId }, 'run stopped unexpectedly');
+    } finally {
+      // A cancelled run yields no terminal event; followers still need to know it ended.
+      if (!isTerminal(last)) {
+        writer.write({ type: 'finish', seq: last.seq + 1, finishReason: 'cancelled', usage: ZERO_USAGE });
+      }
+      await writer.drain();
+      await runLog.close(runId, options.keepFinishedSeconds ?? 600).catch(() => undefined);
+      local.delete(runId);
+    }
+  }
+
+  return {
+    /**
+     * Starts a run and returns its id once it has started (bad requests, unknown bots and the like
+     * throw here, before any event). The run goes on without its caller until it ends or is cancelled.
+     */
+    async start(
+      request: ChatRequest,
+      context: ChatContext,
+      startOptions: { idempotent?: boolean } = {},
+    ): Promise<{ runId: string; existing: boolean }> {
+      let runId = createId('run');
+      if (startOptions.idempotent && request.callerSid) {
+        // One run per caller session id and app: a retried create returns the run already going.
+        const held = await runLog.reserve(
+          `${context.appId}:${request.callerSid}`,
+          runId,
+          options.keepFinishedSeconds ?? 600,
+        );
+        if (held !== runId) return { runId: held, existing: true };
+      }
+      const controller = new AbortController();
+      const events = options.chat.runChat({ ...request, runId }, context, controller.signal);
+      const first = await events.next();
+      if (first.done || first.value.type !== 'run-start')
+        throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
+      runId = first.value.runId;
+      local.set(runId, { controller, appId: context.appId });
+      await runLog.open(runId, { appId: context.appId });
+      await runLog.markFollowed(runId, options.orphanTimeoutMs);
+      void pump(runId, events, first.value);
+      return { runId, existing: false };
+    },
+
+    /** Events after `afterSeq`, then live ones, for the run's own app only; keeps the run from being orphaned. */
+    async *follow(appId: string, runId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+      const owner = await runLog.owner(runId);
+      if (!owner || owner.appId !== appId) {
+        throw new AppError('NOT_FOUND', `Run "${runId}" was not found for this app.`, { param: 'runId' });
+      }
+      const heartbeat = setInterval(
+        () => void runLog.markFollowed(runId, options.orphanTimeoutMs).catch(() => undefined),
+        heartbeatMs,
+      );
+      await runLog.markFollowed(runId, options.orphanTimeoutMs).catch(() => undefined);
+      try {
+        yield* runLog.follow(runId, afterSeq, signal);
+      } finally {
+        clearInterval(heartbeat);
+      }
+    },
+
+    /** Stops a run of this app wherever it runs. */
+    async cancel(appId: string, runId: string): Promise<{ runId: string; cancelled: true }> {
+      const owner = await runLog.owner(runId);
+      if (!owner || owner.appId !== appId) {
+        throw new AppError('NOT_FOUND', `Run "${runId}" was not found for this app.`, { param: 'runId' });
+      }
+      const mine = local.get(runId);
+      if (mine) mine.controller.abort();
+      else await runLog.requestCancel(runId);
+      return { runId, cancelled: true };
+    },
+
+    /** Runs this instance is executing now. */
+    get activeRuns() {
+      return local.size;
+    },
+
+    async shutdown() {
+      clearInterval(orphanCheck);
+      for (const { controller } of local.values()) controller.abort();
+      await runLog.shutdown();
+    },
+  };
+}
+export type RunManager = ReturnType<typeof createRunManager>;
