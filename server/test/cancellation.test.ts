@@ -7,6 +7,11 @@ import { eventually, postJson } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 const slowAnswer = { chunks: Array.from({ length: 40 }, (_, index) => `w${index} `), delayMs: 40 };
+const upstreamQuestion = {
+  bot_id: 'upstream-bot',
+  uid: 'u',
+  parameters: { messages: [{ role: 'user', content: 'go' }] },
+};
 
 /** Reads an SSE body until the first frame with content, then returns that frame. */
 async function firstContentFrame(response: Response): Promise<Record<string, any>> {
@@ -40,6 +45,7 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
   beforeAll(async () => {
     upstream = await startFakeUpstream(slowAnswer);
     server = await startTestApp(backend, {
+      env: { ORPHAN_TIMEOUT_SECONDS: '1' },
       overrides: {
         providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
       },
@@ -103,24 +109,11 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     upstream.script = slowAnswer;
   });
 
-  it('plain WebSocket: {type:"cancel"} stops one run, closing the socket stops the rest', async () => {
+  it('plain WebSocket: {type:"cancel"} stops a run; a dropped socket loses nothing and an orphan is stopped', async () => {
     upstream.script = slowAnswer;
-    const ts = String(Math.floor(Date.now() / 1000));
-    const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
-    const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`);
-    const frames: Array<Record<string, any>> = [];
-    socket.on('message', (data) => frames.push(JSON.parse((data as Buffer).toString()) as Record<string, any>));
-    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-
+    const { socket, frames } = await openSocket();
     const firstEnded = upstream.nextEnd();
-    socket.send(
-      JSON.stringify({
-        request_id: 'r1',
-        bot_id: 'upstream-bot',
-        uid: 'u',
-        parameters: { messages: [{ role: 'user', content: 'go' }] },
-      }),
-    );
+    socket.send(JSON.stringify({ request_id: 'r1', ...upstreamQuestion }));
     await eventually(() =>
       Promise.resolve(frames.some((frame) => frame.request_id === 'r1' && frame.choices[0].delta.content)),
     );
@@ -129,19 +122,45 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     const runId = String(frames.find((frame) => frame.request_id === 'r1')!.id);
     expect((await runStatus(runId)).status).toBe('cancelled');
 
+    // The socket drops mid-run: the run goes on, and a new socket picks it up after the last frame seen.
     const secondEnded = upstream.nextEnd();
-    socket.send(
-      JSON.stringify({
-        request_id: 'r2',
-        bot_id: 'upstream-bot',
-        uid: 'u',
-        parameters: { messages: [{ role: 'user', content: 'go' }] },
-      }),
-    );
-    await eventually(() =>
-      Promise.resolve(frames.some((frame) => frame.request_id === 'r2' && frame.choices[0].delta.content)),
-    );
+    socket.send(JSON.stringify({ request_id: 'r2', ...upstreamQuestion }));
+    await eventually(() => Promise.resolve(frames.filter((frame) => frame.request_id === 'r2').length >= 3));
     socket.close();
-    expect(await secondEnded).toBe('closed-by-client');
+    const seen = frames.filter((frame) => frame.request_id === 'r2');
+    const lastSeq = Number(seen.at(-1)!.seq);
+    const second = await openSocket();
+    second.socket.send(
+      JSON.stringify({ type: 'subscribe', run_id: seen[0]!.id, after_seq: lastSeq, request_id: 'again' }),
+    );
+    await eventually(() => Promise.resolve(second.frames.some((frame) => frame.choices?.[0]?.finish_reason)), 8_000);
+    second.socket.close();
+    const resumed = second.frames.map((frame) => Number(frame.seq));
+    // Frames carry event seqs (usage events have no frame, so seqs may skip); none is repeated.
+    expect(resumed[0]).toBe(lastSeq + 1);
+    expect(resumed.every((seq, index) => index === 0 || seq > resumed[index - 1]!)).toBe(true);
+    const text = [...seen, ...second.frames].map((frame) => frame.choices?.[0]?.delta?.content ?? '').join('');
+    expect(text).toBe(slowAnswer.chunks.join(''));
+    expect(await secondEnded).toBe('finished');
+
+    // Nobody follows a run: the orphan timeout (1 s here) stops it and its upstream request.
+    const third = await openSocket();
+    const thirdEnded = upstream.nextEnd();
+    third.socket.send(JSON.stringify({ request_id: 'r3', ...upstreamQuestion }));
+    await eventually(() =>
+      Promise.resolve(third.frames.some((frame) => frame.request_id === 'r3' && frame.choices[0].delta.content)),
+    );
+    third.socket.close();
+    expect(await thirdEnded).toBe('closed-by-client');
   });
+
+  async function openSocket() {
+    const ts = String(Math.floor(Date.now() / 1000));
+    const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
+    const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`);
+    const frames: Array<Record<string, any>> = [];
+    socket.on('message', (data) => frames.push(JSON.parse((data as Buffer).toString()) as Record<string, any>));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    return { socket, frames };
+  }
 });

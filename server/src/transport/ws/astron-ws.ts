@@ -14,9 +14,17 @@ import { createAstronFramer, fromAstronRequest } from '../astron/astron-frames.t
 export const SLOW_CONSUMER_CLOSE_CODE = 4008;
 
 const requestIdSchema = z.string().min(1).max(128);
+const runIdSchema = z.string().min(1).max(64);
 const controlSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('cancel'), request_id: requestIdSchema }),
-  z.object({ type: z.literal('subscribe'), run_id: z.string().min(1).max(64) }),
+  z
+    .object({ type: z.literal('cancel'), request_id: requestIdSchema.optional(), run_id: runIdSchema.optional() })
+    .refine((message) => message.request_id ?? message.run_id, { message: 'cancel needs request_id or run_id' }),
+  z.object({
+    type: z.literal('subscribe'),
+    run_id: runIdSchema,
+    request_id: requestIdSchema.optional(),
+    after_seq: z.number().int().min(-1).optional(),
+  }),
 ]);
 const runMessageSchema = astronChatRequestSchema.and(z.object({ request_id: requestIdSchema.optional() }));
 
@@ -25,7 +33,7 @@ const runMessageSchema = astronChatRequestSchema.and(z.object({ request_id: requ
  * runs may share one socket; every frame carries its `request_id`.
  */
 export function createAstronWebSocket(dependencies: TransportDependencies) {
-  const { authenticator, chat, config, logger } = dependencies;
+  const { authenticator, runs, config, logger } = dependencies;
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxBodyBytes });
 
   function sendError(socket: WebSocket, requestId: string | undefined, error: AppError) {
@@ -42,7 +50,8 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
   }
 
   function onConnection(socket: WebSocket, caller: Caller, connectionId: string) {
-    const runs = new Map<string, AbortController>();
+    /** What this socket streams now, by request_id; closing the socket stops the streaming, not the runs. */
+    const streams = new Map<string, { controller: AbortController; runId: string }>();
     let alive = true;
     const heartbeat = setInterval(() => {
       if (!alive) {
@@ -67,37 +76,44 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
       return true;
     };
 
-    async function run(message: z.infer<typeof runMessageSchema>) {
-      const requestId = message.request_id ?? createId('req');
-      if (runs.has(requestId)) {
+    /** Streams a run's frames tagged with `request_id`; the run itself outlives this socket. */
+    async function stream(requestId: string, start: () => Promise<string>, afterSeq: number) {
+      if (streams.has(requestId)) {
+        const message = `request_id "${requestId}" is already streaming on this socket.`;
+        sendError(socket, requestId, new AppError('VALIDATION_ERROR', message, { param: 'request_id' }));
+        return;
+      }
+      const entry = { controller: new AbortController(), runId: '' };
+      streams.set(requestId, entry);
+      try {
+        entry.runId = await start();
+        let frame: ((event: ChatEvent) => string | undefined) | undefined;
+        for await (const event of runs.follow(caller.appId, entry.runId, afterSeq, entry.controller.signal)) {
+          if (event.type === 'run-start' || !frame)
+            frame = createAstronFramer(startOf(event, entry.runId), { request_id: requestId });
+          const payload = frame(event);
+          // `seq` lets a client that reconnects subscribe again after the last frame it saw.
+          if (payload !== undefined && !send(`${payload.slice(0, -1)},"seq":${event.seq}}`)) break;
+        }
+      } catch (error) {
+        sendError(socket, requestId, toAppError(error));
+      } finally {
+        streams.delete(requestId);
+      }
+    }
+
+    function cancel(runId: string | undefined, requestId: string | undefined) {
+      if (!runId) {
         sendError(
           socket,
           requestId,
-          new AppError('VALIDATION_ERROR', `request_id "${requestId}" is already running on this socket.`, {
+          new AppError('NOT_FOUND', `Nothing is running as request_id "${requestId}" on this socket.`, {
             param: 'request_id',
           }),
         );
         return;
       }
-      const controller = new AbortController();
-      runs.set(requestId, controller);
-      try {
-        const events = chat.runChat(
-          fromAstronRequest(message),
-          { appId: caller.appId, requestId: `${connectionId}/${requestId}`, transport: 'ws' },
-          controller.signal,
-        );
-        let frame: ((event: ChatEvent) => string | undefined) | undefined;
-        for await (const event of events) {
-          if (event.type === 'run-start') frame = createAstronFramer(event, { request_id: requestId });
-          const payload = frame?.(event);
-          if (payload !== undefined && !send(payload)) break;
-        }
-      } catch (error) {
-        sendError(socket, requestId, toAppError(error));
-      } finally {
-        runs.delete(requestId);
-      }
+      runs.cancel(caller.appId, runId).catch((error: unknown) => sendError(socket, requestId, toAppError(error)));
     }
 
     socket.on('message', (data: RawData, isBinary: boolean) => {
@@ -114,15 +130,11 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
         if (!control.success) {
           sendError(socket, undefined, fromZodError(control.error));
         } else if (control.data.type === 'cancel') {
-          runs.get(control.data.request_id)?.abort();
+          const { request_id: requestId, run_id: runId } = control.data;
+          cancel(runId ?? (requestId === undefined ? undefined : streams.get(requestId)?.runId), requestId);
         } else {
-          sendError(
-            socket,
-            undefined,
-            new AppError('NOT_FOUND', `Run "${control.data.run_id}" cannot be followed on this server.`, {
-              param: 'run_id',
-            }),
-          );
+          const { run_id: runId, request_id: requestId, after_seq: afterSeq } = control.data;
+          void stream(requestId ?? runId, () => Promise.resolve(runId), afterSeq ?? -1);
         }
         return;
       }
@@ -132,13 +144,15 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
         sendError(socket, typeof requestId === 'string' ? requestId : undefined, fromZodError(parsed.error));
         return;
       }
-      void run(parsed.data);
+      const requestId = parsed.data.request_id ?? createId('req');
+      const context = { appId: caller.appId, requestId: `${connectionId}/${requestId}`, transport: 'ws' as const };
+      void stream(requestId, async () => (await runs.start(fromAstronRequest(parsed.data), context)).runId, -1);
     });
 
     socket.on('close', () => {
       clearInterval(heartbeat);
-      for (const controller of runs.values()) controller.abort();
-      runs.clear();
+      for (const { controller } of streams.values()) controller.abort();
+      streams.clear();
     });
     socket.on('error', (error) => logger.warn({ err: error, connectionId }, 'websocket error'));
   }
@@ -170,5 +184,19 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
       for (const client of wss.clients) client.close(1001, 'server shutting down');
       wss.close();
     },
+  };
+}
+
+/** A follower that joins after `run-start` still needs its id for the frames; the first event it sees stands in. */
+function startOf(event: ChatEvent, runId: string): Extract<ChatEvent, { type: 'run-start' }> {
+  if (event.type === 'run-start') return event;
+  return {
+    type: 'run-start',
+    seq: 0,
+    runId,
+    chatId: null,
+    botId: '',
+    model: '',
+    created: Math.floor(Date.now() / 1000),
   };
 }
