@@ -120,6 +120,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bots,
     authenticator: createAuthenticator({
       apps,
+      cache,
       demoMode: config.demoMode,
       trustConsumerHeader: config.trustConsumerHeader,
       signatureWindowSeconds: config.signatureWindowSeconds,

@@ -44,6 +44,12 @@ export function createAdminService(options: { apps: AppRepository; bots: BotRepo
     return parsed.data;
   }
 
+  /** Cached credentials of an app (or one key) go stale on every change to them. */
+  async function forgetCredentials(appId: string, keyId?: string) {
+    const hashes = await apps.listKeyHashes(appId, keyId);
+    await cache.delete(cacheKeys.app(appId), ...hashes.map((hash) => cacheKeys.apiKey(hash)));
+  }
+
   return {
     /** A new app with its first API key and signing secret, both shown only in this answer. */
     async createApp(input: { id: string; name?: string | undefined }) {
@@ -59,10 +65,12 @@ export function createAdminService(options: { apps: AppRepository; bots: BotRepo
     listApps: () => apps.listApps(),
     async setAppStatus(appId: string, status: 'active' | 'disabled') {
       if (!(await apps.setAppStatus(appId, status))) notFound(`App "${appId}"`);
+      await forgetCredentials(appId);
       return { id: appId, status };
     },
     async deleteApp(appId: string) {
       const listed = await bots.listBots(appId);
+      await forgetCredentials(appId);
       if (!(await apps.deleteApp(appId))) notFound(`App "${appId}"`);
       await cache.delete(...listed.map((bot) => cacheKeys.workflow(appId, bot.id)));
       return { id: appId, deleted: true };
@@ -83,6 +91,7 @@ export function createAdminService(options: { apps: AppRepository; bots: BotRepo
     },
     async revokeKey(appId: string, keyId: string) {
       if (!(await apps.revokeKey(appId, keyId))) notFound(`Active key "${keyId}" of app "${appId}"`);
+      await forgetCredentials(appId, keyId);
       return { id: keyId, revoked: true };
     },
 

@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors/app-error.ts';
-import type { AppRepository } from '../store/app.repository.ts';
+import { cacheKeys, type Cache } from '../cache/cache.ts';
+import { hashApiKey, type AppRepository } from '../store/app.repository.ts';
 
 export const DEMO_APP_ID = 'demo-app';
 
@@ -18,6 +19,8 @@ export type SignatureInput = { [Key in keyof SignatureParams]?: string | undefin
 
 export type AuthenticatorOptions = {
   apps: AppRepository;
+  /** Key owners and app status are cached; the admin service drops them on every change. */
+  cache: Cache;
   demoMode: boolean;
   trustConsumerHeader: boolean;
   /** SIGNATURE_WINDOW_SECONDS */
@@ -45,7 +48,10 @@ export function createAuthenticator(options: AuthenticatorOptions) {
   }
 
   async function requireActiveApp(appId: string, credential: string): Promise<void> {
-    const app = await options.apps.findApp(appId);
+    const app = await options.cache.getOrLoad(cacheKeys.app(appId), async () => {
+      const found = await options.apps.findApp(appId);
+      return found && { status: found.status };
+    });
     if (!app) throw new AppError('AUTHENTICATION_ERROR', `${credential} names an unknown app.`);
     if (app.status !== 'active') throw new AppError('FORBIDDEN', `App "${appId}" is disabled.`);
   }
@@ -54,7 +60,10 @@ export function createAuthenticator(options: AuthenticatorOptions) {
     /** An API key wins; a consumer header is used only where the deployment trusts it. */
     async authenticate(credentials: Credentials): Promise<Caller> {
       if (credentials.apiKey) {
-        const owner = await options.apps.findKeyOwner(credentials.apiKey);
+        const keyHash = hashApiKey(credentials.apiKey);
+        const owner = await options.cache.getOrLoad(cacheKeys.apiKey(keyHash), () =>
+          options.apps.findKeyOwner(keyHash),
+        );
         if (!owner) throw new AppError('AUTHENTICATION_ERROR', 'The API key is not valid (unknown or revoked).');
         refuseDemoOutsideDemoMode(owner.appId);
         if (owner.appStatus !== 'active') throw new AppError('FORBIDDEN', `App "${owner.appId}" is disabled.`);

@@ -10,6 +10,10 @@ export const cacheKeys = {
   workflow: (appId: string, botId: string) => ({ key: `workflow:${appId}:${botId}`, ttlSeconds: 1800 }),
   /** Which bot and user a chat belongs to. */
   session: (appId: string, chatId: string) => ({ key: `session:${appId}:${chatId}`, ttlSeconds: 1800 }),
+  /** The app and status behind an API key, by the key's SHA-256 (never the key itself). */
+  apiKey: (keyHash: string) => ({ key: `apikey:${keyHash}`, ttlSeconds: 300 }),
+  /** An app's status, for the consumer header and signatures. */
+  app: (appId: string) => ({ key: `app:${appId}`, ttlSeconds: 300 }),
   /** The stored turns of a chat, oldest first. */
   history: (appId: string, chatId: string) => ({ key: `history:${appId}:${chatId}`, ttlSeconds: 600 }),
 } as const;

@@ -102,12 +102,19 @@ export function createAppRepository(db: Database) {
       return result.numUpdatedRows > 0n;
     },
 
-    async findKeyOwner(key: string): Promise<ApiKeyOwner | undefined> {
+    /** Hashes of the app's keys, to drop their cached owners after a change. */
+    async listKeyHashes(appId: string, keyId?: string): Promise<string[]> {
+      let query = db.selectFrom('api_keys').select('key_hash').where('app_id', '=', appId);
+      if (keyId) query = query.where('id', '=', keyId);
+      return (await query.execute()).map((row) => row.key_hash);
+    },
+
+    async findKeyOwner(keyHash: string): Promise<ApiKeyOwner | undefined> {
       const row = await db
         .selectFrom('api_keys')
         .innerJoin('apps', 'apps.id', 'api_keys.app_id')
         .select(['api_keys.id as keyId', 'api_keys.app_id as appId', 'apps.status as appStatus'])
-        .where('api_keys.key_hash', '=', hashApiKey(key))
+        .where('api_keys.key_hash', '=', keyHash)
         .where('api_keys.revoked_at', 'is', null)
         .executeTakeFirst();
       return row;

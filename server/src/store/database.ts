@@ -3,6 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, MysqlDialect, SqliteDialect, type Generated } from 'kysely';
 import { createPool } from 'mysql2';
+import { withStatementCache } from './sqlite-statement-cache.ts';
 
 export type AppTable = { id: string; name: string; status: 'active' | 'disabled'; created_at: number };
 export type ApiKeyTable = {
@@ -152,7 +153,7 @@ export function createDatabase(options: { databaseUrl: string | undefined; sqlit
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   return {
-    db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) }),
+    db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }),
     kind: 'sqlite',
     describe: `sqlite:${options.sqlitePath}`,
   };

@@ -57,7 +57,10 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
 
     async recordRun(record: RunRecord): Promise<void> {
       const now = Date.now();
-      await db.transaction().execute(async (transaction) => {
+      // A run without a chat is one insert: no transaction needed (and none paid for).
+      const inTransaction = <Result>(work: (executor: Database) => Promise<Result>) =>
+        record.chatId === undefined ? work(db) : db.transaction().execute(work);
+      await inTransaction(async (transaction) => {
         const { chatId } = record;
         if (chatId !== undefined) {
           const chat = {
