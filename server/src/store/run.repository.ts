@@ -31,6 +31,106 @@ export type RunRecord = {
 };
 
 export function createRunRepository(db: Database, kind: DatabaseKind) {
+  /** Writes one run (and its chat and messages) with `executor`, inside the caller's transaction. */
+  async function writeRun(transaction: Database, record: RunRecord): Promise<void> {
+    const now = Date.now();
+    const { chatId } = record;
+    if (chatId !== undefined) {
+      const chat = {
+        app_id: record.appId,
+        id: chatId,
+        bot_id: record.botId,
+        uid: record.uid,
+        created_at: now,
+        updated_at: now,
+      };
+      const insert = transaction.insertInto('chats').values(chat);
+      await (kind === 'mysql' ? insert.ignore() : insert.onConflict((conflict) => conflict.doNothing())).execute();
+      const { answer } = record;
+      const messages: Array<Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status'>> = [
+        { role: 'user', content: record.question, reasoning: null, tool_calls: null, status: 'complete' },
+      ];
+      if (answer.content || answer.reasoning || answer.toolCalls.length > 0) {
+        messages.push({
+          role: 'assistant',
+          content: answer.content,
+          reasoning: answer.reasoning || null,
+          tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
+          status: record.status === 'succeeded' ? 'complete' : 'partial',
+        });
+      }
+      await transaction
+        .insertInto('messages')
+        .values(
+          messages.map((message) => ({
+            ...message,
+            id: createId('msg'),
+            app_id: record.appId,
+            chat_id: chatId,
+            run_id: record.runId,
+            created_at: now,
+          })),
+        )
+        .execute();
+    }
+    await transaction
+      .insertInto('runs')
+      .values({
+        id: record.runId,
+        app_id: record.appId,
+        bot_id: record.botId,
+        bot_version: record.botVersion,
+        chat_id: record.chatId ?? null,
+        uid: record.uid,
+        api_key_id: record.apiKeyId ?? null,
+        transport: record.transport,
+        model: record.model.slice(0, 128),
+        status: record.status,
+        finish_reason: record.finishReason ?? null,
+        error_code: record.error?.code ?? null,
+        error_message: record.error?.message.slice(0, 512) ?? null,
+        prompt_tokens: record.usage.promptTokens,
+        completion_tokens: record.usage.completionTokens,
+        total_tokens: record.usage.totalTokens,
+        time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
+        duration_ms: record.durationMs,
+        caller: record.caller ?? null,
+        caller_sid: record.callerSid ?? null,
+        created_at: record.createdAt,
+        finished_at: now,
+        day: new Date(record.createdAt).toISOString().slice(0, 10),
+      })
+      .execute();
+  }
+
+  /**
+   * Runs that finish in the same event-loop turn are written in one transaction: under load that is
+   * one commit for many runs instead of one each. Each caller still waits for its own run's commit.
+   */
+  let batch: Array<{ record: RunRecord; resolve: () => void; reject: (error: unknown) => void }> = [];
+  async function flush(): Promise<void> {
+    const items = batch;
+    batch = [];
+    const only = items.length === 1 ? items[0] : undefined;
+    try {
+      if (only && only.record.chatId === undefined) await writeRun(db, only.record);
+      else
+        await db.transaction().execute(async (transaction) => {
+          for (const item of items) await writeRun(transaction, item.record);
+        });
+      for (const item of items) item.resolve();
+    } catch (error) {
+      if (only) return only.reject(error);
+      // One bad record must not lose the others: write them one by one.
+      for (const item of items) {
+        await db
+          .transaction()
+          .execute((transaction) => writeRun(transaction, item.record))
+          .then(item.resolve, item.reject);
+      }
+    }
+  }
+
   return {
     /** Stored turns of a chat of this app, oldest first (at most `limit`). */
     async loadHistory(input: { appId: string; chatId: string; limit: number }): Promise<HistoryMessage[]> {
@@ -55,79 +155,10 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       return row?.bot_id;
     },
 
-    async recordRun(record: RunRecord): Promise<void> {
-      const now = Date.now();
-      // A run without a chat is one insert: no transaction needed (and none paid for).
-      const inTransaction = <Result>(work: (executor: Database) => Promise<Result>) =>
-        record.chatId === undefined ? work(db) : db.transaction().execute(work);
-      await inTransaction(async (transaction) => {
-        const { chatId } = record;
-        if (chatId !== undefined) {
-          const chat = {
-            app_id: record.appId,
-            id: chatId,
-            bot_id: record.botId,
-            uid: record.uid,
-            created_at: now,
-            updated_at: now,
-          };
-          const insert = transaction.insertInto('chats').values(chat);
-          await (kind === 'mysql' ? insert.ignore() : insert.onConflict((conflict) => conflict.doNothing())).execute();
-          const { answer } = record;
-          const messages: Array<Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status'>> = [
-            { role: 'user', content: record.question, reasoning: null, tool_calls: null, status: 'complete' },
-          ];
-          if (answer.content || answer.reasoning || answer.toolCalls.length > 0) {
-            messages.push({
-              role: 'assistant',
-              content: answer.content,
-              reasoning: answer.reasoning || null,
-              tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
-              status: record.status === 'succeeded' ? 'complete' : 'partial',
-            });
-          }
-          await transaction
-            .insertInto('messages')
-            .values(
-              messages.map((message) => ({
-                ...message,
-                id: createId('msg'),
-                app_id: record.appId,
-                chat_id: chatId,
-                run_id: record.runId,
-                created_at: now,
-              })),
-            )
-            .execute();
-        }
-        await transaction
-          .insertInto('runs')
-          .values({
-            id: record.runId,
-            app_id: record.appId,
-            bot_id: record.botId,
-            bot_version: record.botVersion,
-            chat_id: record.chatId ?? null,
-            uid: record.uid,
-            api_key_id: record.apiKeyId ?? null,
-            transport: record.transport,
-            model: record.model.slice(0, 128),
-            status: record.status,
-            finish_reason: record.finishReason ?? null,
-            error_code: record.error?.code ?? null,
-            error_message: record.error?.message.slice(0, 512) ?? null,
-            prompt_tokens: record.usage.promptTokens,
-            completion_tokens: record.usage.completionTokens,
-            total_tokens: record.usage.totalTokens,
-            time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
-            duration_ms: record.durationMs,
-            caller: record.caller ?? null,
-            caller_sid: record.callerSid ?? null,
-            created_at: record.createdAt,
-            finished_at: now,
-            day: new Date(record.createdAt).toISOString().slice(0, 10),
-          })
-          .execute();
+    recordRun(record: RunRecord): Promise<void> {
+      return new Promise((resolve, reject) => {
+        batch.push({ record, resolve, reject });
+        if (batch.length === 1) setImmediate(() => void flush());
       });
     },
 

@@ -44,7 +44,8 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
           // Parts read before a bad chunk still reach the caller; then the error ends the stream.
           if (reader.parts.length > 0) yield* reader.parts.splice(0);
           if (reader.error) throw reader.error;
-          if (reader.done) break;
+          // No break on [DONE]: reading the body to its end lets undici reuse the connection,
+          // where breaking out would destroy the stream and close the socket.
         }
         if (reader.finishReason === undefined) {
           throw new ProviderError('Model provider closed the stream before it finished', { retryable: true });
