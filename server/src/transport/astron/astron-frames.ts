@@ -10,6 +10,7 @@ import {
   type Usage,
 } from '@astron-chat/shared';
 import type { ChatRequest } from '../../chat/run-chat.ts';
+import { createDeltaFrames } from '../http/delta-frames.ts';
 import type { CollectedAnswer } from '../../chat/collect-answer.ts';
 
 /** The Astron body (REST, tRPC, plain WS) as a core request. */
@@ -56,8 +57,7 @@ function toAstronToolCall(event: Extract<ChatEvent, { type: 'tool-call' }>): Ast
 
 /**
  * Frames one run as Astron chunks (SPEC §3). Returns the JSON of a `data:` frame, or undefined
- * for events the format does not show. Text deltas, the hot path, are spliced into a prefix
- * built once per run instead of building and serialising a whole object each time.
+ * for events the format does not show.
  */
 export function createAstronFramer(
   start: Extract<ChatEvent, { type: 'run-start' }>,
@@ -72,6 +72,7 @@ export function createAstronFramer(
   const extraJson = Object.keys(extra).length > 0 ? `,${JSON.stringify(extra).slice(1, -1)}` : '';
   const prefix = `${JSON.stringify(head).slice(0, -1)},"choices":[{"index":0,"delta":{`;
   const suffix = `},"finish_reason":null}],"code":0,"message":"success"${extraJson}}`;
+  const deltas = createDeltaFrames(prefix, suffix);
   const chunk = (
     fields: Omit<AstronChunk, keyof typeof head | 'code' | 'message'>,
     code = SUCCESS_CODE,
@@ -81,11 +82,11 @@ export function createAstronFramer(
   return (event: ChatEvent): string | undefined => {
     switch (event.type) {
       case 'text-delta':
-        return `${prefix}"content":${JSON.stringify(event.text)}${suffix}`;
+        return deltas.text(event.text);
       case 'reasoning-delta':
-        return `${prefix}"reasoning_content":${JSON.stringify(event.text)}${suffix}`;
+        return deltas.reasoning(event.text);
       case 'run-start':
-        return `${prefix}"role":"assistant","content":""${suffix}`;
+        return deltas.role;
       case 'tool-call':
         return chunk({
           choices: [{ index: 0, delta: { tool_calls: [toAstronToolCall(event)] }, finish_reason: null }],

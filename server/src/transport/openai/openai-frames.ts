@@ -12,6 +12,7 @@ import {
 } from '@astron-chat/shared';
 import { AppError } from '../../errors/app-error.ts';
 import type { ChatRequest } from '../../chat/run-chat.ts';
+import { createDeltaFrames } from '../http/delta-frames.ts';
 import type { CollectedAnswer } from '../../chat/collect-answer.ts';
 import type { ModelMessage } from '../../providers/chat-model.ts';
 
@@ -110,6 +111,7 @@ export function createOpenAIFramer(options: { id: string; created: number; model
   const usageField = options.includeUsage ? ',"usage":null' : '';
   const prefix = `${JSON.stringify(head).slice(0, -1)},"choices":[{"index":0,"delta":{`;
   const suffix = `},"logprobs":null,"finish_reason":null}]${usageField}}`;
+  const deltas = createDeltaFrames(prefix, suffix);
   const chunk = (choices: OpenAIChunk['choices'], usage?: OpenAIUsage) =>
     JSON.stringify({
       ...head,
@@ -121,11 +123,11 @@ export function createOpenAIFramer(options: { id: string; created: number; model
   return (event: ChatEvent): string[] | string | undefined => {
     switch (event.type) {
       case 'text-delta':
-        return `${prefix}"content":${JSON.stringify(event.text)}${suffix}`;
+        return deltas.text(event.text);
       case 'reasoning-delta':
-        return `${prefix}"reasoning_content":${JSON.stringify(event.text)}${suffix}`;
+        return deltas.reasoning(event.text);
       case 'run-start':
-        return `${prefix}"role":"assistant","content":""${suffix}`;
+        return deltas.role;
       case 'tool-call':
         return chunk([
           {
