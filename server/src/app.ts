@@ -7,6 +7,8 @@ import { WebSocketServer } from 'ws';
 import { createAdminService } from './admin/admin.service.ts';
 import { createAuthenticator } from './auth/authenticator.ts';
 import { createChatService } from './chat/run-chat.ts';
+import { createAdmission } from './chat/admission.ts';
+import { createMemoryLimiter, createRedisLimiter } from './cache/rate-limiter.ts';
 import { createConversationService } from './chat/conversations.ts';
 import type { Config } from './config/config.ts';
 import { AppError, toAppError } from './errors/app-error.ts';
@@ -101,7 +103,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   const metrics = createMetrics();
   const cache = createCache(cacheStore.store, { logger, metrics });
+  const limiter = config.redisUrl
+    ? createRedisLimiter(config.redisUrl, { slotTtlMs: config.runTimeoutMs + 60_000 })
+    : createMemoryLimiter();
   const chat = createChatService({
+    admission: createAdmission({ limiter, limits: config.limits }),
     bots,
     runs,
     models: createModelRegistry(providers),
@@ -262,6 +268,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       clearTimeout(deadline);
       trpcSockets.close();
       await dependencies.runs.shutdown();
+      await limiter.close();
       await cacheStore.store.close();
       await httpCaller.close();
       await database.db.destroy();

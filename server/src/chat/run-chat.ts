@@ -2,6 +2,7 @@ import type { ChatEvent, ChatEventBody, FinishReason, OpenAITool, OpenAIToolChoi
 import type { Logger } from 'pino';
 import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
 import { cacheKeys, type Cache } from '../cache/cache.ts';
+import type { Admission } from './admission.ts';
 import { applyHistoryBudget, STORED_HISTORY_LIMIT } from './history-budget.ts';
 import { createId } from '../lib/ids.ts';
 import { withoutUndefined } from '../lib/objects.ts';
@@ -48,6 +49,8 @@ export type ChatServiceOptions = {
   logger: Logger;
   metrics: Metrics;
   cache: Cache;
+  /** Rate limits and concurrency caps, checked before a run starts. */
+  admission: Admission;
   /** RUN_TIMEOUT_SECONDS, in ms. */
   runTimeoutMs: number;
   /** Workflow node runs are stored here when given. */
@@ -198,6 +201,7 @@ export function createChatService(options: ChatServiceOptions) {
       );
     };
 
+    const release = await options.admission.admit(context);
     options.metrics.activeRuns.inc();
     try {
       yield numbered({
@@ -280,6 +284,7 @@ export function createChatService(options: ChatServiceOptions) {
       // Reached also on abort and when the consumer stops iterating early.
       if (status === 'running') status = 'cancelled';
       await record();
+      await release();
     }
   }
 

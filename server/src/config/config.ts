@@ -91,6 +91,14 @@ const environmentSchema = z.object({
     .default(20 * 1024 * 1024),
   /** A run that no client follows is cancelled after this long, seconds. Default 30. */
   ORPHAN_TIMEOUT_SECONDS: z.coerce.number().min(0.5).max(3600).default(30),
+  /** Runs an app may start a minute, across instances. Default 0 (no limit). */
+  RATE_LIMIT_APP_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+  /** Runs one API key may start a minute, across instances. Default 0 (no limit). */
+  RATE_LIMIT_KEY_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+  /** Runs of one app at once, across instances. Default 500. */
+  MAX_CONCURRENT_RUNS_PER_APP: z.coerce.number().int().min(1).default(500),
+  /** Runs this instance executes at once; more are refused with 503. Default 2000 (the design's profile: 50). */
+  MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(2000),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -112,6 +120,12 @@ export type Config = Readonly<{
   wsMaxBufferedBytes: number;
   adminToken: string | undefined;
   orphanTimeoutMs: number;
+  limits: {
+    appPerMinute: number;
+    keyPerMinute: number;
+    concurrentRunsPerApp: number;
+    activeRunsPerInstance: number;
+  };
   httpTools: { allowlist: string[]; allowPrivateNetwork: boolean };
   inputPolicy: {
     blockedTerms: string[];
@@ -169,6 +183,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       },
     },
     orphanTimeoutMs: env.ORPHAN_TIMEOUT_SECONDS * 1000,
+    limits: {
+      appPerMinute: env.RATE_LIMIT_APP_PER_MINUTE,
+      keyPerMinute: env.RATE_LIMIT_KEY_PER_MINUTE,
+      concurrentRunsPerApp: env.MAX_CONCURRENT_RUNS_PER_APP,
+      activeRunsPerInstance: env.MAX_ACTIVE_RUNS,
+    },
     logLevel: env.LOG_LEVEL,
   });
 }

@@ -1,0 +1,72 @@
+import { AppError } from '../errors/app-error.ts';
+import type { Limiter } from '../cache/rate-limiter.ts';
+import type { ChatContext } from './run-chat.ts';
+
+export type AdmissionLimits = {
+  /** RATE_LIMIT_APP_PER_MINUTE: runs an app may start a minute, all instances together; 0 = no limit. */
+  appPerMinute: number;
+  /** RATE_LIMIT_KEY_PER_MINUTE: the same per API key; 0 = no limit. */
+  keyPerMinute: number;
+  /** MAX_CONCURRENT_RUNS_PER_APP: runs of one app at once, all instances together. */
+  concurrentRunsPerApp: number;
+  /** MAX_ACTIVE_RUNS: runs this instance executes at once; past it, 503 instead of a queue. */
+  activeRunsPerInstance: number;
+};
+
+/**
+ * Decides whether a run may start: per-instance cap first (no round trip), then the shared rate
+ * limits and the app's concurrency. Refusals carry Retry-After. Returns the release to call when
+ * the run ends.
+ */
+export function createAdmission(options: { limiter: Limiter; limits: AdmissionLimits }) {
+  const { limiter, limits } = options;
+  let active = 0;
+
+  async function takeRate(key: string, perMinute: number, what: string) {
+    if (perMinute <= 0) return;
+    const admission = await limiter.take(key, { capacity: perMinute, perMinute });
+    if (!admission.allowed) {
+      throw new AppError('RATE_LIMIT_ERROR', `Rate limit of ${perMinute} runs a minute per ${what} reached.`, {
+        retryAfterSeconds: admission.retryAfterSeconds,
+      });
+    }
+  }
+
+  return {
+    async admit(context: ChatContext): Promise<() => Promise<void>> {
+      if (active >= limits.activeRunsPerInstance) {
+        throw new AppError(
+          'OVERLOADED',
+          `This instance is running its maximum of ${limits.activeRunsPerInstance} runs.`,
+          {
+            retryAfterSeconds: 1,
+          },
+        );
+      }
+      active += 1;
+      let releaseSlot = () => Promise.resolve();
+      try {
+        await takeRate(`app:${context.appId}`, limits.appPerMinute, 'app');
+        if (context.apiKeyId) await takeRate(`key:${context.apiKeyId}`, limits.keyPerMinute, 'API key');
+        const slot = await limiter.acquire(`app:${context.appId}`, limits.concurrentRunsPerApp);
+        if (!slot.acquired) {
+          throw new AppError('RATE_LIMIT_ERROR', `The app already has ${limits.concurrentRunsPerApp} runs going.`, {
+            retryAfterSeconds: 1,
+          });
+        }
+        releaseSlot = slot.release;
+      } catch (error) {
+        active -= 1;
+        throw error;
+      }
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        active -= 1;
+        await releaseSlot();
+      };
+    },
+  };
+}
+export type Admission = ReturnType<typeof createAdmission>;
