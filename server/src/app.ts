@@ -258,14 +258,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       });
     },
     async close(graceMs = 10_000) {
-      trpcWebSocket.broadcastReconnectNotification();
-      astronSocket.close();
+      // Stop accepting; streams already open keep going while this instance's runs finish.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+      await dependencies.runs.drain(graceMs);
+      // Whoever still follows a run reconnects elsewhere and resumes from the run log.
+      trpcWebSocket.broadcastReconnectNotification();
+      astronSocket.close();
       for (const client of trpcSockets.clients) client.terminate();
+      server.closeAllConnections();
       await closed;
-      clearTimeout(deadline);
       trpcSockets.close();
       await dependencies.runs.shutdown();
       await limiter.close();

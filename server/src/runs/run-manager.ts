@@ -162,6 +162,12 @@ export function createRunManager(options: RunManagerOptions) {
       return local.size;
     },
 
+    /** Waits until this instance's runs have ended, or `deadlineMs` has passed. */
+    async drain(deadlineMs: number): Promise<void> {
+      const giveUpAt = Date.now() + deadlineMs;
+      while (local.size > 0 && Date.now() < giveUpAt) await new Promise((resolve) => setTimeout(resolve, 25));
+    },
+
     async shutdown() {
       clearInterval(orphanCheck);
       for (const { controller } of local.values()) controller.abort();
