@@ -153,7 +153,8 @@ describe.each(testBackends())('chat client against $name', (backend) => {
       await broken.app.database.db.destroy();
       const client = clientFor(broken);
       try {
-        const error = await rejection(collect(client.streamCompletion(ask('hi'))));
+        // A bot no cache holds, so the lookup reaches the closed database.
+        const error = await rejection(collect(client.streamCompletion(ask('hi', `uncached-${Date.now()}`))));
         expect(error.code).toBe(1006);
       } finally {
         client.close();

