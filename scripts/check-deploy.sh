@@ -210,16 +210,11 @@ else
   # for a config test.
   # nginx -t also binds the listen sockets: use a free loopback port instead of :80 (root only).
   port="$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')"
-  sed -e 's/\bserver-1:8000\b/127.0.0.1:18001/g' -e 's/\bserver-2:8000\b/127.0.0.1:18002/g' \
-    -e "s/^\(\s*\)listen 80;/\1listen 127.0.0.1:$port;/" \
-    deploy/nginx.conf >"$tmp/nginx.conf"
+  scripts/render-nginx-conf.sh "$tmp/nginx.conf" "$port" 18001 18002
   if grep -nE '\bserver-[12]\b' "$tmp/nginx.conf" | grep -v '^\s*[0-9]*:\s*#' >"$tmp/left.txt"; then
     fail "nginx: upstream hosts left after substitution: $(cat "$tmp/left.txt")"
   fi
-  # Temp paths relative to the -p prefix instead of the distribution's /var/lib/nginx.
   mkdir -p "$tmp/prefix/temp"
-  sed -i '0,/^http {/s//http {\n    client_body_temp_path temp\/body;\n    proxy_temp_path temp\/proxy;\n    fastcgi_temp_path temp\/fastcgi;\n    uwsgi_temp_path temp\/uwsgi;\n    scgi_temp_path temp\/scgi;/' \
-    "$tmp/nginx.conf"
   error_log_flag=()
   if nginx -h 2>&1 | grep -q -- '-e filename'; then
     error_log_flag=(-e "$tmp/prefix/error.log")

@@ -95,10 +95,10 @@ const environmentSchema = z.object({
   RATE_LIMIT_APP_PER_MINUTE: z.coerce.number().int().min(0).default(0),
   /** Runs one API key may start a minute, across instances. Default 0 (no limit). */
   RATE_LIMIT_KEY_PER_MINUTE: z.coerce.number().int().min(0).default(0),
-  /** Runs of one app at once, across instances. Default 500. */
-  MAX_CONCURRENT_RUNS_PER_APP: z.coerce.number().int().min(1).default(500),
-  /** Runs this instance executes at once; more are refused with 503. Default 2000 (the design's profile: 50). */
-  MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(2000),
+  /** Runs of one app at once, across instances. Default 2000. */
+  MAX_CONCURRENT_RUNS_PER_APP: z.coerce.number().int().min(1).default(2000),
+  /** Runs this instance executes at once; more are refused with 503. Default 4000 (the design profile: 50). */
+  MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(4000),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

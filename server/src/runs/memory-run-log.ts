@@ -21,13 +21,13 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): 
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const [runId, entry] of runs) if (entry.expiresAt <= now) runs.delete(runId);
-    for (const [runId, until] of followedUntil) if (until <= now) followedUntil.delete(runId);
+    for (const [runId, until] of aliveUntil) if (until <= now) aliveUntil.delete(runId);
     for (const [key, held] of reservations) if (held.expiresAt <= now) reservations.delete(key);
   }, 5_000);
   sweep.unref();
 
   const cancelListeners: Array<(runId: string) => void> = [];
-  const followedUntil = new Map<string, number>();
+  const aliveUntil = new Map<string, number>();
   const reservations = new Map<string, { runId: string; expiresAt: number }>();
   const wakeAll = (entry: Entry) => {
     const waiting = entry.wake;
@@ -92,12 +92,12 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): 
     onCancelRequest(listener) {
       cancelListeners.push(listener);
     },
-    markFollowed(runId, ttlMs) {
-      followedUntil.set(runId, Date.now() + ttlMs);
+    beat(runId, role, ttlMs) {
+      aliveUntil.set(`${role}:${runId}`, Date.now() + ttlMs);
       return Promise.resolve();
     },
-    isFollowed(runId) {
-      return Promise.resolve((followedUntil.get(runId) ?? 0) > Date.now());
+    isAlive(runId, role) {
+      return Promise.resolve((aliveUntil.get(`${role}:${runId}`) ?? 0) > Date.now());
     },
     close(runId, ttlSeconds) {
       const entry = runs.get(runId);

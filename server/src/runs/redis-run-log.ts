@@ -1,7 +1,7 @@
 import type { ChatEvent } from '@astron-chat/shared';
 import { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.ts';
-import { isTerminal, whenAborted, type RunLog } from './run-log.ts';
+import { isTerminal, whenAborted, type HeartbeatRole, type RunLog } from './run-log.ts';
 
 const MAX_EVENTS_PER_RUN = 10_000;
 /** A run's keys outlive its longest possible duration (RUN_TIMEOUT_SECONDS ≤ 1800) until it closes. */
@@ -9,7 +9,7 @@ const OPEN_RUN_TTL_SECONDS = 3_600;
 
 const CANCEL_CHANNEL = 'run-cancel';
 const logKey = (runId: string) => `run-log:${runId}`;
-const followedKey = (runId: string) => `run-followed:${runId}`;
+const heartbeatKey = (runId: string, role: HeartbeatRole) => `run-${role}:${runId}`;
 const liveChannel = (runId: string) => `run-live:${runId}`;
 const ownerKey = (runId: string) => `run:${runId}`;
 
@@ -144,11 +144,11 @@ export function createRedisRunLog(url: string): RunLog {
     onCancelRequest(listener) {
       cancelListeners.push(listener);
     },
-    async markFollowed(runId, ttlMs) {
-      await commands.set(followedKey(runId), '1', 'PX', ttlMs);
+    async beat(runId, role, ttlMs) {
+      await commands.set(heartbeatKey(runId, role), '1', 'PX', ttlMs);
     },
-    async isFollowed(runId) {
-      return (await commands.exists(followedKey(runId))) === 1;
+    async isAlive(runId, role) {
+      return (await commands.exists(heartbeatKey(runId, role))) === 1;
     },
     async close(runId, ttlSeconds) {
       await commands.multi().expire(logKey(runId), ttlSeconds).expire(ownerKey(runId), ttlSeconds).exec();

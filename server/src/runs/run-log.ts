@@ -1,5 +1,7 @@
 import type { ChatEvent } from '@astron-chat/shared';
 
+export type HeartbeatRole = 'owner' | 'follower';
+
 /** Who a run belongs to; followers and cancels are checked against it. */
 export type RunOwner = { appId: string };
 
@@ -24,9 +26,13 @@ export interface RunLog {
   requestCancel(runId: string): Promise<void>;
   /** Called with the run id of every cancel request, from any instance. */
   onCancelRequest(listener: (runId: string) => void): void;
-  /** A client follows the run (from any instance): it is not an orphan for `ttlMs`. */
-  markFollowed(runId: string, ttlMs: number): Promise<void>;
-  isFollowed(runId: string): Promise<boolean>;
+  /**
+   * Liveness, from any instance: `owner` is the instance executing the run (followers give up on a
+   * run whose owner stopped beating), `follower` any client following it (an owner stops a run
+   * nobody follows). Each beat keeps the role alive for `ttlMs`.
+   */
+  beat(runId: string, role: HeartbeatRole, ttlMs: number): Promise<void>;
+  isAlive(runId: string, role: HeartbeatRole): Promise<boolean>;
   /** The run ended: keep its log `ttlSeconds` more for late resumes, then forget it. */
   close(runId: string, ttlSeconds: number): Promise<void>;
   shutdown(): Promise<void>;

@@ -29,9 +29,12 @@ export function createRunManager(options: RunManagerOptions) {
 
   runLog.onCancelRequest((runId) => local.get(runId)?.controller.abort());
 
+  /** A beat outlives three missed intervals before anyone gives up on its sender. */
+  const ownerTtlMs = heartbeatMs * 3;
   const orphanCheck = setInterval(() => {
     for (const runId of local.keys()) {
-      void runLog.isFollowed(runId).then(
+      void runLog.beat(runId, 'owner', ownerTtlMs).catch(() => undefined);
+      void runLog.isAlive(runId, 'follower').then(
         (followed) => {
           if (!followed) {
             logger.info({ runId }, 'run has no followers: cancelling it as an orphan');
@@ -94,6 +97,34 @@ export function createRunManager(options: RunManagerOptions) {
     }
   }
 
+  /**
+   * The instance running `runId` stopped (crashed, killed) before the run ended. The first follower
+   * to notice writes the terminal error; the others receive it from the log.
+   */
+  async function* endLostRun(runId: string, lastSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+    const token = createId('lost');
+    if ((await runLog.reserve(`lost:${runId}`, token, options.keepFinishedSeconds ?? 600)) === token) {
+      const lost = new AppError(
+        'UNKNOWN_ERROR',
+        'The instance running this run stopped before it finished; the answer so far is kept. Start it again.',
+        { retryable: true },
+      );
+      const event: ChatEvent = {
+        type: 'error',
+        seq: lastSeq + 1,
+        code: lost.code,
+        message: lost.message,
+        retryable: true,
+      };
+      logger.warn({ runId }, 'run lost with its instance: ended for its followers');
+      await runLog.append(runId, [event]);
+      await runLog.close(runId, options.keepFinishedSeconds ?? 600);
+      yield event;
+      return;
+    }
+    yield* runLog.follow(runId, lastSeq, signal);
+  }
+
   return {
     /**
      * Starts a run and returns its id once it has started (bad requests, unknown bots and the like
@@ -122,7 +153,8 @@ export function createRunManager(options: RunManagerOptions) {
       runId = first.value.runId;
       local.set(runId, { controller, appId: context.appId });
       await runLog.open(runId, { appId: context.appId });
-      await runLog.markFollowed(runId, options.orphanTimeoutMs);
+      await runLog.beat(runId, 'owner', ownerTtlMs);
+      await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
       void pump(runId, events, first.value);
       return { runId, existing: false };
     },
@@ -133,13 +165,29 @@ export function createRunManager(options: RunManagerOptions) {
       if (!owner || owner.appId !== appId) {
         throw new AppError('NOT_FOUND', `Run "${runId}" was not found for this app.`, { param: 'runId' });
       }
-      const heartbeat = setInterval(
-        () => void runLog.markFollowed(runId, options.orphanTimeoutMs).catch(() => undefined),
-        heartbeatMs,
-      );
-      await runLog.markFollowed(runId, options.orphanTimeoutMs).catch(() => undefined);
+      // Beat as a follower; watch the owner: if its instance stops beating, stop waiting for it.
+      const ownerGone = new AbortController();
+      const watch = async () => {
+        await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
+        if (!(await runLog.isAlive(runId, 'owner'))) ownerGone.abort();
+      };
+      const heartbeat = setInterval(() => void watch().catch(() => undefined), heartbeatMs);
+      await runLog.beat(runId, 'follower', options.orphanTimeoutMs).catch(() => undefined);
+      let last = afterSeq;
       try {
-        yield* runLog.follow(runId, afterSeq, signal);
+        for await (const event of runLog.follow(runId, afterSeq, AbortSignal.any([signal, ownerGone.signal]))) {
+          last = event.seq;
+          yield event;
+          if (isTerminal(event)) return;
+        }
+        if (!ownerGone.signal.aborted || signal.aborted) return;
+        // What the owner wrote before it stopped, then one terminal event for every follower.
+        for await (const event of runLog.follow(runId, last, ownerGone.signal)) {
+          last = event.seq;
+          yield event;
+          if (isTerminal(event)) return;
+        }
+        yield* endLostRun(runId, last, signal);
       } finally {
         clearInterval(heartbeat);
       }
