@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { signWebSocketRequest } from '../src/auth/authenticator.ts';
@@ -45,7 +46,7 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
   beforeAll(async () => {
     upstream = await startFakeUpstream(slowAnswer);
     server = await startTestApp(backend, {
-      env: { ORPHAN_TIMEOUT_SECONDS: '1' },
+      env: { ORPHAN_TIMEOUT_SECONDS: '1', STREAM_MAX_BUFFERED_BYTES: '65536' },
       overrides: {
         providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
       },
@@ -152,6 +153,32 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     );
     third.socket.close();
     expect(await thirdEnded).toBe('closed-by-client');
+  });
+
+  it('closes an SSE response whose reader stops reading, instead of buffering without bound', async () => {
+    upstream.script = { chunks: Array.from({ length: 600 }, () => 'x'.repeat(16_384)) };
+    const ended = upstream.nextEnd();
+    const startedAt = Date.now();
+    const { port } = new URL(server.url);
+    const body = JSON.stringify({ model: 'upstream-bot', stream: true, messages: [{ role: 'user', content: 'go' }] });
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer sk-demo\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    socket.pause(); // a reader that never reads
+    await ended;
+    const run = await eventually(() =>
+      server.app.database.db
+        .selectFrom('runs')
+        .select(['status', 'finish_reason'])
+        .where('transport', '=', 'openai')
+        .where('created_at', '>=', startedAt)
+        .where('status', '=', 'cancelled')
+        .executeTakeFirst(),
+    );
+    expect(run).toEqual({ status: 'cancelled', finish_reason: 'cancelled' });
+    socket.destroy();
+    upstream.script = slowAnswer;
   });
 
   async function openSocket() {

@@ -57,8 +57,8 @@ const environmentSchema = z.object({
     .default(1024 * 1024),
   /** Freshness window of a WebSocket signature's `ts`, seconds. Default 300. */
   SIGNATURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
-  /** Largest unsent data per WebSocket before it is closed as a slow consumer, bytes. Default 4 MiB. */
-  WS_MAX_BUFFERED_BYTES: z.coerce
+  /** Largest unsent data per WebSocket or SSE response before it is closed as a slow consumer, bytes. Default 4 MiB. */
+  STREAM_MAX_BUFFERED_BYTES: z.coerce
     .number()
     .int()
     .min(1024)
@@ -117,7 +117,7 @@ export type Config = Readonly<{
   pingIntervalMs: number;
   maxBodyBytes: number;
   signatureWindowSeconds: number;
-  wsMaxBufferedBytes: number;
+  streamMaxBufferedBytes: number;
   adminToken: string | undefined;
   orphanTimeoutMs: number;
   limits: {
@@ -166,7 +166,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     pingIntervalMs: env.PING_INTERVAL_MS,
     maxBodyBytes: env.MAX_BODY_BYTES,
     signatureWindowSeconds: env.SIGNATURE_WINDOW_SECONDS,
-    wsMaxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+    streamMaxBufferedBytes: env.STREAM_MAX_BUFFERED_BYTES,
     adminToken: env.ADMIN_TOKEN ?? (demoMode ? DEMO_ADMIN_TOKEN : undefined),
     httpTools: { allowlist: env.HTTP_TOOL_ALLOWLIST, allowPrivateNetwork: env.HTTP_TOOL_ALLOW_PRIVATE },
     inputPolicy: {

@@ -37,7 +37,11 @@ export function createAstronRoute(dependencies: TransportDependencies) {
     }
 
     response.writeHead(200, SSE_HEADERS);
-    const writer = createSseWriter(response, { pingIntervalMs: config.pingIntervalMs, ping: ASTRON_PING_FRAME });
+    const writer = createSseWriter(response, {
+      pingIntervalMs: config.pingIntervalMs,
+      ping: ASTRON_PING_FRAME,
+      maxBufferedBytes: config.streamMaxBufferedBytes,
+    });
     const frame = createAstronFramer(start);
     try {
       writer.data(frame(start) as string);

@@ -10,9 +10,13 @@ export const SSE_HEADERS = {
 /**
  * Writes SSE frames. Frames produced in the same turn of the event loop are joined and go out in
  * one write on setImmediate: a burst of upstream chunks costs one syscall and one HTTP chunk, not
- * one each. A heartbeat goes out after `pingIntervalMs` of silence.
+ * one each. A heartbeat goes out after `pingIntervalMs` of silence. A response with more than
+ * `maxBufferedBytes` unsent (STREAM_MAX_BUFFERED_BYTES) is closed; the run is then cancelled.
  */
-export function createSseWriter(response: ServerResponse, options: { pingIntervalMs: number; ping: string }) {
+export function createSseWriter(
+  response: ServerResponse,
+  options: { pingIntervalMs: number; ping: string; maxBufferedBytes: number },
+) {
   let pending = '';
   let lastWriteAt = Date.now();
   const flush = () => {
@@ -20,6 +24,8 @@ export function createSseWriter(response: ServerResponse, options: { pingInterva
     const text = pending;
     pending = '';
     response.write(text);
+    // A reader that stops reading must not make us hold its answer in memory without bound.
+    if (response.writableLength > options.maxBufferedBytes) response.destroy(new Error('slow consumer'));
   };
   const write = (frame: string) => {
     if (response.writableEnded || response.destroyed) return;

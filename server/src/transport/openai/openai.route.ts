@@ -46,7 +46,11 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     }
 
     response.writeHead(200, SSE_HEADERS);
-    const writer = createSseWriter(response, { pingIntervalMs: config.pingIntervalMs, ping: OPENAI_PING_FRAME });
+    const writer = createSseWriter(response, {
+      pingIntervalMs: config.pingIntervalMs,
+      ping: OPENAI_PING_FRAME,
+      maxBufferedBytes: config.streamMaxBufferedBytes,
+    });
     const frame = createOpenAIFramer({
       id,
       created: start.created,

@@ -10,7 +10,7 @@ import type { TransportDependencies } from '../transport-dependencies.ts';
 import { requestIdOf } from '../http/http-io.ts';
 import { createAstronFramer, fromAstronRequest } from '../astron/astron-frames.ts';
 
-/** Close code for a reader that lets more than WS_MAX_BUFFERED_BYTES pile up unsent. */
+/** Close code for a reader that lets more than STREAM_MAX_BUFFERED_BYTES pile up unsent. */
 export const SLOW_CONSUMER_CLOSE_CODE = 4008;
 
 const requestIdSchema = z.string().min(1).max(128);
@@ -68,8 +68,11 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
     /** Sends or, past the buffer limit, closes the socket: memory per socket stays bounded. */
     const send = (frame: string): boolean => {
       if (socket.readyState !== socket.OPEN) return false;
-      if (socket.bufferedAmount > config.wsMaxBufferedBytes) {
-        socket.close(SLOW_CONSUMER_CLOSE_CODE, `slow consumer: more than ${config.wsMaxBufferedBytes} bytes unsent`);
+      if (socket.bufferedAmount > config.streamMaxBufferedBytes) {
+        socket.close(
+          SLOW_CONSUMER_CLOSE_CODE,
+          `slow consumer: more than ${config.streamMaxBufferedBytes} bytes unsent`,
+        );
         return false;
       }
       socket.send(frame);
