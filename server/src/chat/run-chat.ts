@@ -326,3 +326,16 @@ function observeRun(metrics: Metrics, record: RunRecord): void {
   metrics.tokens.inc({ kind: 'prompt' }, record.usage.promptTokens);
   metrics.tokens.inc({ kind: 'completion' }, record.usage.completionTokens);
 }
+
+/**
+ * Waits for a run's first event, `run-start`: everything that can refuse a request (unknown bot,
+ * limits, input checks) has then been decided, and errors are still thrown, before any byte is sent.
+ */
+export async function awaitRunStart(
+  events: AsyncGenerator<ChatEvent>,
+): Promise<Extract<ChatEvent, { type: 'run-start' }>> {
+  const first = await events.next();
+  if (first.done || first.value.type !== 'run-start')
+    throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
+  return first.value;
+}

@@ -2,7 +2,7 @@ import type { ChatEvent, Usage } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.ts';
 import { createId } from '../lib/ids.ts';
-import type { ChatContext, ChatRequest, ChatService } from '../chat/run-chat.ts';
+import { awaitRunStart, type ChatContext, type ChatRequest, type ChatService } from '../chat/run-chat.ts';
 import { isTerminal, type RunLog } from './run-log.ts';
 
 export type RunManagerOptions = {
@@ -147,15 +147,13 @@ export function createRunManager(options: RunManagerOptions) {
       }
       const controller = new AbortController();
       const events = options.chat.runChat({ ...request, runId }, context, controller.signal);
-      const first = await events.next();
-      if (first.done || first.value.type !== 'run-start')
-        throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
-      runId = first.value.runId;
+      const start = await awaitRunStart(events);
+      runId = start.runId;
       local.set(runId, { controller, appId: context.appId });
       await runLog.open(runId, { appId: context.appId });
       await runLog.beat(runId, 'owner', ownerTtlMs);
       await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
-      void pump(runId, events, first.value);
+      void pump(runId, events, start);
       return { runId, existing: false };
     },
 

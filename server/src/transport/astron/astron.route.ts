@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { astronChatRequestSchema, httpStatusOfCode, type ChatEvent } from '@astron-chat/shared';
-import { AppError, fromZodError } from '../../errors/app-error.ts';
+import type { AppError } from '../../errors/app-error.ts';
+import { fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
+import { awaitRunStart } from '../../chat/run-chat.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
-import { createSseWriter, SSE_HEADERS } from '../http/sse-writer.ts';
+import { openSseStream } from '../http/sse-writer.ts';
 import { createAstronFramer, fromAstronRequest, toAstronCompletion } from './astron-frames.ts';
 
 export const ASTRON_PING_FRAME = 'data: {"ping":"pong"}\n\n';
@@ -24,10 +26,7 @@ export function createAstronRoute(dependencies: TransportDependencies) {
       { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'astron' },
       controller.signal,
     );
-    const first = await events.next();
-    if (first.done || first.value.type !== 'run-start')
-      throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
-    const start = first.value;
+    const start = await awaitRunStart(events);
 
     if (!parsed.data.stream) {
       const answer = await collectAnswer(start, events);
@@ -36,12 +35,7 @@ export function createAstronRoute(dependencies: TransportDependencies) {
       return;
     }
 
-    response.writeHead(200, SSE_HEADERS);
-    const writer = createSseWriter(response, {
-      pingIntervalMs: config.pingIntervalMs,
-      ping: ASTRON_PING_FRAME,
-      maxBufferedBytes: config.streamMaxBufferedBytes,
-    });
+    const writer = openSseStream(response, config, ASTRON_PING_FRAME);
     const frame = createAstronFramer(start);
     try {
       writer.data(frame(start) as string);

@@ -57,3 +57,17 @@ export function createSseWriter(
   };
 }
 export type SseWriter = ReturnType<typeof createSseWriter>;
+
+/** Starts an SSE response with the transport settings from config (heartbeat, buffer bound). */
+export function openSseStream(
+  response: ServerResponse,
+  settings: { pingIntervalMs: number; streamMaxBufferedBytes: number },
+  ping: string,
+): SseWriter {
+  response.writeHead(200, SSE_HEADERS);
+  return createSseWriter(response, {
+    pingIntervalMs: settings.pingIntervalMs,
+    ping,
+    maxBufferedBytes: settings.streamMaxBufferedBytes,
+  });
+}

@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { httpStatusOfCode, openaiChatRequestSchema } from '@astron-chat/shared';
 import { z } from 'zod';
-import { AppError, fromZodError } from '../../errors/app-error.ts';
+import type { AppError } from '../../errors/app-error.ts';
+import { fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
+import { awaitRunStart } from '../../chat/run-chat.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
-import { createSseWriter, SSE_HEADERS } from '../http/sse-writer.ts';
+import { openSseStream } from '../http/sse-writer.ts';
 import { createOpenAIFramer, fromOpenAIRequest, toOpenAICompletion, toOpenAIErrorBody } from './openai-frames.ts';
 
 /** `chat_id` is our one addition to OpenAI's body (the SDKs pass extra body fields through). */
@@ -29,10 +31,7 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'openai' },
       controller.signal,
     );
-    const first = await events.next();
-    if (first.done || first.value.type !== 'run-start')
-      throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
-    const start = first.value;
+    const start = await awaitRunStart(events);
     const id = `chatcmpl-${start.runId}`;
 
     if (!body.stream) {
@@ -45,12 +44,7 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       return;
     }
 
-    response.writeHead(200, SSE_HEADERS);
-    const writer = createSseWriter(response, {
-      pingIntervalMs: config.pingIntervalMs,
-      ping: OPENAI_PING_FRAME,
-      maxBufferedBytes: config.streamMaxBufferedBytes,
-    });
+    const writer = openSseStream(response, config, OPENAI_PING_FRAME);
     const frame = createOpenAIFramer({
       id,
       created: start.created,
