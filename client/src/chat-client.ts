@@ -35,8 +35,8 @@ export type ChatClient = {
   trpc: TRPCClient<AppRouter>;
   /**
    * One run as events; ends after `finish` or `error`. Stopping early (break, abort) cancels the run.
-   * A connection lost mid-run is retried, but until the server can resume runs (SPEC §5 `chat.runs.stream`)
-   * the retry is refused and the stream ends with ChatClientError 1008.
+   * A connection lost mid-run is retried (over WebSocket with jittered backoff) and resumes the same run after the last
+   * event received (the server replays from its run log), so no event is lost or repeated.
    */
   streamCompletion(request: AstronChatRequestInput, options?: StreamOptions): AsyncIterable<ChatEvent>;
   /** Closes the WebSocket, if any; open streams end with an error. */
