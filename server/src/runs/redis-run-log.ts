@@ -8,6 +8,8 @@ const MAX_EVENTS_PER_RUN = 10_000;
 const OPEN_RUN_TTL_SECONDS = 3_600;
 
 const CANCEL_CHANNEL = 'run-cancel';
+/** A quiet follower reads the stream itself this often, in case live messages were lost. */
+const RESYNC_MS = 1_000;
 const logKey = (runId: string) => `run-log:${runId}`;
 const heartbeatKey = (runId: string, role: HeartbeatRole) => `run-${role}:${runId}`;
 const liveChannel = (runId: string) => `run-live:${runId}`;
@@ -93,42 +95,54 @@ export function createRedisRunLog(url: string): RunLog {
     async *follow(runId, afterSeq, signal) {
       const live: ChatEvent[] = [];
       let wake: (() => void) | undefined;
-      // Listen first, then replay: an event published in between is in both, and dropped once by seq.
+      // Listen first, then read: an event published in between is in both, and dropped once by seq.
       const stop = await listen(runId, (events) => {
         live.push(...events);
         wake?.();
       });
-      try {
-        let last = afterSeq;
-        const entries = await commands.xrange(logKey(runId), `0-${afterSeq + 2}`, '+');
+      /** Events after `seq` from the stream itself: the start, and the repair after missed messages. */
+      const readAfter = async (seq: number): Promise<ChatEvent[]> => {
+        const entries = await commands.xrange(logKey(runId), `0-${seq + 2}`, '+');
         if (entries.length === 0 && (await commands.exists(ownerKey(runId))) === 0) {
           throw new AppError('NOT_FOUND', `Run "${runId}" was not found or has expired.`, { param: 'runId' });
         }
         const first = entries[0];
-        if (first && Number(first[0].split('-')[1]) - 1 > afterSeq + 1) {
-          throw new AppError('NOT_FOUND', `Events of run "${runId}" after ${afterSeq} are no longer kept.`, {
+        if (first && Number(first[0].split('-')[1]) - 1 > seq + 1) {
+          throw new AppError('NOT_FOUND', `Events of run "${runId}" after ${seq} are no longer kept.`, {
             param: 'lastEventId',
           });
         }
-        for (const [, fields] of entries) {
-          const event = JSON.parse(fields[1] ?? 'null') as ChatEvent;
-          last = event.seq;
-          yield event;
-          if (isTerminal(event)) return;
-        }
+        return entries.map(([, fields]) => JSON.parse(fields[1] ?? 'null') as ChatEvent);
+      };
+      try {
+        let last = afterSeq;
+        let pending = await readAfter(last);
         const aborted = whenAborted(signal);
         for (;;) {
-          while (live.length > 0) {
-            const event = live.shift() as ChatEvent;
+          for (const event of pending) {
             if (event.seq <= last) continue;
+            // A gap means pub/sub messages were missed (e.g. Redis restarted): read the stream again.
+            if (event.seq > last + 1) break;
             last = event.seq;
             yield event;
             if (isTerminal(event)) return;
           }
           if (signal.aborted) return;
-          await Promise.race([new Promise<void>((resolve) => (wake = resolve)), aborted]);
-          wake = undefined;
-          if (signal.aborted) return;
+          if (live.length === 0) {
+            const woken = await Promise.race([
+              new Promise<boolean>((resolve) => (wake = () => resolve(true))),
+              aborted.then(() => true),
+              new Promise<boolean>((resolve) => setTimeout(resolve, RESYNC_MS, false).unref()),
+            ]);
+            wake = undefined;
+            if (signal.aborted) return;
+            if (!woken) {
+              pending = await readAfter(last);
+              continue;
+            }
+          }
+          pending = live.splice(0);
+          if (pending[0] && pending[0].seq > last + 1) pending = await readAfter(last);
         }
       } finally {
         await stop();
