@@ -5,6 +5,9 @@
  *
  * Every server runs in its own process so its CPU time and peak RSS are its own; the load
  * generator runs here. `BENCH_QUICK=1` runs a tiny version (c=1 and 8) as a smoke test.
+ *
+ * A second part follows (slow-bench.ts): 1,000 slow streams held at once and tRPC resume latency,
+ * on the embedded default and on Redis. `BENCH_SLOW=0` skips it; `BENCH_ONLY=slow` runs only it.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -22,6 +25,8 @@ import {
   type OpenSession,
   type RequestResult,
 } from './load-clients.ts';
+import { fixed, markdownTable, percentile } from './report.ts';
+import { runSlowBench } from './slow-bench.ts';
 import {
   readCpuMs,
   readMachineBusyMs,
@@ -77,12 +82,6 @@ type Row = {
   /** CPU that processes outside the bench used over the phase, percent of one core. */
   otherCpuPercent: number;
 };
-
-function percentile(sorted: number[], fraction: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil(fraction * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
-}
 
 function summarize(results: RequestResult[]) {
   const ttfc = results
@@ -145,10 +144,6 @@ async function measure(
   }
 }
 
-function fixed(value: number, digits: number): string {
-  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
-}
-
 function table(rows: Row[]): string {
   const header = [
     'target',
@@ -172,11 +167,7 @@ function table(rows: Row[]): string {
     fixed(row.peakRssMb, 0),
     row.errors === 0 ? '0' : `${row.errors}/${row.sent}`,
   ]);
-  const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column]!.length)));
-  const format = (cells: string[]) =>
-    `| ${cells.map((cell, column) => (column < 1 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join(' | ')} |`;
-  const rule = `|${widths.map((width, column) => (column < 1 ? `:${'-'.repeat(width + 1)}` : `${'-'.repeat(width + 1)}:`)).join('|')}|`;
-  return [format(header), rule, ...lines.map(format)].join('\n');
+  return markdownTable(header, lines, 1);
 }
 
 function ratio(value: number | undefined, base: number | undefined): string {
@@ -264,14 +255,26 @@ const PLAIN_WS = 'plain WS';
 
 type ServerKind = 'passthrough-relay' | 'trpc-relay' | 'astron-chat';
 
-/** `BENCH_ONLY=openai,plain` keeps the targets whose name contains one of the words. */
+const onlyWords = (process.env.BENCH_ONLY ?? '')
+  .split(',')
+  .map((word) => word.trim().toLowerCase())
+  .filter(Boolean);
+
+/** `BENCH_ONLY=openai,plain` keeps the throughput targets whose name contains one of the words. */
 function selected(name: string): boolean {
-  const words = (process.env.BENCH_ONLY ?? '')
-    .split(',')
-    .map((word) => word.trim().toLowerCase())
-    .filter(Boolean);
-  return words.length === 0 || words.some((word) => name.toLowerCase().includes(word));
+  return onlyWords.length === 0 || onlyWords.some((word) => name.toLowerCase().includes(word));
 }
+
+/**
+ * The second part (slow streams and tRPC resume) runs by default; `BENCH_SLOW=0` skips it. With
+ * BENCH_ONLY it runs only when named: `slow` for both of its tables, `resume` for the resume one.
+ */
+const slowPart = {
+  slowStreams: process.env.BENCH_SLOW !== '0' && (onlyWords.length === 0 || onlyWords.includes('slow')),
+  resume:
+    process.env.BENCH_SLOW !== '0' &&
+    (onlyWords.length === 0 || onlyWords.includes('slow') || onlyWords.includes('resume')),
+};
 
 async function main() {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -379,11 +382,26 @@ async function main() {
       }
     }
 
-    console.log(table(rows));
-    console.log('');
-    for (const line of checks(rows)) console.log(line);
-    console.log('');
-    for (const line of notes(rows, resetPeakRss(upstream.pid))) console.log(line);
+    if (rows.length > 0) {
+      console.log(table(rows));
+      console.log('');
+      for (const line of checks(rows)) console.log(line);
+      console.log('');
+      for (const line of notes(rows, resetPeakRss(upstream.pid))) console.log(line);
+    }
+
+    if (slowPart.slowStreams || slowPart.resume) {
+      const lines = await runSlowBench({
+        quick,
+        ...slowPart,
+        repositoryRoot,
+        dataDirectory,
+        upstreamOrigin: upstream.url,
+        nodeOptions,
+      });
+      if (rows.length > 0) console.log('');
+      for (const line of lines) console.log(line);
+    }
   } finally {
     await upstream.stop();
     rmSync(dataDirectory, { recursive: true, force: true });

@@ -15,3 +15,14 @@ export const EXPECTED_ANSWER = ANSWER_TOKENS.join('');
 
 /** One request that takes longer than this counts as an error instead of stalling the bench. */
 export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * The fake upstream's paced mode: `<upstream>/paced/<chunks>/v1/chat/completions` streams the first
+ * `<chunks>` tokens of the answer with PACED_CHUNK_INTERVAL_MS between them. A server under test
+ * selects it by its OPENAI_BASE_URL alone, without a model name or header of its own.
+ */
+export const PACED_CHUNK_INTERVAL_MS = 200;
+export const pacedBasePath = (chunks: number) => `/paced/${chunks}/v1`;
+export const pacedAnswer = (chunks: number) => ANSWER_TOKENS.slice(0, chunks).join('');
+/** How long a paced answer streams: the first chunk goes out at once, the rest one interval apart. */
+export const pacedDurationMs = (chunks: number) => (chunks - 1) * PACED_CHUNK_INTERVAL_MS;

@@ -8,11 +8,15 @@
  * loop turn apart, so a relay receives the answer in many small reads the way a real model
  * streams it, not in one burst.
  *
+ * Paced mode, for the slow-stream and resume tables: `POST /paced/<n>/v1/chat/completions` streams
+ * the first n chunks of the answer with PACED_CHUNK_INTERVAL_MS between them, the first one at once,
+ * so a stream holds its connections for seconds while time to first chunk stays the server's own.
+ *
  * Env: PORT (0 = any free port). Prints `listening on http://127.0.0.1:<port>` when ready.
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ANSWER_TOKENS, CHUNKS_PER_ANSWER } from './constants.ts';
+import { ANSWER_TOKENS, CHUNKS_PER_ANSWER, PACED_CHUNK_INTERVAL_MS } from './constants.ts';
 
 const CREATED = 1_700_000_000;
 const head = {
@@ -27,29 +31,36 @@ function frame(body: unknown): Buffer {
   return Buffer.from(`data: ${JSON.stringify(body)}\n\n`);
 }
 
-/** The whole answer, one Buffer per write. */
-const frames: Buffer[] = [
-  ...ANSWER_TOKENS.map((content, index) =>
+/** An answer made of `tokens`, one Buffer per write: content chunks, then finish, usage and [DONE]. */
+function answerFrames(tokens: readonly string[]): Buffer[] {
+  return [
+    ...tokens.map((content, index) =>
+      frame({
+        ...head,
+        choices: [
+          {
+            index: 0,
+            delta: index === 0 ? { role: 'assistant', content } : { content },
+            logprobs: null,
+            finish_reason: null,
+          },
+        ],
+      }),
+    ),
+    frame({ ...head, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] }),
     frame({
       ...head,
-      choices: [
-        {
-          index: 0,
-          delta: index === 0 ? { role: 'assistant', content } : { content },
-          logprobs: null,
-          finish_reason: null,
-        },
-      ],
+      choices: [],
+      usage: { prompt_tokens: 8, completion_tokens: tokens.length, total_tokens: 8 + tokens.length },
     }),
-  ),
-  frame({ ...head, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] }),
-  frame({
-    ...head,
-    choices: [],
-    usage: { prompt_tokens: 8, completion_tokens: CHUNKS_PER_ANSWER, total_tokens: 8 + CHUNKS_PER_ANSWER },
-  }),
-  Buffer.from('data: [DONE]\n\n'),
-];
+    Buffer.from('data: [DONE]\n\n'),
+  ];
+}
+
+const frames = answerFrames(ANSWER_TOKENS);
+/** Paced answers by chunk count, built on first use. */
+const pacedFrames = new Map<number, Buffer[]>();
+const PACED_PATH = /^\/paced\/(\d+)\/v1\/chat\/completions$/;
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -74,14 +85,43 @@ function streamAnswer(response: ServerResponse) {
   writeNext();
 }
 
+/**
+ * A paced answer of `chunks` content chunks: chunk i goes out at i × PACED_CHUNK_INTERVAL_MS;
+ * finish, usage and [DONE] follow the last one at once.
+ */
+function streamPacedAnswer(response: ServerResponse, chunks: number) {
+  let answer = pacedFrames.get(chunks);
+  if (!answer) {
+    answer = answerFrames(ANSWER_TOKENS.slice(0, chunks));
+    pacedFrames.set(chunks, answer);
+  }
+  response.writeHead(200, SSE_HEADERS);
+  let next = 0;
+  const writeNext = () => {
+    if (response.destroyed) return;
+    response.write(answer[next++]!);
+    if (next < chunks) {
+      timer = setTimeout(writeNext, PACED_CHUNK_INTERVAL_MS);
+      return;
+    }
+    for (const tail of answer.slice(next)) response.write(tail);
+    response.end();
+  };
+  let timer = setTimeout(writeNext, 0);
+  // A relay that aborts mid-answer must not leave a timer writing into a dead socket for seconds.
+  response.on('close', () => clearTimeout(timer));
+}
+
 const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
-  if (request.method !== 'POST' || request.url !== '/v1/chat/completions') {
+  const pacedChunks = Number(PACED_PATH.exec(request.url ?? '')?.[1] ?? 0);
+  const paced = pacedChunks >= 1 && pacedChunks <= CHUNKS_PER_ANSWER;
+  if (request.method !== 'POST' || !(paced || request.url === '/v1/chat/completions')) {
     response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found"}}');
     return;
   }
   // The request body does not change the answer; read it only to keep the connection reusable.
   request.resume();
-  request.on('end', () => streamAnswer(response));
+  request.on('end', () => (paced ? streamPacedAnswer(response, pacedChunks) : streamAnswer(response)));
 });
 
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {

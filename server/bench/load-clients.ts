@@ -37,7 +37,19 @@ export type OpenSession = (concurrency: number) => Promise<Session>;
 /** WebSocket targets share this many sockets at most; more concurrent runs share a socket. */
 export const MAX_SOCKETS = 64;
 
-const DEMO_API_KEY = 'sk-demo';
+/** What the slow-stream table changes about a target; the throughput table uses the defaults. */
+export type TargetOptions = {
+  /** The answer a request must add up to. Default: the fast upstream's EXPECTED_ANSWER. */
+  expectedAnswer?: string;
+  /** WebSocket sockets to open for a phase of `concurrency` runs. Default: min(concurrency, MAX_SOCKETS). */
+  sockets?: (concurrency: number) => number;
+};
+
+function socketsFor(options: TargetOptions, concurrency: number): number {
+  return options.sockets ? options.sockets(concurrency) : Math.min(concurrency, MAX_SOCKETS);
+}
+
+export const DEMO_API_KEY = 'sk-demo';
 const DEMO_APP_ID = 'demo-app';
 const DEMO_SECRET = 'demo-secret';
 const QUESTION = [{ role: 'user' as const, content: 'hi' }];
@@ -51,6 +63,9 @@ export const astronBody = { bot_id: 'upstream-bot', uid: 'bench', stream: true, 
  */
 class RequestTrace {
   readonly startedAt = performance.now();
+
+  constructor(private readonly expectedAnswer: string) {}
+
   firstContentAt: number | undefined;
   chunks = 0;
   text = '';
@@ -67,8 +82,9 @@ class RequestTrace {
   }
 
   result(): RequestResult {
-    const complete = this.failure === undefined && this.text === EXPECTED_ANSWER;
-    const error = this.failure ?? `received ${this.text.length} of ${EXPECTED_ANSWER.length} characters of the answer`;
+    const complete = this.failure === undefined && this.text === this.expectedAnswer;
+    const error =
+      this.failure ?? `received ${this.text.length} of ${this.expectedAnswer.length} characters of the answer`;
     return {
       ok: complete,
       ttfcMs: this.firstContentAt === undefined ? undefined : this.firstContentAt - this.startedAt,
@@ -100,14 +116,16 @@ export function httpSseTarget(options: {
   path: string;
   headers?: Record<string, string>;
   body: unknown;
+  expectedAnswer?: string;
 }): OpenSession {
+  const expectedAnswer = options.expectedAnswer ?? EXPECTED_ANSWER;
   const headers = { 'content-type': 'application/json', accept: 'text/event-stream', ...options.headers };
   const body = JSON.stringify(options.body);
   return (concurrency) => {
     const pool = new Pool(options.origin, { connections: concurrency, pipelining: 1 });
     return Promise.resolve({
       async run() {
-        const trace = new RequestTrace();
+        const trace = new RequestTrace(expectedAnswer);
         let sawDone = false;
         try {
           const response = await pool.request({
@@ -166,8 +184,9 @@ function runSubscription(
   subscribe: (handlers: SubscriptionHandlers) => { unsubscribe(): void },
   classify: (value: unknown) => Yielded,
   requireFinishEvent: boolean,
+  expectedAnswer: string = EXPECTED_ANSWER,
 ): Promise<RequestResult> {
-  const trace = new RequestTrace();
+  const trace = new RequestTrace(expectedAnswer);
   let finished = !requireFinishEvent;
   return new Promise((resolve) => {
     let settled = false;
@@ -211,12 +230,13 @@ function runSubscription(
 
 /** What our tRPC route yields: `tracked` ChatEvents, so each arrives as `{ id, data }`. */
 function classifyChatEvent(value: unknown): Yielded {
-  const event = (value as { data?: { type?: string; text?: string } }).data;
+  const event = (value as { data?: { type?: string; text?: string; finishReason?: string } }).data;
   switch (event?.type) {
     case 'text-delta':
       return event.text ? { content: event.text } : 'other';
     case 'finish':
-      return 'finish';
+      // A run the server cancelled (slow consumer, orphan, shutdown) did not answer the request.
+      return event.finishReason === 'cancelled' ? 'error' : 'finish';
     case 'error':
       return 'error';
     default:
@@ -230,7 +250,7 @@ function classifyRelayValue(value: unknown): Yielded {
 }
 
 /** tRPC clients for a target; `pick(slot)` spreads workers over WebSocket clients. */
-type TrpcClients<Router extends AnyRouter> = { pick(slot: number): TRPCClient<Router>; close(): Promise<void> };
+export type TrpcClients<Router extends AnyRouter> = { pick(slot: number): TRPCClient<Router>; close(): Promise<void> };
 
 /** httpSubscriptionLink over the `eventsource` package: one HTTP request per subscription. */
 function sseClients<Router extends AnyRouter>(url: string, withServerOptions: boolean): TrpcClients<Router> {
@@ -251,7 +271,7 @@ function sseClients<Router extends AnyRouter>(url: string, withServerOptions: bo
 }
 
 /** wsLink clients, each on its own socket; opened before the phase's clock starts. */
-async function wsClients<Router extends AnyRouter>(
+export async function wsClients<Router extends AnyRouter>(
   url: string,
   sockets: number,
   withServerOptions: boolean,
@@ -290,18 +310,19 @@ async function wsClients<Router extends AnyRouter>(
 }
 
 /** Our `chat.completions` subscription (superjson, API key in connectionParams). */
-export function ourTrpcTarget(url: string, link: 'sse' | 'ws'): OpenSession {
+export function ourTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetOptions = {}): OpenSession {
   return async (concurrency) => {
     const clients =
       link === 'sse'
         ? sseClients<AppRouter>(url, true)
-        : await wsClients<AppRouter>(url, Math.min(concurrency, MAX_SOCKETS), true);
+        : await wsClients<AppRouter>(url, socketsFor(options, concurrency), true);
     return {
       run: (slot) =>
         runSubscription(
           (handlers) => clients.pick(slot).chat.completions.subscribe(astronBody, handlers),
           classifyChatEvent,
           true,
+          options.expectedAnswer,
         ),
       close: () => clients.close(),
     };
@@ -346,15 +367,16 @@ type AstronFrame = {
 };
 
 /**
- * Our plain WebSocket: min(concurrency, 64) signed sockets, several runs each told apart by
- * `request_id`; a run ends with the frame whose `finish_reason` is set.
+ * Our plain WebSocket: min(concurrency, 64) signed sockets (unless `options.sockets` says otherwise),
+ * several runs each told apart by `request_id`; a run ends with the frame whose `finish_reason` is set.
  */
-export function plainWebSocketTarget(origin: string): OpenSession {
+export function plainWebSocketTarget(origin: string, options: TargetOptions = {}): OpenSession {
+  const expectedAnswer = options.expectedAnswer ?? EXPECTED_ANSWER;
   return async (concurrency) => {
     type Pending = (frame: AstronFrame | Error) => void;
     let nextRequestId = 0;
     const sockets = await Promise.all(
-      Array.from({ length: Math.min(concurrency, MAX_SOCKETS) }, async () => {
+      Array.from({ length: socketsFor(options, concurrency) }, async () => {
         const socket = new WebSocket(signedWebSocketUrl(origin));
         const pending = new Map<string, Pending>();
         socket.on('message', (data) => {
@@ -381,7 +403,7 @@ export function plainWebSocketTarget(origin: string): OpenSession {
       run(slot) {
         const { socket, pending } = sockets[slot % sockets.length]!;
         const requestId = `bench-${nextRequestId++}`;
-        const trace = new RequestTrace();
+        const trace = new RequestTrace(expectedAnswer);
         return new Promise<RequestResult>((resolve) => {
           const finish = (failure?: string) => {
             clearTimeout(timer);
