@@ -149,10 +149,18 @@ export function createRunManager(options: RunManagerOptions) {
       const events = options.chat.runChat({ ...request, runId }, context, controller.signal);
       const start = await awaitRunStart(events);
       runId = start.runId;
+      try {
+        await runLog.open(runId, { appId: context.appId });
+        await runLog.beat(runId, 'owner', ownerTtlMs);
+        await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
+      } catch (error) {
+        // The run log is unreachable: stop the run now (it is recorded and its slot freed).
+        controller.abort();
+        await events.return(undefined);
+        throw error;
+      }
+      // Only now may the orphan check see the run: before its first beat it would look abandoned.
       local.set(runId, { controller, appId: context.appId });
-      await runLog.open(runId, { appId: context.appId });
-      await runLog.beat(runId, 'owner', ownerTtlMs);
-      await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
       void pump(runId, events, start);
       return { runId, existing: false };
     },
