@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testBackends } from './support/backends.ts';
-import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.ts';
+import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson, readSse } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -20,9 +20,7 @@ describe.each(testBackends())('Astron REST on $name', (backend) => {
   beforeAll(async () => {
     upstream = await startFakeUpstream();
     server = await startTestApp(backend, {
-      overrides: {
-        providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
-      },
+      overrides: usingUpstream(upstream),
     });
   });
   afterAll(async () => {

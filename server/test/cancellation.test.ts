@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { testBackends } from './support/backends.ts';
-import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.ts';
+import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -47,9 +47,7 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     upstream = await startFakeUpstream(slowAnswer);
     server = await startTestApp(backend, {
       env: { ORPHAN_TIMEOUT_SECONDS: '1', STREAM_MAX_BUFFERED_BYTES: '65536' },
-      overrides: {
-        providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
-      },
+      overrides: usingUpstream(upstream),
     });
   });
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testBackends } from './support/backends.ts';
-import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.ts';
+import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { postJson, readSse } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -13,9 +13,7 @@ describe.each(testBackends())('OpenAI REST on $name', (backend) => {
   beforeAll(async () => {
     upstream = await startFakeUpstream();
     server = await startTestApp(backend, {
-      overrides: {
-        providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
-      },
+      overrides: usingUpstream(upstream),
     });
     openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'sk-demo', maxRetries: 0 });
   });

@@ -2,7 +2,7 @@ import { createChatClient } from '@astron-chat/client';
 import type { ChatEvent } from '@astron-chat/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testBackends } from './support/backends.ts';
-import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.ts';
+import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -15,9 +15,7 @@ describe.each(testBackends())('tRPC against an OpenAI-compatible upstream on $na
   beforeAll(async () => {
     upstream = await startFakeUpstream();
     server = await startTestApp(backend, {
-      overrides: {
-        providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
-      },
+      overrides: usingUpstream(upstream),
     });
   });
   afterAll(async () => {

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { createBotRepository } from '../src/store/bot.repository.ts';
 import { testBackends } from './support/backends.ts';
-import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.ts';
+import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson, readSse } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -65,9 +65,7 @@ describe.each(testBackends())('workflows and agents on $name', (backend) => {
         INPUT_BLOCKED_TERMS: 'forbidden-word',
         FILE_ALLOWED_TYPES: 'pdf,png',
       },
-      overrides: {
-        providers: { upstream: { type: 'openai-compatible', baseUrl: upstream.baseUrl, defaultModel: 'fake-model' } },
-      },
+      overrides: usingUpstream(upstream),
     });
   });
   afterAll(async () => {

@@ -117,3 +117,12 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
   upstream.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
   return upstream;
 }
+
+/** App overrides that make the `upstream` provider (and so `upstream-bot`) stream from `upstream`. */
+export function usingUpstream(upstream: FakeUpstream) {
+  return {
+    providers: {
+      upstream: { type: 'openai-compatible' as const, baseUrl: upstream.baseUrl, defaultModel: 'fake-model' },
+    },
+  };
+}
