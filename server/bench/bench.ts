@@ -25,7 +25,7 @@ import {
   type OpenSession,
   type RequestResult,
 } from './load-clients.ts';
-import { fixed, markdownTable, percentile } from './report.ts';
+import { fixed, markdownTable, percentile, sortedTtfc } from './report.ts';
 import { runSlowBench } from './slow-bench.ts';
 import {
   readCpuMs,
@@ -84,10 +84,7 @@ type Row = {
 };
 
 function summarize(results: RequestResult[]) {
-  const ttfc = results
-    .filter((result) => result.ok && result.ttfcMs !== undefined)
-    .map((result) => result.ttfcMs!)
-    .sort((a, b) => a - b);
+  const ttfc = sortedTtfc(results);
   const failed = results.filter((result) => !result.ok);
   return {
     completed: results.length - failed.length,

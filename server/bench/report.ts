@@ -22,3 +22,8 @@ export function markdownTable(header: string[], lines: string[][], textColumns: 
   const rule = `|${widths.map((width, column) => (column < textColumns ? `:${'-'.repeat(width + 1)}` : `${'-'.repeat(width + 1)}:`)).join('|')}|`;
   return [format(header), rule, ...lines.map(format)].join('\n');
 }
+
+/** Times to first chunk of the successful requests, sorted for percentiles. */
+export function sortedTtfc(results: Array<{ ok: boolean; ttfcMs?: number | undefined }>): number[] {
+  return results.flatMap((result) => (result.ok && result.ttfcMs !== undefined ? [result.ttfcMs] : [])).sort((a, b) => a - b);
+}

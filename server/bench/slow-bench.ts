@@ -25,7 +25,7 @@ import {
   type RequestResult,
   type Session,
 } from './load-clients.ts';
-import { fixed, markdownTable, percentile } from './report.ts';
+import { fixed, markdownTable, percentile, sortedTtfc } from './report.ts';
 import {
   openResumeSession,
   RESUME_CHUNKS,
@@ -190,10 +190,7 @@ async function measureSlowStreams(
     const { results, peakConcurrent, elapsedMs } = await driveStaggered(session, plan);
     const cpuMs = readCpuMs(server.pid) - cpuBefore;
     const clientCpu = process.cpuUsage(clientCpuBefore);
-    const ttfc = results
-      .filter((result) => result.ok && result.ttfcMs !== undefined)
-      .map((result) => result.ttfcMs!)
-      .sort((a, b) => a - b);
+    const ttfc = sortedTtfc(results);
     const failed = results.filter((result) => !result.ok);
     return {
       variant,

@@ -53,6 +53,14 @@ export const nodeRetrySchema = z.strictObject({
 });
 
 /** What happens when a node fails after its retries: stop the run, go on with a default output, or follow the node's `fail` edges. */
+/** Largest HTTP response an http node or tool reads, bytes (at most 10 MiB). Default 1 MiB. */
+const maxResponseBytesSchema = z
+  .number()
+  .int()
+  .min(1)
+  .max(10 * 1024 * 1024)
+  .optional();
+
 export const nodeErrorStrategySchema = z.discriminatedUnion('strategy', [
   z.strictObject({ strategy: z.literal('abort') }),
   z.strictObject({ strategy: z.literal('default'), output: z.record(z.string(), z.unknown()) }),
@@ -80,12 +88,7 @@ const httpRequestFields = {
   /** Templated request body (sent as is; JSON when it parses as JSON). */
   body: z.string().max(100_000).optional(),
   /** Largest response read, bytes. Default 1 MiB. */
-  maxResponseBytes: z
-    .number()
-    .int()
-    .min(1)
-    .max(10 * 1024 * 1024)
-    .optional(),
+  maxResponseBytes: maxResponseBytesSchema,
 };
 
 /** A tool an agent may call: an allow-listed HTTP endpoint, or another bot of the same app. */
@@ -108,12 +111,7 @@ export const agentToolSchema = z.discriminatedUnion('type', [
       .regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path starting with /'),
     headers: z.record(z.string(), z.string().max(4096)).optional(),
     timeoutMs: z.number().int().min(1).max(300_000).optional(),
-    maxResponseBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(10 * 1024 * 1024)
-      .optional(),
+    maxResponseBytes: maxResponseBytesSchema,
   }),
   z.strictObject({
     type: z.literal('bot'),

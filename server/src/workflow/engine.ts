@@ -185,16 +185,24 @@ export async function* runGraph(
 
   async function executeNode(node: WorkflowNode, entry: NodeRunRecord): Promise<NodeResult & { failed?: boolean }> {
     const timeoutMs = node.timeoutMs ?? DEFAULT_TIMEOUT_MS[node.type] ?? FALLBACK_TIMEOUT_MS;
-    for (let attempt = 1; ; attempt += 1) {
-      entry.attempts = attempt;
+    const nodeStep = (
+      type: 'step-start' | 'step-end',
+      status: 'running' | 'succeeded' | 'failed',
+      attempt: number,
+      error?: string,
+    ) =>
       step({
-        type: 'step-start',
+        type,
         nodeId: node.id,
         nodeType: node.type,
         stepSeq: stepSeq++,
-        status: 'running',
+        status,
         attempt,
+        ...(error === undefined ? {} : { error }),
       });
+    for (let attempt = 1; ; attempt += 1) {
+      entry.attempts = attempt;
+      nodeStep('step-start', 'running', attempt);
       let streamed = false;
       const timer = new AbortController();
       const timeout = setTimeout(() => timer.abort(new NodeTimeoutError(node.id, timeoutMs)), timeoutMs);
@@ -220,14 +228,7 @@ export async function* runGraph(
         entry.finishedAt = Date.now();
         entry.output = result.output;
         settledPreview(node.id);
-        step({
-          type: 'step-end',
-          nodeId: node.id,
-          nodeType: node.type,
-          stepSeq: stepSeq++,
-          status: 'succeeded',
-          attempt,
-        });
+        nodeStep('step-end', 'succeeded', attempt);
         return result;
       } catch (caught) {
         if (signal.aborted) throw caught; // cancelled, or another node failed the run
@@ -239,15 +240,12 @@ export async function* runGraph(
         entry.error = { code: nodeError.code, message: nodeError.message };
         if (!streamed && attempt <= plan.maxRetries) {
           const delay = Math.round(backoffDelayMs(plan, attempt) * (options.retryDelayScale ?? 1));
-          step({
-            type: 'step-end',
-            nodeId: node.id,
-            nodeType: node.type,
-            stepSeq: stepSeq++,
-            status: 'failed',
+          nodeStep(
+            'step-end',
+            'failed',
             attempt,
-            error: `${message} (${errorClass}; retry ${attempt} of ${plan.maxRetries} in ${delay} ms)`,
-          });
+            `${message} (${errorClass}; retry ${attempt} of ${plan.maxRetries} in ${delay} ms)`,
+          );
           await sleep(delay, undefined, { signal });
           continue;
         }
@@ -257,15 +255,7 @@ export async function* runGraph(
         const why =
           streamed && attempt <= plan.maxRetries ? `${message} (not retried: output already streamed)` : message;
         settledPreview(node.id);
-        step({
-          type: 'step-end',
-          nodeId: node.id,
-          nodeType: node.type,
-          stepSeq: stepSeq++,
-          status: 'failed',
-          attempt,
-          error: why,
-        });
+        nodeStep('step-end', 'failed', attempt, why);
         switch (strategy.strategy) {
           case 'abort':
             throw nodeError;
