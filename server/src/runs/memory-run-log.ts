@@ -1,6 +1,6 @@
 import type { ChatEvent } from '@astron-chat/shared';
 import { AppError } from '../errors/app-error.ts';
-import { isTerminal, whenAborted, type RunLog, type RunOwner } from './run-log.ts';
+import { createWaiter, isTerminal, type RunLog, type RunOwner } from './run-log.ts';
 
 type Entry = {
   owner: RunOwner;
@@ -59,24 +59,29 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): 
     },
     async *follow(runId, afterSeq, signal) {
       let next = afterSeq + 1;
-      const aborted = whenAborted(signal);
-      for (;;) {
-        const entry = runs.get(runId);
-        if (!entry) throw new AppError('NOT_FOUND', `Run "${runId}" was not found or has expired.`, { param: 'runId' });
-        if (next < entry.firstSeq) {
-          throw new AppError('NOT_FOUND', `Events of run "${runId}" before ${entry.firstSeq} are no longer kept.`, {
-            param: 'lastEventId',
-          });
+      const waiter = createWaiter(signal);
+      try {
+        for (;;) {
+          const entry = runs.get(runId);
+          if (!entry) throw new AppError('NOT_FOUND', `Run "${runId}" was not found or has expired.`, { param: 'runId' });
+          if (next < entry.firstSeq) {
+            throw new AppError('NOT_FOUND', `Events of run "${runId}" before ${entry.firstSeq} are no longer kept.`, {
+              param: 'lastEventId',
+            });
+          }
+          while (next - entry.firstSeq < entry.events.length) {
+            const event = entry.events[next - entry.firstSeq] as ChatEvent;
+            next += 1;
+            yield event;
+            if (isTerminal(event)) return;
+          }
+          if (signal.aborted) return;
+          entry.wake.push(waiter.wake);
+          await waiter.wait();
+          if (signal.aborted) return;
         }
-        while (next - entry.firstSeq < entry.events.length) {
-          const event = entry.events[next - entry.firstSeq] as ChatEvent;
-          next += 1;
-          yield event;
-          if (isTerminal(event)) return;
-        }
-        if (signal.aborted) return;
-        await Promise.race([new Promise<void>((resolve) => entry.wake.push(resolve)), aborted]);
-        if (signal.aborted) return;
+      } finally {
+        waiter.dispose();
       }
     },
     reserve(key, runId, ttlSeconds) {

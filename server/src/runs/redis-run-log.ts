@@ -1,7 +1,7 @@
 import type { ChatEvent } from '@astron-chat/shared';
 import { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.ts';
-import { isTerminal, whenAborted, type HeartbeatRole, type RunLog } from './run-log.ts';
+import { createWaiter, isTerminal, type HeartbeatRole, type RunLog } from './run-log.ts';
 
 const MAX_EVENTS_PER_RUN = 10_000;
 /** A run's keys outlive its longest possible duration (RUN_TIMEOUT_SECONDS ≤ 1800) until it closes. */
@@ -94,11 +94,11 @@ export function createRedisRunLog(url: string): RunLog {
     },
     async *follow(runId, afterSeq, signal) {
       const live: ChatEvent[] = [];
-      let wake: (() => void) | undefined;
+      const waiter = createWaiter(signal);
       // Listen first, then read: an event published in between is in both, and dropped once by seq.
       const stop = await listen(runId, (events) => {
         live.push(...events);
-        wake?.();
+        waiter.wake();
       });
       /** Events after `seq` from the stream itself: the start, and the repair after missed messages. */
       const readAfter = async (seq: number): Promise<ChatEvent[]> => {
@@ -117,7 +117,6 @@ export function createRedisRunLog(url: string): RunLog {
       try {
         let last = afterSeq;
         let pending = await readAfter(last);
-        const aborted = whenAborted(signal);
         for (;;) {
           for (const event of pending) {
             if (event.seq <= last) continue;
@@ -129,12 +128,7 @@ export function createRedisRunLog(url: string): RunLog {
           }
           if (signal.aborted) return;
           if (live.length === 0) {
-            const woken = await Promise.race([
-              new Promise<boolean>((resolve) => (wake = () => resolve(true))),
-              aborted.then(() => true),
-              new Promise<boolean>((resolve) => setTimeout(resolve, RESYNC_MS, false).unref()),
-            ]);
-            wake = undefined;
+            const woken = await waiter.wait(RESYNC_MS);
             if (signal.aborted) return;
             if (!woken) {
               pending = await readAfter(last);
@@ -145,6 +139,7 @@ export function createRedisRunLog(url: string): RunLog {
           if (pending[0] && pending[0].seq > last + 1) pending = await readAfter(last);
         }
       } finally {
+        waiter.dispose();
         await stop();
       }
     },

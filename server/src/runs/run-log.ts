@@ -42,10 +42,36 @@ export function isTerminal(event: ChatEvent): boolean {
   return event.type === 'finish' || event.type === 'error';
 }
 
-/** Resolves when `signal` aborts; never rejects. */
-export function whenAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+/**
+ * What a follower waits on between events: `wait()` resolves with true on `wake()` or when `signal`
+ * aborts, with false after `timeoutMs`. One abort listener for the follower's life, none per wait:
+ * racing every wait against one long-lived abort promise would pile a reaction onto it per event.
+ */
+export function createWaiter(signal: AbortSignal) {
+  let settle: ((woken: boolean) => void) | undefined;
+  const wake = (woken = true) => {
+    const resolve = settle;
+    settle = undefined;
+    resolve?.(woken);
+  };
+  const onAbort = () => wake();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    wake: () => wake(),
+    wait(timeoutMs?: number): Promise<boolean> {
+      if (signal.aborted) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        if (timeoutMs === undefined) {
+          settle = resolve;
+          return;
+        }
+        const timer = setTimeout(() => wake(false), timeoutMs).unref();
+        settle = (woken) => {
+          clearTimeout(timer);
+          resolve(woken);
+        };
+      });
+    },
+    dispose: () => signal.removeEventListener('abort', onAbort),
+  };
 }
