@@ -39,6 +39,7 @@ import { createRouteTable } from './transport/http/route-table.ts';
 import { createAstronReadRoutes } from './transport/astron/astron-reads.route.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './transport/openai/openai.route.ts';
 import { createAppRouter, createTrpcContext } from './transport/trpc/trpc.router.ts';
+import { createTrpcSseHandler } from './transport/trpc/trpc-sse.ts';
 import type { TransportDependencies } from './transport/transport-dependencies.ts';
 import { createAstronWebSocket } from './transport/ws/astron-ws.ts';
 
@@ -140,6 +141,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   const router = createAppRouter(dependencies);
   const trpcHandler = createHTTPHandler({ router, createContext: createTrpcContext, basePath: '/trpc/' });
+  const trpcSse = createTrpcSseHandler({ router, createContext: createTrpcContext, settings: config });
   const trpcSockets = new WebSocketServer({ noServer: true, maxPayload: config.maxBodyBytes });
   const trpcWebSocket = applyWSSHandler({
     wss: trpcSockets,
@@ -212,7 +214,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       );
     });
     if (isTrpc) {
-      trpcHandler(request, response);
+      const procedurePath = path.slice('/trpc/'.length);
+      if (trpcSse.handles(request.method, procedurePath)) {
+        const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+        trpcSse.serve(request, response, procedurePath, query).catch((error: unknown) => {
+          logger.error({ err: error, requestId, path }, 'tRPC subscription failed');
+          response.destroy();
+        });
+      } else trpcHandler(request, response);
       return;
     }
     const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);

@@ -46,6 +46,10 @@ export function createSseWriter(
     data(payload: string) {
       write(`data: ${payload}\n\n`);
     },
+    /** A whole frame as given (its own `event:`/`id:` lines and the closing blank line). */
+    frame(text: string) {
+      write(text);
+    },
     /** Sends what is pending with the end of the response, in one write. */
     end() {
       clearInterval(heartbeat);
