@@ -134,6 +134,11 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     );
     await eventually(() => Promise.resolve(second.frames.some((frame) => frame.choices?.[0]?.finish_reason)), 8_000);
     second.socket.close();
+    // The subscriber's frames carry the starter's header, not stand-ins (empty model, join time).
+    for (const frame of second.frames) {
+      expect(frame).toMatchObject({ id: seen[0]!.id, model: seen[0]!.model, created: seen[0]!.created });
+    }
+    expect(seen[0]!.model).toBe('fake-model');
     const resumed = second.frames.map((frame) => Number(frame.seq));
     // Frames carry event seqs (usage events have no frame, so seqs may skip); none is repeated.
     expect(resumed[0]).toBe(lastSeq + 1);

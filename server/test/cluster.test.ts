@@ -124,5 +124,11 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
     expect(text.length).toBeGreaterThan(0);
     const answer = `This is the astron-chat demo model (a built-in demo, not a real LLM). You said: "${question}".`;
     expect(answer.startsWith(text)).toBe(true);
+    // The follower that ended the run also recorded it: readable from either instance, as failed.
+    const runId = events[0]?.type === 'run-start' ? events[0].runId : '';
+    const response = await fetch(`${nginxUrl}/agent/v1/runs/${runId}`, {
+      headers: { authorization: 'Bearer sk-demo' },
+    });
+    expect(await response.json()).toMatchObject({ runId, botId: 'demo-bot', status: 'failed', error: { code: 1006 } });
   }, 30_000);
 });

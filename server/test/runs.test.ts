@@ -1,8 +1,32 @@
 import { createChatClient, type ChatEvent } from '@astron-chat/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type * as MemoryRunLog from '../src/runs/memory-run-log.ts';
+import type * as RedisRunLog from '../src/runs/redis-run-log.ts';
+import type { RunLog } from '../src/runs/run-log.ts';
 import { testBackends } from './support/backends.ts';
 import { eventually } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
+
+/** The run logs the apps under test open: a test plays, in them, an instance that died mid-run. */
+const { runLogs, capturing } = vi.hoisted(() => {
+  const runLogs: RunLog[] = [];
+  const capturing =
+    <Options extends unknown[]>(create: (...options: Options) => RunLog) =>
+    (...options: Options) => {
+      const log = create(...options);
+      runLogs.push(log);
+      return log;
+    };
+  return { runLogs, capturing };
+});
+vi.mock('../src/runs/memory-run-log.ts', async (importOriginal) => {
+  const original = await importOriginal<typeof MemoryRunLog>();
+  return { createMemoryRunLog: capturing(original.createMemoryRunLog) };
+});
+vi.mock('../src/runs/redis-run-log.ts', async (importOriginal) => {
+  const original = await importOriginal<typeof RedisRunLog>();
+  return { createRedisRunLog: capturing(original.createRedisRunLog) };
+});
 
 const ask = (content: string, extra: Record<string, unknown> = {}) => ({
   bot_id: 'demo-bot',
@@ -37,6 +61,7 @@ function follow(
 
 describe.each(testBackends())('runs decoupled from connections on $name', (backend) => {
   let server: TestApp;
+  let runLog: RunLog;
   const clients: Array<ReturnType<typeof createChatClient>> = [];
   const client = (transport: 'sse' | 'ws' = 'sse', apiKey = 'sk-demo') => {
     const created = createChatClient({ url: server.url, transport, apiKey });
@@ -46,6 +71,7 @@ describe.each(testBackends())('runs decoupled from connections on $name', (backe
 
   beforeAll(async () => {
     server = await startTestApp(backend, { env: { DEMO_MODEL_DELAY_MS: '15', ORPHAN_TIMEOUT_SECONDS: '1' } });
+    runLog = runLogs.at(-1)!;
   });
   afterAll(async () => {
     for (const created of clients) created.close();
@@ -148,6 +174,47 @@ describe.each(testBackends())('runs decoupled from connections on $name', (backe
     const stranger = await startStranger();
     await expect(stranger.trpc.chat.runs.cancel.mutate({ runId })).rejects.toMatchObject({ data: { appCode: 1008 } });
     await expect(follow(stranger, runId)).rejects.toMatchObject({ data: { appCode: 1008 } });
+  });
+
+  it('records a run lost with its instance as failed, with the answer so far, once', async () => {
+    const sse = client('sse');
+    // The header a real run's instance keeps in the run log...
+    const started = await sse.trpc.chat.runs.create.mutate(ask('a run to copy the header of'));
+    await follow(sse, started.runId);
+    const header = (await runLog.owner(started.runId))!;
+    // ...for a run whose instance logged three events and died: it never beats as the owner again.
+    const runId = `run_lost${Math.random().toString(36).slice(2)}`;
+    const chatId = `chat-lost-${Math.random().toString(36).slice(2)}`;
+    const run = { ...header, runId, chatId, createdAt: Date.now(), question: 'who stopped?' };
+    await runLog.open(runId, run);
+    await runLog.append(runId, [
+      { type: 'run-start', seq: 0, runId, chatId, botId: run.botId, model: run.model, created: 0 },
+      { type: 'text-delta', seq: 1, text: 'half of ' },
+      { type: 'text-delta', seq: 2, text: 'an answer' },
+    ]);
+
+    const followers = await Promise.all([follow(sse, runId), follow(client('ws'), runId, `${runId}:1`)]);
+    for (const events of followers) {
+      expect(events.at(-1)).toMatchObject({ type: 'error', seq: 3, code: 1006, retryable: true });
+    }
+    // Recorded before the terminal event was logged: readable as soon as a follower sees the end.
+    expect(await sse.trpc.chat.runs.get.query({ runId })).toMatchObject({
+      runId,
+      botId: run.botId,
+      botVersion: run.botVersion,
+      chatId,
+      status: 'failed',
+      finishReason: null,
+      error: { code: 1006, message: expect.stringMatching(/instance running this run stopped/) },
+    });
+    const response = await fetch(`${server.url}/agent/v1/chats/${chatId}/messages`, {
+      headers: { authorization: 'Bearer sk-demo' },
+    });
+    // Written once, though two followers noticed: one question, one partial answer.
+    expect(((await response.json()) as { messages: unknown[] }).messages).toMatchObject([
+      { role: 'user', content: 'who stopped?', run_id: runId },
+      { role: 'assistant', content: 'half of an answer', status: 'partial', run_id: runId },
+    ]);
   });
 
   async function startStranger() {

@@ -15,6 +15,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
 import type { RunRecord, RunRepository, StoredToolCall } from '../store/run.repository.ts';
+import { collectAnswer } from './collect-answer.ts';
 
 /** A chat request after a transport has parsed it; the same for every transport. */
 export type ChatRequest = {
@@ -32,7 +33,32 @@ export type ChatRequest = {
   runId?: string | undefined;
   /** Workflow inputs (the Astron body's extra `parameters` fields). */
   inputs?: Record<string, unknown> | undefined;
+  /** Set by the run manager: called with the run's header just before `run-start`, to keep it in the run log. */
+  onStart?: ((run: RunHeader) => void) | undefined;
 };
+
+export type RunStart = Extract<ChatEvent, { type: 'run-start' }>;
+
+/**
+ * What a run's record holds from its start on. The run log keeps it with the run: subscribers frame
+ * with it, and the follower that ends a run lost with its instance records the run from it.
+ */
+export type RunHeader = Omit<
+  RunRecord,
+  'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer'
+>;
+
+export function toRunStart(run: RunHeader): RunStart {
+  return {
+    type: 'run-start',
+    seq: 0,
+    runId: run.runId,
+    chatId: run.chatId ?? null,
+    botId: run.botId,
+    model: run.model,
+    created: Math.floor(run.createdAt / 1000),
+  };
+}
 
 /** Who asks and through what; set by the transport after authentication. */
 export type ChatContext = {
@@ -115,6 +141,41 @@ export function createChatService(options: ChatServiceOptions) {
     return applyHistoryBudget(stored ?? [], budget);
   }
 
+  /** Stores a finished run with its node runs, and lets the chat's next turn see it. */
+  async function saveRun(record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
+    await options.runs.recordRun(record);
+    await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
+    if (record.chatId !== undefined) {
+      await cache.delete(cacheKeys.history(record.appId, record.chatId));
+      await cache.set(cacheKeys.session(record.appId, record.chatId), { botId: record.botId });
+    }
+  }
+
+  /**
+   * Records a run whose instance stopped before it ended, as failed with `error`, from its header and
+   * the events it logged. Another instance calls this (the run manager's follower that ends the run).
+   */
+  async function recordLostRun(run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError): Promise<void> {
+    const answer = await collectAnswer(toRunStart(run), events);
+    await saveRun(
+      {
+        ...run,
+        status: 'failed',
+        finishReason: undefined,
+        error: { code: error.code, message: error.message },
+        usage: answer.usage,
+        timeToFirstTokenMs: undefined,
+        durationMs: Date.now() - run.createdAt,
+        answer: {
+          content: answer.content,
+          reasoning: answer.reasoning,
+          toolCalls: answer.toolCalls.map(toStoredToolCall),
+        },
+      },
+      [],
+    );
+  }
+
   /**
    * Runs one chat. Errors before the first event (unknown bot, bad history) are thrown; after it
    * they end the stream with an `error` event. Aborting `signal` stops the model at once and the
@@ -131,7 +192,21 @@ export function createChatService(options: ChatServiceOptions) {
     const runId = request.runId ?? createId('run');
     const timeout = AbortSignal.timeout(options.runTimeoutMs);
     const runSignal = AbortSignal.any([signal, timeout]);
-    const question = request.messages.at(-1)?.content ?? '';
+    const run: RunHeader = {
+      runId,
+      appId: context.appId,
+      botId: bot.botId,
+      botVersion: bot.version,
+      chatId: request.chatId,
+      uid: request.uid,
+      apiKeyId: context.apiKeyId,
+      transport: context.transport,
+      model: execution.modelName,
+      caller: request.caller,
+      callerSid: request.callerSid,
+      createdAt: startedAt,
+      question: request.messages.at(-1)?.content ?? '',
+    };
 
     let seq = 0;
     const numbered = (body: ChatEventBody): ChatEvent => ({ ...body, seq: seq++ });
@@ -154,35 +229,18 @@ export function createChatService(options: ChatServiceOptions) {
       recorded = true;
       const durationMs = Date.now() - startedAt;
       const runRecord: RunRecord = {
-        runId,
-        appId: context.appId,
-        botId: bot.botId,
-        botVersion: bot.version,
-        chatId: request.chatId,
-        uid: request.uid,
-        apiKeyId: context.apiKeyId,
-        transport: context.transport,
-        model: execution.modelName,
+        ...run,
         status,
         finishReason: status === 'cancelled' ? 'cancelled' : finishReason,
         error: failure ? { code: failure.code, message: failure.message } : undefined,
         usage,
         timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
         durationMs,
-        caller: request.caller,
-        callerSid: request.callerSid,
-        createdAt: startedAt,
-        question,
         answer: { content, reasoning, toolCalls },
       };
       observeRun(options.metrics, runRecord);
       try {
-        await options.runs.recordRun(runRecord);
-        await options.nodeRuns?.recordNodeRuns({ appId: context.appId, runId, nodeRuns });
-        if (runRecord.chatId !== undefined) {
-          await cache.delete(cacheKeys.history(context.appId, runRecord.chatId));
-          await cache.set(cacheKeys.session(context.appId, runRecord.chatId), { botId: bot.botId });
-        }
+        await saveRun(runRecord, nodeRuns);
       } catch (error) {
         options.logger.error({ err: error, runId }, 'could not record run');
         saveError = toAppError(error);
@@ -208,14 +266,8 @@ export function createChatService(options: ChatServiceOptions) {
     const release = await options.admission.admit(context);
     options.metrics.activeRuns.inc();
     try {
-      yield numbered({
-        type: 'run-start',
-        runId,
-        chatId: request.chatId ?? null,
-        botId: bot.botId,
-        model: execution.modelName,
-        created: Math.floor(startedAt / 1000),
-      });
+      request.onStart?.(run);
+      yield numbered(toRunStart(run));
       const input: BotInput = {
         messages: [...history, ...request.messages],
         // Unset request parameters must not hide the bot's defaults.
@@ -241,13 +293,7 @@ export function createChatService(options: ChatServiceOptions) {
             break;
           case 'tool-call':
             firstTokenAt ??= Date.now();
-            toolCalls.push({
-              id: part.id,
-              kind: part.kind,
-              name: part.name,
-              arguments: part.arguments,
-              ...(part.result === undefined ? {} : { result: part.result }),
-            });
+            toolCalls.push(toStoredToolCall(part));
             yield numbered(part);
             break;
           case 'usage':
@@ -304,6 +350,7 @@ export function createChatService(options: ChatServiceOptions) {
 
   return {
     runChat,
+    recordLostRun,
   };
 }
 export type ChatService = ReturnType<typeof createChatService>;
@@ -314,6 +361,11 @@ function addUsage(total: Usage, more: Usage): Usage {
     completionTokens: total.completionTokens + more.completionTokens,
     totalTokens: total.totalTokens + more.totalTokens,
   };
+}
+
+function toStoredToolCall(call: Omit<StoredToolCall, 'result'> & { result?: string | undefined }): StoredToolCall {
+  const { id, kind, name, arguments: callArguments, result } = call;
+  return { id, kind, name, arguments: callArguments, ...(result === undefined ? {} : { result }) };
 }
 
 function observeRun(metrics: Metrics, record: RunRecord): void {
@@ -331,9 +383,7 @@ function observeRun(metrics: Metrics, record: RunRecord): void {
  * Waits for a run's first event, `run-start`: everything that can refuse a request (unknown bot,
  * limits, input checks) has then been decided, and errors are still thrown, before any byte is sent.
  */
-export async function awaitRunStart(
-  events: AsyncGenerator<ChatEvent>,
-): Promise<Extract<ChatEvent, { type: 'run-start' }>> {
+export async function awaitRunStart(events: AsyncGenerator<ChatEvent>): Promise<RunStart> {
   const first = await events.next();
   if (first.done || first.value.type !== 'run-start')
     throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');

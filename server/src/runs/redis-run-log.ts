@@ -1,7 +1,7 @@
 import type { ChatEvent } from '@astron-chat/shared';
 import { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.ts';
-import { createWaiter, isTerminal, type HeartbeatRole, type RunLog } from './run-log.ts';
+import { createWaiter, isTerminal, type HeartbeatRole, type RunLog, type RunOwner } from './run-log.ts';
 
 const MAX_EVENTS_PER_RUN = 10_000;
 /** A run's keys outlive its longest possible duration (RUN_TIMEOUT_SECONDS ≤ 1800) until it closes. */
@@ -64,11 +64,7 @@ export function createRedisRunLog(url: string): RunLog {
   return {
     kind: 'redis',
     async open(runId, owner) {
-      await commands
-        .multi()
-        .hset(ownerKey(runId), 'appId', owner.appId)
-        .expire(ownerKey(runId), OPEN_RUN_TTL_SECONDS)
-        .exec();
+      await commands.set(ownerKey(runId), JSON.stringify(owner), 'EX', OPEN_RUN_TTL_SECONDS);
     },
     async append(runId, events) {
       if (events.length === 0) return;
@@ -89,8 +85,8 @@ export function createRedisRunLog(url: string): RunLog {
       await pipeline.exec();
     },
     async owner(runId) {
-      const appId = await commands.hget(ownerKey(runId), 'appId');
-      return appId === null ? undefined : { appId };
+      const owner = await commands.get(ownerKey(runId));
+      return owner === null ? undefined : (JSON.parse(owner) as RunOwner);
     },
     async *follow(runId, afterSeq, signal) {
       const live: ChatEvent[] = [];

@@ -1,9 +1,13 @@
 import type { ChatEvent } from '@astron-chat/shared';
+import type { RunHeader } from '../chat/run-chat.ts';
 
 export type HeartbeatRole = 'owner' | 'follower';
 
-/** Who a run belongs to; followers and cancels are checked against it. */
-export type RunOwner = { appId: string };
+/**
+ * A run as its instance opened it: followers and cancels are checked against its `appId`, late
+ * subscribers frame with it, and a run lost with its instance is recorded from it.
+ */
+export type RunOwner = RunHeader;
 
 /**
  * The events of every run, decoupled from the connection that started it: followers replay what

@@ -2,8 +2,16 @@ import type { ChatEvent, Usage } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.ts';
 import { createId } from '../lib/ids.ts';
-import { awaitRunStart, type ChatContext, type ChatRequest, type ChatService } from '../chat/run-chat.ts';
-import { isTerminal, type RunLog } from './run-log.ts';
+import {
+  awaitRunStart,
+  toRunStart,
+  type ChatContext,
+  type ChatRequest,
+  type ChatService,
+  type RunHeader,
+  type RunStart,
+} from '../chat/run-chat.ts';
+import { isTerminal, type RunLog, type RunOwner } from './run-log.ts';
 
 export type RunManagerOptions = {
   chat: ChatService;
@@ -97,11 +105,34 @@ export function createRunManager(options: RunManagerOptions) {
     }
   }
 
+  /** The run's owner record, for the run's own app only (another app's run reads as not found). */
+  async function ownerOf(appId: string, runId: string): Promise<RunOwner> {
+    const owner = await runLog.owner(runId);
+    if (!owner || owner.appId !== appId) {
+      throw new AppError('NOT_FOUND', `Run "${runId}" was not found for this app.`, { param: 'runId' });
+    }
+    return owner;
+  }
+
+  /** The events the run logged up to `lastSeq`, as far as the log still holds them. */
+  async function* loggedUpTo(runId: string, lastSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+    if (lastSeq < 0) return;
+    try {
+      for await (const event of runLog.follow(runId, -1, signal)) {
+        yield event;
+        if (event.seq >= lastSeq) return;
+      }
+    } catch (error) {
+      logger.warn({ err: error, runId }, 'lost run: its logged answer could not be read back in full');
+    }
+  }
+
   /**
-   * The instance running `runId` stopped (crashed, killed) before the run ended. The first follower
-   * to notice writes the terminal error; the others receive it from the log.
+   * The instance running the run stopped (crashed, killed) before the run ended. The first follower
+   * to notice records the run as failed and writes the terminal error; the others receive it from the log.
    */
-  async function* endLostRun(runId: string, lastSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+  async function* endLostRun(owner: RunOwner, lastSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+    const { runId } = owner;
     const token = createId('lost');
     if ((await runLog.reserve(`lost:${runId}`, token, options.keepFinishedSeconds ?? 600)) === token) {
       const lost = new AppError(
@@ -117,6 +148,10 @@ export function createRunManager(options: RunManagerOptions) {
         retryable: true,
       };
       logger.warn({ runId }, 'run lost with its instance: ended for its followers');
+      // Recorded before its terminal event, like every run: a follower that sees the end can read the run.
+      await options.chat
+        .recordLostRun(owner, loggedUpTo(runId, lastSeq, signal), lost)
+        .catch((error: unknown) => logger.error({ err: error, runId }, 'could not record a lost run'));
       await runLog.append(runId, [event]);
       await runLog.close(runId, options.keepFinishedSeconds ?? 600);
       yield event;
@@ -146,11 +181,17 @@ export function createRunManager(options: RunManagerOptions) {
         if (held !== runId) return { runId: held, existing: true };
       }
       const controller = new AbortController();
-      const events = options.chat.runChat({ ...request, runId }, context, controller.signal);
+      let header: RunHeader | undefined;
+      const onStart = (run: RunHeader) => {
+        header = run;
+      };
+      const events = options.chat.runChat({ ...request, runId, onStart }, context, controller.signal);
       const start = await awaitRunStart(events);
       runId = start.runId;
       try {
-        await runLog.open(runId, { appId: context.appId });
+        // Set just before run-start, which awaitRunStart has seen.
+        if (!header) throw new AppError('UNKNOWN_ERROR', 'The run started without its header.');
+        await runLog.open(runId, header);
         await runLog.beat(runId, 'owner', ownerTtlMs);
         await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
       } catch (error) {
@@ -167,10 +208,7 @@ export function createRunManager(options: RunManagerOptions) {
 
     /** Events after `afterSeq`, then live ones, for the run's own app only; keeps the run from being orphaned. */
     async *follow(appId: string, runId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
-      const owner = await runLog.owner(runId);
-      if (!owner || owner.appId !== appId) {
-        throw new AppError('NOT_FOUND', `Run "${runId}" was not found for this app.`, { param: 'runId' });
-      }
+      const owner = await ownerOf(appId, runId);
       // Beat as a follower; watch the owner: if its instance stops beating, stop waiting for it.
       const ownerGone = new AbortController();
       const watch = async () => {
@@ -193,18 +231,20 @@ export function createRunManager(options: RunManagerOptions) {
           yield event;
           if (isTerminal(event)) return;
         }
-        yield* endLostRun(runId, last, signal);
+        yield* endLostRun(owner, last, signal);
       } finally {
         clearInterval(heartbeat);
       }
     },
 
+    /** The run's `run-start` as its instance opened it, for frames of followers that join later. */
+    async runStart(appId: string, runId: string): Promise<RunStart> {
+      return toRunStart(await ownerOf(appId, runId));
+    },
+
     /** Stops a run of this app wherever it runs. */
     async cancel(appId: string, runId: string): Promise<{ runId: string; cancelled: true }> {
-      const owner = await runLog.owner(runId);
-      if (!owner || owner.appId !== appId) {
-        throw new AppError('NOT_FOUND', `Run "${runId}" was not found for this app.`, { param: 'runId' });
-      }
+      await ownerOf(appId, runId);
       const mine = local.get(runId);
       if (mine) mine.controller.abort();
       else await runLog.requestCancel(runId);

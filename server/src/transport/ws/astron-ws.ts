@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { astronChatRequestSchema, type ChatEvent } from '@astron-chat/shared';
+import { astronChatRequestSchema } from '@astron-chat/shared';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { AppError, fromZodError, toAppError } from '../../errors/app-error.ts';
@@ -90,10 +90,9 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
       streams.set(requestId, entry);
       try {
         entry.runId = await start();
-        let frame: ((event: ChatEvent) => string | undefined) | undefined;
+        // From the run's own start, so that a subscriber joining mid-run sees the starter's header fields.
+        const frame = createAstronFramer(await runs.runStart(caller.appId, entry.runId), { request_id: requestId });
         for await (const event of runs.follow(caller.appId, entry.runId, afterSeq, entry.controller.signal)) {
-          if (event.type === 'run-start' || !frame)
-            frame = createAstronFramer(startOf(event, entry.runId), { request_id: requestId });
           const payload = frame(event);
           // `seq` lets a client that reconnects subscribe again after the last frame it saw.
           if (payload !== undefined && !send(`${payload.slice(0, -1)},"seq":${event.seq}}`)) break;
@@ -187,19 +186,5 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
       for (const client of wss.clients) client.close(1001, 'server shutting down');
       wss.close();
     },
-  };
-}
-
-/** A follower that joins after `run-start` still needs its id for the frames; the first event it sees stands in. */
-function startOf(event: ChatEvent, runId: string): Extract<ChatEvent, { type: 'run-start' }> {
-  if (event.type === 'run-start') return event;
-  return {
-    type: 'run-start',
-    seq: 0,
-    runId,
-    chatId: null,
-    botId: '',
-    model: '',
-    created: Math.floor(Date.now() / 1000),
   };
 }
