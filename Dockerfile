@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
-# astron-chat server image. There is no compiled build: the TypeScript sources run through tsx, so
-# the dev dependencies (tsx, typescript) are part of the runtime install on purpose.
+# astron-chat server image. The server runs as `npm start` does: the bundle `npm run build` writes
+# with esbuild (server/dist/main.js, our sources and migrations in one file; packages stay in node_modules).
 
 # --- deps: the only stage with a C++ toolchain (better-sqlite3 is a native addon) ------------------
 FROM node:20-bookworm-slim AS deps
@@ -18,7 +18,7 @@ COPY shared/package.json shared/
 COPY server/package.json server/
 COPY client/package.json client/
 
-# No NODE_ENV=production here: it would make npm ci skip tsx, which is what runs the server.
+# No NODE_ENV=production here: it would make npm ci skip esbuild, which builds the server below.
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 
 # --- runtime: same base, without the toolchain ---------------------------------------------------
@@ -34,6 +34,7 @@ COPY server ./server
 COPY client ./client
 COPY migrations ./migrations
 COPY tsconfig*.json ./
+RUN npm run build --silent
 
 # DATA_DIR only matters in embedded (SQLite) mode; it must be writable by the unprivileged user.
 RUN mkdir -p /app/data && chown node:node /app/data
@@ -48,7 +49,6 @@ ENV NODE_ENV=production \
 USER node
 EXPOSE 8000
 
-# Same as `npm start` / `npx tsx server/src/main.ts`, but tsx is loaded into a single node process
-# instead of npm -> tsx -> node, so SIGTERM reaches the server directly and graceful shutdown
-# (drain running streams, then a final frame) works when the container is stopped.
-CMD ["node", "--import", "tsx", "server/src/main.ts"]
+# What `npm start` runs, without npm in front: SIGTERM reaches the server directly and graceful
+# shutdown (drain running streams, then a final frame) works when the container is stopped.
+CMD ["node", "server/dist/main.js"]

@@ -189,7 +189,9 @@ for (const rule of ['node_modules', 'data', '.git', 'dist']) {
 const user = lines.filter((l) => /^USER\s/i.test(l)).pop();
 if (!user || /^USER\s+(root|0)(:|\s|$)/i.test(user)) problems.push('the final USER is missing or root');
 if (!lines.some((l) => /^EXPOSE\s+8000(\s|$)/i.test(l))) problems.push('EXPOSE 8000 is missing');
-if (!fs.existsSync('server/src/main.ts')) console.log('      note: server/src/main.ts does not exist yet (the image CMD runs it)');
+const cmd = lines.filter((l) => /^CMD\s/i.test(l)).pop() ?? '';
+if (!cmd.includes('server/dist/main.js')) problems.push('the CMD does not run server/dist/main.js (what `npm start` runs)');
+if (!lines.some((l) => /^RUN\s+npm run build/i.test(l))) problems.push('the image does not run `npm run build`');
 
 if (problems.length > 0) {
   for (const problem of problems) console.log(`      - ${problem}`);

@@ -19,6 +19,7 @@ prefix="$(mktemp -d)"
 mkdir -p "$prefix/temp"
 scripts/render-nginx-conf.sh "$prefix/nginx.conf" "$port" "$first" "$second"
 
+npm run build --silent
 pids=()
 stop() {
   trap - EXIT INT TERM
@@ -31,7 +32,7 @@ trap stop EXIT INT TERM
 
 for instance_port in "$first" "$second"; do
   PORT="$instance_port" HOST=127.0.0.1 DEMO_MODE=1 TRUST_CONSUMER_HEADER=1 \
-    node --import tsx server/src/main.ts >"$prefix/instance-$instance_port.log" 2>&1 &
+    node server/dist/main.js >"$prefix/instance-$instance_port.log" 2>&1 &
   pids+=("$!")
 done
 for instance_port in "$first" "$second"; do

@@ -28,6 +28,7 @@ import {
 import { fixed, markdownTable, percentile, sortedTtfc } from './report.ts';
 import { runSlowBench } from './slow-bench.ts';
 import {
+  buildOurServer,
   readCpuMs,
   readMachineBusyMs,
   readPeakRssMb,
@@ -276,6 +277,7 @@ const slowPart = {
 async function main() {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const repositoryRoot = path.resolve(here, '../..');
+  const ourServer = buildOurServer(repositoryRoot);
   const dataDirectory = mkdtempSync(path.join(tmpdir(), 'astron-bench-'));
   // BENCH_CPU_PROF=<dir>: every server writes V8 CPU profiles to <dir>/<server> when it stops.
   const profileDirectory = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
@@ -306,7 +308,7 @@ async function main() {
     mkdirSync(dataDirectoryOfTarget);
     return startServer(
       `astron-chat (${target})`,
-      path.join(repositoryRoot, 'server/src/main.ts'),
+      ourServer,
       {
         HOST: '127.0.0.1',
         DATA_DIR: dataDirectoryOfTarget,
@@ -391,7 +393,7 @@ async function main() {
       const lines = await runSlowBench({
         quick,
         ...slowPart,
-        repositoryRoot,
+        ourServer,
         dataDirectory,
         upstreamOrigin: upstream.url,
         nodeOptions,

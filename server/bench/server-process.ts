@@ -3,11 +3,21 @@
  * /proc — the same way for every server, ours included (which has no reporting hook of its own),
  * so the numbers are comparable.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 /**
+ * Our server as `npm start` runs it: the bundle `npm run build` writes. Built once per bench run.
+ */
+export function buildOurServer(repositoryRoot: string): string {
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: repositoryRoot, stdio: 'inherit' });
+  return path.join(repositoryRoot, 'server/dist/main.js');
+}
+
+/**
+ * The bench's own servers (fake upstream, relays) are TypeScript:
  * `node --import tsx <file>`: one process that loads TypeScript itself. The `tsx` CLI (or npx)
  * would put a wrapper process in front, and /proc of the wrapper says nothing about the server.
  */
@@ -32,7 +42,8 @@ export async function startServer(
   env: Record<string, string>,
   nodeOptions: string[] = [],
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...nodeOptions, '--import', TSX_LOADER, entry], {
+  const loader = entry.endsWith('.ts') ? ['--import', TSX_LOADER] : [];
+  const child = spawn(process.execPath, [...nodeOptions, ...loader, entry], {
     env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -40,7 +40,8 @@ export type SlowBenchOptions = {
   /** Run the slow-stream table and the resume table. */
   slowStreams: boolean;
   resume: boolean;
-  repositoryRoot: string;
+  /** Our server's entry, as `npm start` runs it (see buildOurServer). */
+  ourServer: string;
   /** A fresh folder per server goes under it. */
   dataDirectory: string;
   /** Origin of the fake upstream, e.g. http://127.0.0.1:41234. */
@@ -132,7 +133,7 @@ async function startOurServer(
   mkdirSync(dataDirectory);
   return startServer(
     `astron-chat (${variant}, ${label})`,
-    path.join(options.repositoryRoot, 'server/src/main.ts'),
+    options.ourServer,
     {
       HOST: '127.0.0.1',
       DATA_DIR: dataDirectory,

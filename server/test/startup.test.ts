@@ -1,20 +1,30 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
+/** What `npm start` runs after `npm run build`. */
+const BUILT_SERVER = 'server/dist/main.js';
 
-/** Starts `npm start`'s entry point as a user would and returns how it ended. */
+const environment = (env: Record<string, string>) => ({
+  PATH: process.env.PATH ?? '',
+  PORT: '0',
+  DATA_DIR: mkdtempSync(path.join(tmpdir(), 'ac-start-')),
+  ...env,
+});
+
+/** Starts the built server as `npm start` does and returns how it ended. */
 async function start(env: Record<string, string>) {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
+    const { stdout, stderr } = await run(process.execPath, [BUILT_SERVER], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? '', PORT: '0', DATA_DIR: mkdtempSync(path.join(tmpdir(), 'ac-start-')), ...env },
+      env: environment(env),
       timeout: 20_000,
     });
     return { code: 0, stdout, stderr };
@@ -23,6 +33,39 @@ async function start(env: Record<string, string>) {
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }
+
+beforeAll(async () => {
+  await run('npm', ['run', 'build', '--silent'], { cwd: root, timeout: 60_000 });
+}, 60_000);
+
+describe('npm start', () => {
+  it('serves the embedded demo from the built server, with no services', async () => {
+    const child = spawn(process.execPath, [BUILT_SERVER], {
+      cwd: root,
+      env: environment({ DATABASE_URL: '', REDIS_URL: '', LOG_LEVEL: 'warn' }),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const origin = await new Promise<string>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
+        createInterface({ input: child.stdout }).on('line', (line) => {
+          const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(line);
+          if (match?.[1]) resolve(match[1]);
+        });
+      });
+      const response = await fetch(`${origin}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer sk-demo', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'demo-bot', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as { choices: Array<{ message: { content: string } }> };
+      expect(body.choices[0]?.message.content.length).toBeGreaterThan(0);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});
 
 describe('start-up faults', () => {
   it('exits non-zero naming the MySQL URL it could not reach, password redacted', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Migrator, sql } from 'kysely';
@@ -6,6 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testBackends } from '../../test/support/backends.ts';
 import { createDatabase, type DatabaseHandle } from './database.ts';
 import { migrateToLatest, migrationProvider } from './migrate.ts';
+
+it('lists every migration file in migrations/index.ts, so none is left out of the built server', async () => {
+  const files = readdirSync(new URL('../../../migrations/', import.meta.url))
+    .filter((file) => /^\d.*\.ts$/.test(file))
+    .map((file) => file.replace(/\.ts$/, ''));
+  expect(Object.keys(await migrationProvider.getMigrations()).sort()).toEqual(files.sort());
+});
 
 /** Each run gets an empty database of its own: a temp SQLite file, or a scratch MySQL schema. */
 async function emptyDatabase(

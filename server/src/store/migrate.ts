@@ -1,20 +1,7 @@
-import { readdir } from 'node:fs/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, type Kysely, type MigrationProvider } from 'kysely';
+import { migrations } from '../../../migrations/index.ts';
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../migrations/', import.meta.url));
-
-/** Loads every `migrations/*.ts` file; names are timestamps, so name order is apply order. */
-export const migrationProvider: MigrationProvider = {
-  async getMigrations() {
-    const files = (await readdir(MIGRATIONS_FOLDER)).filter((file) => /^\d.*\.ts$/.test(file)).sort();
-    const migrations: Record<string, Migration> = {};
-    for (const file of files) {
-      migrations[file.replace(/\.ts$/, '')] = (await import(pathToFileURL(MIGRATIONS_FOLDER + file).href)) as Migration;
-    }
-    return migrations;
-  },
-};
+export const migrationProvider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
 
 /** Applies pending migrations; refuses a database whose schema is newer than this code. */
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {

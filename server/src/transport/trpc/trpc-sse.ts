@@ -60,7 +60,9 @@ export function createTrpcSseHandler(options: {
           req: request,
           info: { connectionParams: connectionParams ? parseConnectionParamsFromString(connectionParams) : null },
         });
-        input = readInput(query, request.headers['last-event-id'], config.transformer.input.deserialize);
+        input = readInput(query, request.headers['last-event-id'], (value) =>
+          config.transformer.input.deserialize(value),
+        );
         const iterable = (await callTRPCProcedure({
           router,
           path: procedurePath,
@@ -81,7 +83,14 @@ export function createTrpcSseHandler(options: {
       } catch (cause) {
         if (controller.signal.aborted) return;
         const error = getTRPCErrorFromUnknown(cause);
-        const shape = getTRPCErrorShape({ config, ctx, error, input, path: procedurePath, type: 'subscription' });
+        const shape: unknown = getTRPCErrorShape({
+          config,
+          ctx,
+          error,
+          input,
+          path: procedurePath,
+          type: 'subscription',
+        });
         stream.frame(`event: serialized-error\ndata: ${serialize(shape)}\n\n`);
       } finally {
         stream.end();
