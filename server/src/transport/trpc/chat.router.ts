@@ -37,15 +37,14 @@ export function createChatRouter({ t, authed }: Trpc, dependencies: TransportDep
     usage: authed
       .input(z.object({ from: z.string().optional(), to: z.string().optional() }).optional())
       .query(({ input, ctx }) => conversations.usage(ctx.caller.appId, input ?? {})),
-    /** Streams one run as typed `ChatEvent`s; each is `tracked` by `runId:seq`. */
     /**
      * Starts a run and streams it as typed `ChatEvent`s, each `tracked` by `runId:seq`. A reconnect
      * (tRPC sends `lastEventId`) resumes the same run after the last event it saw, on any instance.
      */
-    completions: authed.input(completionsInputSchema).subscription(async function* ({ input, ctx, signal }) {
+    completions: authed.input(completionsInputSchema).subscription(async ({ input, ctx, signal }) => {
       const resume = input.lastEventId ? parseEventId(input.lastEventId) : undefined;
       const runId = resume?.runId ?? (await startRun(() => runs.start(fromAstronRequest(input), contextOf(ctx)))).runId;
-      yield* follow(ctx.caller.appId, runId, resume?.seq ?? -1, signal);
+      return follow(ctx.caller.appId, runId, resume?.seq ?? -1, signal);
     }),
   });
 }

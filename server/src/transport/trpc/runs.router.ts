@@ -25,19 +25,17 @@ export function createRunsRouter({ t, authed }: Pick<Trpc, 't' | 'authed'>, depe
       return started;
     }),
     /** Follows a run of the caller's app from any instance: what was missed after `lastEventId`, then live. */
-    stream: authed.input(z.object({ runId, lastEventId: z.string().nullish() })).subscription(async function* ({
-      input,
-      ctx,
-      signal,
-    }) {
-      const after = input.lastEventId ? parseEventId(input.lastEventId) : undefined;
-      if (after && after.runId !== input.runId) {
-        throw toTrpcError(
-          new AppError('VALIDATION_ERROR', 'lastEventId belongs to another run.', { param: 'lastEventId' }),
-        );
-      }
-      yield* follow(ctx.caller.appId, input.runId, after?.seq ?? -1, signal);
-    }),
+    stream: authed
+      .input(z.object({ runId, lastEventId: z.string().nullish() }))
+      .subscription(({ input, ctx, signal }) => {
+        const after = input.lastEventId ? parseEventId(input.lastEventId) : undefined;
+        if (after && after.runId !== input.runId) {
+          throw toTrpcError(
+            new AppError('VALIDATION_ERROR', 'lastEventId belongs to another run.', { param: 'lastEventId' }),
+          );
+        }
+        return follow(ctx.caller.appId, input.runId, after?.seq ?? -1, signal);
+      }),
     /** Stops a run of the caller's app wherever it runs. */
     cancel: authed
       .input(z.object({ runId }))

@@ -1,16 +1,16 @@
 import { errorTable } from '@astron-chat/shared';
 import { initTRPC } from '@trpc/server';
-import superjson from 'superjson';
 import { AppError } from '../../errors/app-error.ts';
 import { safeEqual, type Caller } from '../../auth/authenticator.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { toTrpcError, type TrpcContext } from './trpc-context.ts';
+import { transformer } from './transformer.ts';
 
 /** The tRPC instance and its procedure kinds; routers in this folder build on it. */
 export function createTrpc(dependencies: TransportDependencies) {
   const { authenticator, config } = dependencies;
   const t = initTRPC.context<TrpcContext>().create({
-    transformer: superjson,
+    transformer,
     sse: {
       ping: { enabled: true, intervalMs: config.pingIntervalMs },
       client: { reconnectAfterInactivityMs: config.pingIntervalMs * 2 },
