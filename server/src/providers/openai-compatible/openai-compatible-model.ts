@@ -42,7 +42,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
         for await (const bytes of body as AsyncIterable<Buffer>) {
           reader.parser.feed(decoder.decode(bytes, { stream: true }));
           // Parts read before a bad chunk still reach the caller; then the error ends the stream.
-          if (reader.parts.length > 0) yield* reader.parts.splice(0);
+          if (reader.parts.length > 0) for (const part of reader.parts.splice(0)) yield part;
           if (reader.error) throw reader.error;
           // No break on [DONE]: reading the body to its end lets undici reuse the connection,
           // where breaking out would destroy the stream and close the socket.
