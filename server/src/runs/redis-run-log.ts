@@ -27,7 +27,9 @@ export function createRedisRunLog(url: string): RunLog {
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
   };
-  const commands = new Redis(url, options);
+  // Auto-pipelining: commands issued in the same tick go out as one pipeline, so the orphan check's
+  // beats and checks for every local run, and a burst of appends, cost one round trip.
+  const commands = new Redis(url, { ...options, enableAutoPipelining: true });
   const subscriber = new Redis(url, options);
   commands.on('error', () => undefined);
   subscriber.on('error', () => undefined);
