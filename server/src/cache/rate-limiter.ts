@@ -93,7 +93,12 @@ return 0
 `;
 
 export function createRedisLimiter(url: string, options: { slotTtlMs: number }): Limiter {
-  const redis = new Redis(url, { connectTimeout: 5_000, commandTimeout: 5_000, maxRetriesPerRequest: 1 });
+  const redis = new Redis(url, {
+    connectTimeout: 5_000,
+    commandTimeout: 5_000,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+  });
   redis.on('error', () => undefined);
   return {
     async take(key, bucket) {

@@ -70,21 +70,17 @@ export function createRedisRunLog(url: string): RunLog {
     },
     async append(runId, events) {
       if (events.length === 0) return;
-      const pipeline = commands.pipeline();
-      for (const event of events) {
-        pipeline.xadd(
-          logKey(runId),
-          'MAXLEN',
-          '~',
-          MAX_EVENTS_PER_RUN,
-          `0-${event.seq + 1}`,
-          'e',
-          JSON.stringify(event),
-        );
-      }
-      pipeline.expire(logKey(runId), OPEN_RUN_TTL_SECONDS);
-      pipeline.publish(liveChannel(runId), JSON.stringify(events));
-      await pipeline.exec();
+      // Plain commands, not an explicit pipeline: auto-pipelining sends the appends of every run
+      // made in the same tick in one write (an explicit pipeline per run was a write, a syscall, each).
+      // One connection keeps them in order: the entries exist before the live message announces them.
+      const key = logKey(runId);
+      await Promise.all([
+        ...events.map((event) =>
+          commands.xadd(key, 'MAXLEN', '~', MAX_EVENTS_PER_RUN, `0-${event.seq + 1}`, 'e', JSON.stringify(event)),
+        ),
+        commands.expire(key, OPEN_RUN_TTL_SECONDS),
+        commands.publish(liveChannel(runId), JSON.stringify(events)),
+      ]);
     },
     async owner(runId) {
       const owner = await commands.get(ownerKey(runId));
