@@ -10,6 +10,19 @@ const OPEN_RUN_TTL_SECONDS = 3_600;
 const CANCEL_CHANNEL = 'run-cancel';
 /** A quiet follower reads the stream itself this often, in case live messages were lost. */
 const RESYNC_MS = 1_000;
+/**
+ * One batch of a run's events in one command: an entry per event (`0-(seq+1)`, field `e`), the
+ * log's TTL, and the batch on the run's live channel. KEYS[1] the log; ARGV: max entries, TTL
+ * seconds, channel, the batch as a JSON array, then id and entry pairs.
+ */
+const APPEND_SCRIPT = `
+for i = 5, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[i], 'e', ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+`;
 const logKey = (runId: string) => `run-log:${runId}`;
 const heartbeatKey = (runId: string, role: HeartbeatRole) => `run-${role}:${runId}`;
 const liveChannel = (runId: string) => `run-live:${runId}`;
@@ -29,7 +42,17 @@ export function createRedisRunLog(url: string): RunLog {
   };
   // Auto-pipelining: commands issued in the same tick go out as one pipeline, so the orphan check's
   // beats and checks for every local run, and a burst of appends, cost one round trip.
-  const commands = new Redis(url, { ...options, enableAutoPipelining: true });
+  const commands = new Redis(url, { ...options, enableAutoPipelining: true }) as Redis & {
+    appendRun(
+      key: string,
+      maxEvents: number,
+      ttlSeconds: number,
+      channel: string,
+      batch: string,
+      ...idsAndEntries: string[]
+    ): Promise<number>;
+  };
+  commands.defineCommand('appendRun', { numberOfKeys: 1, lua: APPEND_SCRIPT });
   const subscriber = new Redis(url, options);
   commands.on('error', () => undefined);
   subscriber.on('error', () => undefined);
@@ -70,17 +93,16 @@ export function createRedisRunLog(url: string): RunLog {
     },
     async append(runId, events) {
       if (events.length === 0) return;
-      // Plain commands, not an explicit pipeline: auto-pipelining sends the appends of every run
-      // made in the same tick in one write (an explicit pipeline per run was a write, a syscall, each).
-      // One connection keeps them in order: the entries exist before the live message announces them.
-      const key = logKey(runId);
-      await Promise.all([
-        ...events.map((event) =>
-          commands.xadd(key, 'MAXLEN', '~', MAX_EVENTS_PER_RUN, `0-${event.seq + 1}`, 'e', JSON.stringify(event)),
-        ),
-        commands.expire(key, OPEN_RUN_TTL_SECONDS),
-        commands.publish(liveChannel(runId), JSON.stringify(events)),
-      ]);
+      const entries = events.map((event) => JSON.stringify(event));
+      const idsAndEntries = events.flatMap((event, index) => [`0-${event.seq + 1}`, entries[index] as string]);
+      await commands.appendRun(
+        logKey(runId),
+        MAX_EVENTS_PER_RUN,
+        OPEN_RUN_TTL_SECONDS,
+        liveChannel(runId),
+        `[${entries.join(',')}]`,
+        ...idsAndEntries,
+      );
     },
     async owner(runId) {
       const owner = await commands.get(ownerKey(runId));

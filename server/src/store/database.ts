@@ -133,7 +133,8 @@ export function createDatabase(options: { databaseUrl: string | undefined; sqlit
     const pool = createPool({
       uri: options.databaseUrl,
       connectionLimit: 20,
-      maxIdle: 5,
+      // Idle connections stay up to the limit and close after a quiet minute: a lower maxIdle made a
+      // busy server open and close connections all the time (a handshake, auth and a cache each).
       idleTimeout: 60_000,
       connectTimeout: 5_000,
       // bigint columns hold epoch ms, well inside Number's range.
