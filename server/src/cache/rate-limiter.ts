@@ -98,25 +98,31 @@ export function createRedisLimiter(url: string, options: { slotTtlMs: number }):
     commandTimeout: 5_000,
     maxRetriesPerRequest: 1,
     enableAutoPipelining: true,
-  });
+  }) as Redis & {
+    takeToken(key: string, capacity: number, perMs: number, now: number): Promise<[number, number]>;
+    acquireSlot(key: string, limit: number, ttlMs: number): Promise<number>;
+    releaseSlot(key: string): Promise<number>;
+  };
   redis.on('error', () => undefined);
+  // EVALSHA with the script's hash; ioredis sends the script itself once, and again after a restart.
+  redis.defineCommand('takeToken', { numberOfKeys: 1, lua: TAKE_SCRIPT });
+  redis.defineCommand('acquireSlot', { numberOfKeys: 1, lua: ACQUIRE_SCRIPT });
+  redis.defineCommand('releaseSlot', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
   return {
     async take(key, bucket) {
-      const [allowed, retryAfterMs] = (await redis.eval(
-        TAKE_SCRIPT,
-        1,
+      const [allowed, retryAfterMs] = await redis.takeToken(
         `rate:${key}`,
         bucket.capacity,
         bucket.perMinute / 60_000,
         Date.now(),
-      )) as [number, number];
+      );
       return allowed === 1
         ? { allowed: true }
         : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
     },
     async acquire(key, limit) {
       const counter = `concurrency:${key}`;
-      const acquired = (await redis.eval(ACQUIRE_SCRIPT, 1, counter, limit, options.slotTtlMs)) === 1;
+      const acquired = (await redis.acquireSlot(counter, limit, options.slotTtlMs)) === 1;
       if (!acquired) return { acquired: false, release: NOOP };
       let released = false;
       return {
@@ -124,7 +130,7 @@ export function createRedisLimiter(url: string, options: { slotTtlMs: number }):
         release: async () => {
           if (released) return;
           released = true;
-          await redis.eval(RELEASE_SCRIPT, 1, counter).catch(() => undefined);
+          await redis.releaseSlot(counter).catch(() => undefined);
         },
       };
     },
