@@ -95,6 +95,9 @@ export function createRedisRunLog(url: string): RunLog {
       if (events.length === 0) return;
       const entries = events.map((event) => JSON.stringify(event));
       const idsAndEntries = events.flatMap((event, index) => [`0-${event.seq + 1}`, entries[index] as string]);
+      // Followers on this instance get the batch now, without the round trip through Redis; the copy
+      // that then arrives on the live channel is dropped by seq. Other instances get the channel's.
+      for (const listener of listeners.get(runId) ?? []) listener(events);
       await commands.appendRun(
         logKey(runId),
         MAX_EVENTS_PER_RUN,

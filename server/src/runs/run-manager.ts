@@ -191,9 +191,12 @@ export function createRunManager(options: RunManagerOptions) {
       try {
         // Set just before run-start, which awaitRunStart has seen.
         if (!header) throw new AppError('UNKNOWN_ERROR', 'The run started without its header.');
-        await runLog.open(runId, header);
-        await runLog.beat(runId, 'owner', ownerTtlMs);
-        await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
+        // Independent keys: one round trip for the three, not three.
+        await Promise.all([
+          runLog.open(runId, header),
+          runLog.beat(runId, 'owner', ownerTtlMs),
+          runLog.beat(runId, 'follower', options.orphanTimeoutMs),
+        ]);
       } catch (error) {
         // The run log is unreachable: stop the run now (it is recorded and its slot freed).
         controller.abort();
@@ -216,7 +219,8 @@ export function createRunManager(options: RunManagerOptions) {
         if (!(await runLog.isAlive(runId, 'owner'))) ownerGone.abort();
       };
       const heartbeat = setInterval(() => void watch().catch(() => undefined), heartbeatMs);
-      await runLog.beat(runId, 'follower', options.orphanTimeoutMs).catch(() => undefined);
+      // Not awaited: the first events need not wait for the beat's round trip.
+      void runLog.beat(runId, 'follower', options.orphanTimeoutMs).catch(() => undefined);
       let last = afterSeq;
       try {
         for await (const event of runLog.follow(runId, afterSeq, AbortSignal.any([signal, ownerGone.signal]))) {
