@@ -69,19 +69,28 @@ export function createRedisRunLog(url: string): RunLog {
     for (const listener of listeners.get(runId) ?? []) listener(events);
   });
 
+  /** Runs this instance opened and has not closed: their appends reach local followers directly. */
+  const ownedHere = new Set<string>();
+  /** Runs whose live channel this instance listens to (followed here, run elsewhere). */
+  const subscribed = new Set<string>();
+
   async function listen(runId: string, listener: (events: ChatEvent[]) => void): Promise<() => Promise<void>> {
     let set = listeners.get(runId);
     if (!set) {
       set = new Set();
       listeners.set(runId, set);
-      await subscriber.subscribe(liveChannel(runId));
+      // A run this instance runs needs no live channel here: append hands its events over.
+      if (!ownedHere.has(runId)) {
+        subscribed.add(runId);
+        await subscriber.subscribe(liveChannel(runId));
+      }
     }
     set.add(listener);
     return async () => {
       set.delete(listener);
       if (set.size === 0 && listeners.get(runId) === set) {
         listeners.delete(runId);
-        await subscriber.unsubscribe(liveChannel(runId)).catch(() => undefined);
+        if (subscribed.delete(runId)) await subscriber.unsubscribe(liveChannel(runId)).catch(() => undefined);
       }
     };
   }
@@ -89,14 +98,15 @@ export function createRedisRunLog(url: string): RunLog {
   return {
     kind: 'redis',
     async open(runId, owner) {
+      ownedHere.add(runId);
       await commands.set(ownerKey(runId), JSON.stringify(owner), 'EX', OPEN_RUN_TTL_SECONDS);
     },
     async append(runId, events) {
       if (events.length === 0) return;
       const entries = events.map((event) => JSON.stringify(event));
       const idsAndEntries = events.flatMap((event, index) => [`0-${event.seq + 1}`, entries[index] as string]);
-      // Followers on this instance get the batch now, without the round trip through Redis; the copy
-      // that then arrives on the live channel is dropped by seq. Other instances get the channel's.
+      // Followers on this instance get the batch now, without a round trip through Redis (they do not
+      // subscribe to a run this instance owns); other instances get it on the live channel.
       for (const listener of listeners.get(runId) ?? []) listener(events);
       await commands.appendRun(
         logKey(runId),
@@ -179,10 +189,13 @@ export function createRedisRunLog(url: string): RunLog {
       return (await commands.exists(heartbeatKey(runId, role))) === 1;
     },
     async close(runId, ttlSeconds) {
+      ownedHere.delete(runId);
       await commands.multi().expire(logKey(runId), ttlSeconds).expire(ownerKey(runId), ttlSeconds).exec();
     },
     shutdown() {
       listeners.clear();
+      ownedHere.clear();
+      subscribed.clear();
       subscriber.disconnect();
       commands.disconnect();
       return Promise.resolve();
