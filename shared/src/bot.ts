@@ -92,15 +92,19 @@ const httpRequestFields = {
 };
 
 /** A tool an agent may call: an allow-listed HTTP endpoint, or another bot of the same app. */
+/** What the model calls a tool by, and what it reads about it. */
+const toolNameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/);
+const toolDescriptionSchema = z.string().max(1024).default('');
+
 export const agentToolSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('http'),
-    name: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[A-Za-z0-9_-]+$/),
-    description: z.string().max(1024).default(''),
+    name: toolNameSchema,
+    description: toolDescriptionSchema,
     /** JSON schema of the arguments the model sends. GET sends them as the query, others as a JSON body. */
     parameters: jsonSchemaObject.optional(),
     method: z.enum(['GET', 'POST']).default('POST'),
@@ -115,12 +119,8 @@ export const agentToolSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('bot'),
-    name: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[A-Za-z0-9_-]+$/),
-    description: z.string().max(1024).default(''),
+    name: toolNameSchema,
+    description: toolDescriptionSchema,
     /** Another bot (chat, workflow or agent) of the same app; it gets the `query` argument as its question. */
     botId: z.string().min(1).max(64),
   }),
