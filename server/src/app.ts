@@ -1,9 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
 import { createAdminService } from './admin/admin.service.ts';
 import { createAuthenticator } from './auth/authenticator.ts';
 import { createChatService } from './chat/run-chat.ts';
@@ -39,7 +37,9 @@ import { createRouteTable } from './transport/http/route-table.ts';
 import { createAstronReadRoutes } from './transport/astron/astron-reads.route.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './transport/openai/openai.route.ts';
 import { createAppRouter, createTrpcContext } from './transport/trpc/trpc.router.ts';
+import { createTrpcProcedures } from './transport/trpc/trpc-procedures.ts';
 import { createTrpcSseHandler } from './transport/trpc/trpc-sse.ts';
+import { createTrpcWebSocket } from './transport/trpc/trpc-ws.ts';
 import type { TransportDependencies } from './transport/transport-dependencies.ts';
 import { createAstronWebSocket } from './transport/ws/astron-ws.ts';
 
@@ -141,14 +141,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   const router = createAppRouter(dependencies);
   const trpcHandler = createHTTPHandler({ router, createContext: createTrpcContext, basePath: '/trpc/' });
-  const trpcSse = createTrpcSseHandler({ router, createContext: createTrpcContext, settings: config });
-  const trpcSockets = new WebSocketServer({ noServer: true, maxPayload: config.maxBodyBytes });
-  const trpcWebSocket = applyWSSHandler({
-    wss: trpcSockets,
-    router,
-    createContext: createTrpcContext,
-    keepAlive: { enabled: true, pingMs: config.pingIntervalMs, pongWaitMs: 10_000 },
-  });
+  const procedures = createTrpcProcedures(router);
+  const trpcSse = createTrpcSseHandler({ procedures, createContext: createTrpcContext, settings: config });
+  const trpcWebSocket = createTrpcWebSocket({ procedures, createContext: createTrpcContext, settings: config, logger });
   const astronSocket = createAstronWebSocket(dependencies);
   const astron = createAstronRoute(dependencies);
   const openai = createOpenAIRoutes(dependencies);
@@ -242,7 +237,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         socket.destroy();
       });
     } else if (path === '/trpc' || path === '/trpc/') {
-      trpcSockets.handleUpgrade(request, socket, head, (client) => trpcSockets.emit('connection', client, request));
+      trpcWebSocket.handleUpgrade(request, socket, head);
     } else {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     }
@@ -272,12 +267,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       server.closeIdleConnections();
       await dependencies.runs.drain(graceMs);
       // Whoever still follows a run reconnects elsewhere and resumes from the run log.
-      trpcWebSocket.broadcastReconnectNotification();
+      trpcWebSocket.close();
       astronSocket.close();
-      for (const client of trpcSockets.clients) client.terminate();
       server.closeAllConnections();
       await closed;
-      trpcSockets.close();
       await dependencies.runs.shutdown();
       await limiter.close();
       await cacheStore.store.close();

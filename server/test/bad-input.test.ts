@@ -246,6 +246,41 @@ describe.each(testBackends())('bad input on $name', (backend) => {
     expect(ok.at(-1)).toMatchObject({ code: 0, choices: [{ finish_reason: 'stop' }] });
   });
 
+  it('tRPC over WebSocket: answers queries, refuses bad messages with coded tRPC errors and keeps the socket', async () => {
+    const socket = new WebSocket(`${server.wsUrl}/trpc`, { headers: demoKey });
+    const messages: Array<Record<string, any> | string> = [];
+    socket.on('message', (data) => {
+      const text = (data as Buffer).toString();
+      messages.push(text === 'PONG' ? text : (JSON.parse(text) as Record<string, any>));
+    });
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    socket.send('not json');
+    socket.send(JSON.stringify({ id: 1, method: 'query', params: { path: 'chat.usage', input: { json: {} } } }));
+    socket.send(
+      JSON.stringify([
+        { id: 2, method: 'query', params: { path: 'chat.nope', input: { json: null } } },
+        {
+          id: 3,
+          method: 'subscription',
+          params: { path: 'chat.completions', input: { json: { bot_id: 'demo-bot' } } },
+        },
+      ]),
+    );
+    socket.send('PING');
+    await waitFor(() => messages.length >= 5);
+    socket.close();
+    const byId = (id: unknown) => messages.find((message) => typeof message === 'object' && message.id === id);
+    expect(byId(null)).toMatchObject({ error: { json: { data: { code: 'PARSE_ERROR', appCode: 1001 } } } });
+    expect(byId(1)).toMatchObject({
+      result: { type: 'data', data: { json: { appId: 'demo-app', days: expect.any(Array) } } },
+    });
+    expect(byId(2)).toMatchObject({ error: { json: { data: { code: 'NOT_FOUND' } } } });
+    expect(byId(3)).toMatchObject({
+      error: { json: { message: expect.stringMatching(/uid/), data: { code: 'BAD_REQUEST', appCode: 1001 } } },
+    });
+    expect(messages).toContain('PONG');
+  });
+
   it('still serves normally after all of the above', async () => {
     const response = await astron({ ...valid, stream: false });
     expect(response.status).toBe(200);

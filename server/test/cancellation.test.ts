@@ -184,6 +184,50 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     upstream.script = slowAnswer;
   });
 
+  it('closes a tRPC WebSocket whose reader stops reading with 4008; the run goes on regardless', async () => {
+    upstream.script = { chunks: Array.from({ length: 600 }, () => 'x'.repeat(16_384)) };
+    const ended = upstream.nextEnd();
+    const startedAt = Date.now();
+    const starter = rawTrpcSocket('chat.completions', upstreamQuestion);
+    // The run is not tied to its reader: it reads its upstream answer to the end and is recorded.
+    expect(await ended).toBe('finished');
+    const run = await eventually(() =>
+      server.app.database.db
+        .selectFrom('runs')
+        .select(['id', 'status', 'finish_reason'])
+        .where('transport', '=', 'trpc')
+        .where('created_at', '>=', startedAt)
+        .where('status', '!=', 'running')
+        .executeTakeFirst(),
+    );
+    expect(run).toMatchObject({ status: 'succeeded', finish_reason: 'stop' });
+    starter.destroy();
+    // Replaying the whole run (about 10 MB) to a reader that never reads: the server sends what the
+    // kernel takes, holds at most STREAM_MAX_BUFFERED_BYTES more, then closes the socket with 4008.
+    const replay = rawTrpcSocket('chat.runs.stream', { runId: run.id });
+    const received: Buffer[] = [];
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    replay.on('data', (bytes: Buffer) => received.push(bytes));
+    replay.resume();
+    const closeCode = await eventually(() => Promise.resolve(closeCodeIn(Buffer.concat(received))));
+    expect(closeCode).toBe(4008);
+    replay.destroy();
+    upstream.script = slowAnswer;
+  });
+
+  /** A tRPC WebSocket subscription over a raw socket that does not read until resumed. */
+  function rawTrpcSocket(path: string, input: unknown) {
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.write(
+      'GET /trpc?connectionParams=1 HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\n' +
+        'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    socket.write(maskedTextFrame({ method: 'connectionParams', data: { apiKey: 'sk-demo' } }));
+    socket.write(maskedTextFrame({ id: 1, method: 'subscription', params: { path, input: { json: input } } }));
+    socket.pause();
+    return socket;
+  }
+
   async function openSocket() {
     const ts = String(Math.floor(Date.now() / 1000));
     const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
@@ -194,3 +238,31 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     return { socket, frames };
   }
 });
+
+/** A client's text frame (clients must mask theirs). */
+function maskedTextFrame(message: unknown): Buffer {
+  const payload = Buffer.from(JSON.stringify(message));
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const length =
+    payload.length < 126
+      ? Buffer.from([0x80 | payload.length])
+      : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  return Buffer.concat([Buffer.from([0x81]), length, mask, payload.map((byte, index) => byte ^ mask[index % 4]!)]);
+}
+
+/** The code of the first close frame in what the server sent after its upgrade response, if any. */
+function closeCodeIn(bytes: Buffer): number | undefined {
+  let offset = bytes.indexOf('\r\n\r\n') + 4;
+  if (offset < 4) return undefined;
+  while (offset + 2 <= bytes.length) {
+    const opcode = bytes[offset]! & 0x0f;
+    let length = bytes[offset + 1]! & 0x7f;
+    let header = 2;
+    if (length === 126) [length, header] = [bytes.readUInt16BE(offset + 2), 4];
+    else if (length === 127) [length, header] = [Number(bytes.readBigUInt64BE(offset + 2)), 10];
+    if (offset + header + length > bytes.length) return undefined;
+    if (opcode === 0x8) return bytes.readUInt16BE(offset + header);
+    offset += header + length;
+  }
+  return undefined;
+}

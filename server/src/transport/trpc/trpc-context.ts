@@ -24,11 +24,13 @@ const connectionParamsSchema = z
   })
   .nullable();
 
-/** Builds the context from headers and `connectionParams` (`{apiKey}` or `{appid, ts, signa}`). */
-export function createTrpcContext(options: {
+export type TrpcContextFactory = (options: {
   req: IncomingMessage;
   info: { connectionParams: Record<string, string | undefined> | null };
-}): TrpcContext {
+}) => TrpcContext;
+
+/** Builds the context from headers and `connectionParams` (`{apiKey}` or `{appid, ts, signa}`). */
+export const createTrpcContext: TrpcContextFactory = (options) => {
   const fromHeaders = credentialsFromHeaders(options.req.headers);
   const params = connectionParamsSchema.safeParse(options.info.connectionParams);
   const connection = params.success ? params.data : null;
@@ -44,7 +46,7 @@ export function createTrpcContext(options: {
         }
       : undefined,
   };
-}
+};
 
 export function toTrpcError(error: unknown): TRPCError {
   if (error instanceof TRPCError) return error;

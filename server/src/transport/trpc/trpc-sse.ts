@@ -1,15 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  callTRPCProcedure,
-  getTRPCErrorFromUnknown,
-  getTRPCErrorShape,
-  isTrackedEnvelope,
-  TRPCError,
-  type AnyTRPCRouter,
-} from '@trpc/server';
+import { isTrackedEnvelope, TRPCError } from '@trpc/server';
 import { parseConnectionParamsFromString } from '@trpc/server/http';
 import { openSseStream } from '../http/sse-writer.ts';
-import type { TrpcContext } from './trpc-context.ts';
+import type { TrpcContext, TrpcContextFactory } from './trpc-context.ts';
+import { withLastEventId, type TrpcProcedures } from './trpc-procedures.ts';
 
 const PING_FRAME = 'event: ping\ndata: \n\n';
 const RETURN_FRAME = 'event: return\ndata: \n\n';
@@ -26,25 +20,18 @@ const RETURN_FRAME = 'event: return\ndata: \n\n';
  * `event: ping` after a silence.
  */
 export function createTrpcSseHandler(options: {
-  router: AnyTRPCRouter;
-  createContext: (options: {
-    req: IncomingMessage;
-    info: { connectionParams: Record<string, string | undefined> | null };
-  }) => TrpcContext;
+  procedures: TrpcProcedures;
+  createContext: TrpcContextFactory;
   settings: { pingIntervalMs: number; streamMaxBufferedBytes: number };
 }) {
-  const { router, createContext, settings } = options;
-  const config = router._def._config;
-  const connectedFrame = `event: connected\ndata: ${JSON.stringify(config.sse?.client ?? {})}\n\n`;
-  const serialize = (value: unknown) => JSON.stringify(config.transformer.output.serialize(value));
+  const { procedures, createContext, settings } = options;
+  const connectedFrame = `event: connected\ndata: ${JSON.stringify(procedures.sseClientOptions)}\n\n`;
+  const { serialize } = procedures;
 
   return {
     /** Whether `GET /trpc/<procedurePath>` is a subscription, served here. */
     handles(method: string | undefined, procedurePath: string): boolean {
-      const procedure = (router._def.procedures as Record<string, { _def: { type: string } } | undefined>)[
-        procedurePath
-      ];
-      return method === 'GET' && procedure?._def.type === 'subscription';
+      return method === 'GET' && procedures.typeOf(procedurePath) === 'subscription';
     },
 
     async serve(request: IncomingMessage, response: ServerResponse, procedurePath: string, query: URLSearchParams) {
@@ -60,17 +47,13 @@ export function createTrpcSseHandler(options: {
           req: request,
           info: { connectionParams: connectionParams ? parseConnectionParamsFromString(connectionParams) : null },
         });
-        input = readInput(query, request.headers['last-event-id'], (value) =>
-          config.transformer.input.deserialize(value),
-        );
-        const iterable = (await callTRPCProcedure({
-          router,
+        input = readInput(query, request.headers['last-event-id'], procedures.deserialize);
+        const iterable = (await procedures.call({
           path: procedurePath,
-          getRawInput: () => Promise.resolve(input),
-          ctx,
           type: 'subscription',
+          input,
+          ctx,
           signal: controller.signal,
-          batchIndex: 0,
         })) as AsyncIterable<unknown>;
         for await (const value of iterable) {
           stream.frame(
@@ -82,15 +65,7 @@ export function createTrpcSseHandler(options: {
         stream.frame(RETURN_FRAME);
       } catch (cause) {
         if (controller.signal.aborted) return;
-        const error = getTRPCErrorFromUnknown(cause);
-        const shape: unknown = getTRPCErrorShape({
-          config,
-          ctx,
-          error,
-          input,
-          path: procedurePath,
-          type: 'subscription',
-        });
+        const shape = procedures.errorShape({ cause, ctx, input, path: procedurePath, type: 'subscription' });
         stream.frame(`event: serialized-error\ndata: ${serialize(shape)}\n\n`);
       } finally {
         stream.end();
@@ -113,8 +88,8 @@ function readInput(
   } catch (cause) {
     throw new TRPCError({ code: 'PARSE_ERROR', message: 'The input query parameter is not valid JSON.', cause });
   }
-  const lastEventId = [lastEventIdHeader].flat()[0] ?? query.get('lastEventId') ?? query.get('Last-Event-Id');
-  if (!lastEventId) return input;
-  if (typeof input === 'object' && input !== null) return { ...input, lastEventId };
-  return input ?? { lastEventId };
+  return withLastEventId(
+    input,
+    [lastEventIdHeader].flat()[0] ?? query.get('lastEventId') ?? query.get('Last-Event-Id'),
+  );
 }

@@ -17,9 +17,9 @@ export function createTrpc(dependencies: TransportDependencies) {
     },
     errorFormatter({ shape, error }) {
       const cause = error.cause instanceof AppError ? error.cause : undefined;
-      const code =
-        cause?.code ??
-        (error.code === 'BAD_REQUEST' ? errorTable.VALIDATION_ERROR.code : errorTable.UNKNOWN_ERROR.code);
+      // Input tRPC refused itself (malformed or failing the schema) is a validation error.
+      const badInput = error.code === 'BAD_REQUEST' || error.code === 'PARSE_ERROR';
+      const code = cause?.code ?? (badInput ? errorTable.VALIDATION_ERROR.code : errorTable.UNKNOWN_ERROR.code);
       // Never a stack, whatever the mode.
       const { stack: _stack, ...data } = shape.data;
       return { ...shape, data: { ...data, appCode: code, ...(cause?.param ? { param: cause.param } : {}) } };
