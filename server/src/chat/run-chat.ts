@@ -4,6 +4,7 @@ import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
 import { cacheKeys, type Cache } from '../cache/cache.ts';
 import type { Admission } from './admission.ts';
 import { applyHistoryBudget, STORED_HISTORY_LIMIT } from './history-budget.ts';
+import { childSignal } from '../lib/abort.ts';
 import { createId } from '../lib/ids.ts';
 import { withoutUndefined } from '../lib/objects.ts';
 import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
@@ -190,8 +191,6 @@ export function createChatService(options: ChatServiceOptions) {
     signal.throwIfAborted();
 
     const runId = request.runId ?? createId('run');
-    const timeout = AbortSignal.timeout(options.runTimeoutMs);
-    const runSignal = AbortSignal.any([signal, timeout]);
     const run: RunHeader = {
       runId,
       appId: context.appId,
@@ -268,6 +267,8 @@ export function createChatService(options: ChatServiceOptions) {
 
     const release = await options.admission.admit(context);
     options.metrics.activeRuns.inc();
+    // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
+    const deadline = childSignal(signal, options.runTimeoutMs);
     try {
       request.onStart?.(run);
       yield numbered(toRunStart(run));
@@ -282,7 +283,7 @@ export function createChatService(options: ChatServiceOptions) {
         onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
         runBot: botRunner(context.appId, request.uid, 0),
       };
-      for await (const part of execution.run(input, runSignal)) {
+      for await (const part of execution.run(input, deadline.signal)) {
         switch (part.type) {
           case 'text-delta':
             firstTokenAt ??= Date.now();
@@ -331,7 +332,7 @@ export function createChatService(options: ChatServiceOptions) {
         status = 'cancelled';
         return;
       }
-      if (timeout.aborted && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
+      if (deadline.timedOut && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
         failure = new AppError(
           'TIMEOUT_ERROR',
           `The run took longer than ${Math.round(options.runTimeoutMs / 1000)} s and was stopped.`,
@@ -346,6 +347,7 @@ export function createChatService(options: ChatServiceOptions) {
     } finally {
       // Reached also on abort and when the consumer stops iterating early.
       if (status === 'running') status = 'cancelled';
+      deadline.dispose();
       await record();
       await release();
     }

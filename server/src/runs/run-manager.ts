@@ -1,6 +1,7 @@
 import type { ChatEvent, Usage } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.ts';
+import { childSignal } from '../lib/abort.ts';
 import { createId } from '../lib/ids.ts';
 import {
   awaitRunStart,
@@ -213,24 +214,28 @@ export function createRunManager(options: RunManagerOptions) {
     async *follow(appId: string, runId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
       const owner = await ownerOf(appId, runId);
       // Beat as a follower; watch the owner: if its instance stops beating, stop waiting for it.
-      const ownerGone = new AbortController();
+      const following = childSignal(signal);
+      let ownerGone = false;
       const watch = async () => {
         await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
-        if (!(await runLog.isAlive(runId, 'owner'))) ownerGone.abort();
+        if (!(await runLog.isAlive(runId, 'owner'))) {
+          ownerGone = true;
+          following.abort();
+        }
       };
       const heartbeat = setInterval(() => void watch().catch(() => undefined), heartbeatMs);
       // Not awaited: the first events need not wait for the beat's round trip.
       void runLog.beat(runId, 'follower', options.orphanTimeoutMs).catch(() => undefined);
       let last = afterSeq;
       try {
-        for await (const event of runLog.follow(runId, afterSeq, AbortSignal.any([signal, ownerGone.signal]))) {
+        for await (const event of runLog.follow(runId, afterSeq, following.signal)) {
           last = event.seq;
           yield event;
           if (isTerminal(event)) return;
         }
-        if (!ownerGone.signal.aborted || signal.aborted) return;
+        if (!ownerGone || signal.aborted) return;
         // What the owner wrote before it stopped, then one terminal event for every follower.
-        for await (const event of runLog.follow(runId, last, ownerGone.signal)) {
+        for await (const event of runLog.follow(runId, last, following.signal)) {
           last = event.seq;
           yield event;
           if (isTerminal(event)) return;
@@ -238,6 +243,7 @@ export function createRunManager(options: RunManagerOptions) {
         yield* endLostRun(owner, last, signal);
       } finally {
         clearInterval(heartbeat);
+        following.dispose();
       }
     },
 

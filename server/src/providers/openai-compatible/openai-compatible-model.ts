@@ -3,6 +3,7 @@ import { request, type Dispatcher } from 'undici';
 import { isAbortError } from '../../errors/app-error.ts';
 import { toFinishReason, type ChatModel, type ModelPart, type ModelRequest } from '../chat-model.ts';
 import { ProviderError } from '../provider-error.ts';
+import { readChunks } from './read-chunks.ts';
 
 export type OpenAICompatibleOptions = {
   /** Base URL including the version path, e.g. `https://api.openai.com/v1`. */
@@ -39,7 +40,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
         }
         const reader = createChunkReader();
         const decoder = new TextDecoder();
-        for await (const bytes of body as AsyncIterable<Buffer>) {
+        for await (const bytes of readChunks(body)) {
           reader.parser.feed(decoder.decode(bytes, { stream: true }));
           // Parts read before a bad chunk still reach the caller; then the error ends the stream.
           if (reader.parts.length > 0) for (const part of reader.parts.splice(0)) yield part;
