@@ -12,15 +12,26 @@ type Entry = {
 };
 
 /**
- * One process's runs. Bounded twice: at most `maxEventsPerRun` events are kept per run (the oldest
- * go, and a follower that needs them is told so), and a closed run is forgotten after its TTL.
+ * One process's runs. Bounded three times: at most `maxEventsPerRun` events are kept per run (the
+ * oldest go, and a follower that needs them is told so); a closed run is forgotten after its TTL;
+ * and closed runs keep at most `maxClosedEvents` events in all, the longest closed forgotten first,
+ * so that a busy instance does not hold ten minutes of answers in memory.
  */
-export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): RunLog {
+export function createMemoryRunLog(options: { maxEventsPerRun?: number; maxClosedEvents?: number } = {}): RunLog {
   const maxEvents = options.maxEventsPerRun ?? 10_000;
+  const maxClosedEvents = options.maxClosedEvents ?? 100_000;
   const runs = new Map<string, Entry>();
+  /** Closed runs, longest closed first, and how many events they hold together. */
+  const closed = new Set<string>();
+  let closedEvents = 0;
+  const forget = (runId: string) => {
+    const entry = runs.get(runId);
+    if (entry && closed.delete(runId)) closedEvents -= entry.events.length;
+    runs.delete(runId);
+  };
   const sweep = setInterval(() => {
     const now = Date.now();
-    for (const [runId, entry] of runs) if (entry.expiresAt <= now) runs.delete(runId);
+    for (const [runId, entry] of runs) if (entry.expiresAt <= now) forget(runId);
     for (const [runId, until] of aliveUntil) if (until <= now) aliveUntil.delete(runId);
     for (const [key, held] of reservations) if (held.expiresAt <= now) reservations.delete(key);
   }, 5_000);
@@ -44,12 +55,14 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): 
     append(runId, events) {
       const entry = runs.get(runId);
       if (entry) {
+        const before = entry.events.length;
         entry.events.push(...events);
         const excess = entry.events.length - maxEvents;
         if (excess > 0) {
           entry.events.splice(0, excess);
           entry.firstSeq += excess;
         }
+        if (closed.has(runId)) closedEvents += entry.events.length - before;
         wakeAll(entry);
       }
       return Promise.resolve();
@@ -63,7 +76,8 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): 
       try {
         for (;;) {
           const entry = runs.get(runId);
-          if (!entry) throw new AppError('NOT_FOUND', `Run "${runId}" was not found or has expired.`, { param: 'runId' });
+          if (!entry)
+            throw new AppError('NOT_FOUND', `Run "${runId}" was not found or has expired.`, { param: 'runId' });
           if (next < entry.firstSeq) {
             throw new AppError('NOT_FOUND', `Events of run "${runId}" before ${entry.firstSeq} are no longer kept.`, {
               param: 'lastEventId',
@@ -109,12 +123,22 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number } = {}): 
       if (entry) {
         entry.expiresAt = Date.now() + ttlSeconds * 1000;
         wakeAll(entry);
+        if (!closed.has(runId)) {
+          closed.add(runId);
+          closedEvents += entry.events.length;
+          for (const oldest of closed) {
+            if (closedEvents <= maxClosedEvents || oldest === runId) break;
+            forget(oldest);
+          }
+        }
       }
       return Promise.resolve();
     },
     shutdown() {
       clearInterval(sweep);
       runs.clear();
+      closed.clear();
+      closedEvents = 0;
       return Promise.resolve();
     },
   };

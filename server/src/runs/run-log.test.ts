@@ -89,3 +89,28 @@ describe.each(logs)('run log on %s', (_name, open) => {
     expect(await log.owner('run_missing')).toBeUndefined();
   });
 });
+
+describe('memory run log', () => {
+  it('keeps at most maxClosedEvents events of closed runs, forgetting the longest closed first', async () => {
+    const log = createMemoryRunLog({ maxClosedEvents: 5 });
+    try {
+      const runIds = ['run_a', 'run_b', 'run_c'];
+      for (const runId of runIds) {
+        await log.open(runId, owner(runId));
+        await log.append(runId, [text(0), text(1), finish(2)]);
+        await log.close(runId, 600);
+      }
+      // Three closed runs of three events: the first two went to make room for the third.
+      await expect(collect(log.follow('run_a', -1, new AbortController().signal))).rejects.toThrow(/not found/);
+      await expect(collect(log.follow('run_b', -1, new AbortController().signal))).rejects.toThrow(/not found/);
+      expect(await collect(log.follow('run_c', -1, new AbortController().signal))).toEqual([0, 1, 2]);
+      // A run still going is never forgotten for room.
+      await log.open('run_d', owner('run_d'));
+      await log.append('run_d', [text(0), text(1), text(2), text(3), text(4), text(5)]);
+      await log.append('run_d', [finish(6)]);
+      expect(await collect(log.follow('run_d', 4, new AbortController().signal))).toEqual([5, 6]);
+    } finally {
+      await log.shutdown();
+    }
+  });
+});
