@@ -190,7 +190,12 @@ const user = lines.filter((l) => /^USER\s/i.test(l)).pop();
 if (!user || /^USER\s+(root|0)(:|\s|$)/i.test(user)) problems.push('the final USER is missing or root');
 if (!lines.some((l) => /^EXPOSE\s+8000(\s|$)/i.test(l))) problems.push('EXPOSE 8000 is missing');
 const cmd = lines.filter((l) => /^CMD\s/i.test(l)).pop() ?? '';
-if (!cmd.includes('server/dist/main.js')) problems.push('the CMD does not run server/dist/main.js (what `npm start` runs)');
+// The image runs what `npm start` runs: the same node options (heap limit), the same bundle.
+const start = JSON.parse(fs.readFileSync('package.json', 'utf8')).scripts.start;
+const startCommand = start.slice(start.lastIndexOf('node ')).split(' ');
+if (cmd.replace(/^CMD\s+/i, '') !== JSON.stringify(startCommand).replaceAll(',', ', ')) {
+  problems.push(`the CMD is not what \`npm start\` runs: ${JSON.stringify(startCommand)}`);
+}
 if (!lines.some((l) => /^RUN\s+npm run build/i.test(l))) problems.push('the image does not run `npm run build`');
 
 if (problems.length > 0) {

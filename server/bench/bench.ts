@@ -277,7 +277,7 @@ const slowPart = {
 async function main() {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const repositoryRoot = path.resolve(here, '../..');
-  const ourServer = buildOurServer(repositoryRoot);
+  const { entry: ourServer, nodeArgs: ourNodeArgs } = buildOurServer(repositoryRoot);
   const dataDirectory = mkdtempSync(path.join(tmpdir(), 'astron-bench-'));
   // BENCH_CPU_PROF=<dir>: every server writes V8 CPU profiles to <dir>/<server> when it stops.
   const profileDirectory = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
@@ -320,7 +320,7 @@ async function main() {
         DATABASE_URL: '',
         REDIS_URL: '',
       },
-      nodeOptions(name),
+      [...ourNodeArgs, ...nodeOptions(name)],
     );
   }
 
@@ -394,6 +394,7 @@ async function main() {
         quick,
         ...slowPart,
         ourServer,
+        ourNodeArgs,
         dataDirectory,
         upstreamOrigin: upstream.url,
         nodeOptions,

@@ -9,11 +9,17 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 /**
- * Our server as `npm start` runs it: the bundle `npm run build` writes. Built once per bench run.
+ * Our server as `npm start` runs it: the bundle `npm run build` writes, with the node options of
+ * the `start` script (the heap limit). Built once per bench run.
  */
-export function buildOurServer(repositoryRoot: string): string {
+export function buildOurServer(repositoryRoot: string): { entry: string; nodeArgs: string[] } {
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: repositoryRoot, stdio: 'inherit' });
-  return path.join(repositoryRoot, 'server/dist/main.js');
+  const start = (JSON.parse(readFileSync(path.join(repositoryRoot, 'package.json'), 'utf8')) as {
+    scripts: { start: string };
+  }).scripts.start;
+  const command = /\bnode ((?:--\S+ )*)server\/dist\/main\.js/.exec(start);
+  if (!command) throw new Error(`package.json's start script does not run server/dist/main.js: ${start}`);
+  return { entry: path.join(repositoryRoot, 'server/dist/main.js'), nodeArgs: command[1]!.trim().split(' ').filter(Boolean) };
 }
 
 /**

@@ -42,6 +42,8 @@ export type SlowBenchOptions = {
   resume: boolean;
   /** Our server's entry, as `npm start` runs it (see buildOurServer). */
   ourServer: string;
+  /** The node options `npm start` gives it. */
+  ourNodeArgs: string[];
   /** A fresh folder per server goes under it. */
   dataDirectory: string;
   /** Origin of the fake upstream, e.g. http://127.0.0.1:41234. */
@@ -143,7 +145,7 @@ async function startOurServer(
       OPENAI_API_KEY: 'x',
       ...variantEnvironment(variant),
     },
-    options.nodeOptions(`slow-${variant}-${serial}`),
+    [...options.ourNodeArgs, ...options.nodeOptions(`slow-${variant}-${serial}`)],
   );
 }
 

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
  * with one promise per wait instead of the async generator, end-of-stream watcher and request
  * objects Node's Readable iterator keeps alive between chunks. A slow upstream (one chunk every
  * 200 ms) holds those across young-generation collections, so with a thousand streams open they
- * were promoted and filled the old generation (docs/decisions/2026-11-27-fewer-layers-per-event.md).
+ * were promoted and filled the old generation (docs/decisions/2026-11-25-fewer-layers-per-event.md).
  *
  * Leaving early (`return()`, e.g. `break` or a thrown error in the loop) destroys the body, which
  * closes the upstream request.

@@ -20,7 +20,7 @@ export function parseEventId(eventId: string): { runId: string; seq: number } {
  * A run's events as tRPC values, each `tracked` by `runId:seq` so that a reconnecting client resumes
  * after the last one it saw. A plain iterator rather than an async generator: a generator here kept
  * its own promises and request objects alive through every wait between events, and with a thousand
- * streams open those outlived the young generation (see docs/decisions/2026-11-27-fewer-layers-per-event.md).
+ * streams open those outlived the young generation (see docs/decisions/2026-11-25-fewer-layers-per-event.md).
  */
 export function createFollower(dependencies: TransportDependencies) {
   return function follow(

@@ -15,7 +15,7 @@ type RequestId = string | number;
  * tRPC over WebSocket (`wsLink`), framed here rather than by tRPC's ws adapter: the same messages,
  * a bounded send buffer (a reader that lets more than STREAM_MAX_BUFFERED_BYTES pile up is closed
  * with 4008 and resumes by `lastEventId` when it reconnects), and one write per value instead of a
- * promise race per value (see docs/decisions/2026-11-27-trpc-ws-framing.md).
+ * promise race per value (see docs/decisions/2026-11-25-trpc-ws-framing.md).
  *
  * The messages, as tRPC's adapter exchanges them: with `?connectionParams=1` the first message is
  * `{method: "connectionParams", data}`; then requests `{id, method, params: {path, input,
