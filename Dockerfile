@@ -51,4 +51,4 @@ EXPOSE 8000
 
 # What `npm start` runs, without npm in front: SIGTERM reaches the server directly and graceful
 # shutdown (drain running streams, then a final frame) works when the container is stopped.
-CMD ["node", "--max-old-space-size=512", "server/dist/main.js"]
+CMD ["node", "server/dist/main.js"]
