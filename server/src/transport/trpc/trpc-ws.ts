@@ -5,7 +5,7 @@ import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
 import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { SLOW_CONSUMER_CLOSE_CODE } from '../ws/astron-ws.ts';
+import { openSocketIo } from '../ws/socket-io.ts';
 import type { TrpcContextFactory } from './trpc-context.ts';
 import { withLastEventId, type TrpcProcedures } from './trpc-procedures.ts';
 
@@ -38,32 +38,7 @@ export function createTrpcWebSocket(options: {
     const expectsParams = new URL(request.url ?? '/', 'http://localhost').searchParams.get('connectionParams') === '1';
     let ctx = expectsParams ? undefined : createContext({ req: request, info: { connectionParams: null } });
 
-    let alive = true;
-    const heartbeat = setInterval(() => {
-      if (!alive) {
-        socket.terminate();
-        return;
-      }
-      alive = false;
-      socket.ping();
-    }, settings.pingIntervalMs);
-    socket.on('pong', () => {
-      alive = true;
-    });
-
-    /** Sends or, past the buffer limit, closes the socket; false when the message was not sent. */
-    const send = (message: string): boolean => {
-      if (socket.readyState !== socket.OPEN) return false;
-      if (socket.bufferedAmount > settings.streamMaxBufferedBytes) {
-        socket.close(
-          SLOW_CONSUMER_CLOSE_CODE,
-          `slow consumer: more than ${settings.streamMaxBufferedBytes} bytes unsent`,
-        );
-        return false;
-      }
-      socket.send(message);
-      return true;
-    };
+    const { send, stop } = openSocketIo(socket, settings);
     const respond = (id: RequestId | null, jsonrpc: '2.0' | undefined, body: string) =>
       send(`{"id":${JSON.stringify(id)}${jsonrpc ? ',"jsonrpc":"2.0"' : ''},${body}}`);
     const respondError = (
@@ -187,7 +162,7 @@ export function createTrpcWebSocket(options: {
     });
 
     socket.on('close', () => {
-      clearInterval(heartbeat);
+      stop();
       for (const controller of subscriptions.values()) controller.abort();
       subscriptions.clear();
     });

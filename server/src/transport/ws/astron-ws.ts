@@ -9,9 +9,7 @@ import { createId } from '../../lib/ids.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { requestIdOf } from '../http/http-io.ts';
 import { createAstronFramer, fromAstronRequest } from '../astron/astron-frames.ts';
-
-/** Close code for a reader that lets more than STREAM_MAX_BUFFERED_BYTES pile up unsent. */
-export const SLOW_CONSUMER_CLOSE_CODE = 4008;
+import { openSocketIo } from './socket-io.ts';
 
 const requestIdSchema = z.string().min(1).max(128);
 const runIdSchema = z.string().min(1).max(64);
@@ -52,32 +50,7 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
   function onConnection(socket: WebSocket, caller: Caller, connectionId: string) {
     /** What this socket streams now, by request_id; closing the socket stops the streaming, not the runs. */
     const streams = new Map<string, { controller: AbortController; runId: string }>();
-    let alive = true;
-    const heartbeat = setInterval(() => {
-      if (!alive) {
-        socket.terminate();
-        return;
-      }
-      alive = false;
-      socket.ping();
-    }, config.pingIntervalMs);
-    socket.on('pong', () => {
-      alive = true;
-    });
-
-    /** Sends or, past the buffer limit, closes the socket: memory per socket stays bounded. */
-    const send = (frame: string): boolean => {
-      if (socket.readyState !== socket.OPEN) return false;
-      if (socket.bufferedAmount > config.streamMaxBufferedBytes) {
-        socket.close(
-          SLOW_CONSUMER_CLOSE_CODE,
-          `slow consumer: more than ${config.streamMaxBufferedBytes} bytes unsent`,
-        );
-        return false;
-      }
-      socket.send(frame);
-      return true;
-    };
+    const { send, stop } = openSocketIo(socket, config);
 
     /** Streams a run's frames tagged with `request_id`; the run itself outlives this socket. */
     async function stream(requestId: string, start: () => Promise<string>, afterSeq: number) {
@@ -152,7 +125,7 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
     });
 
     socket.on('close', () => {
-      clearInterval(heartbeat);
+      stop();
       for (const { controller } of streams.values()) controller.abort();
       streams.clear();
     });
