@@ -35,10 +35,11 @@ export function readChunks(body: Readable): AsyncIterableIterator<Buffer> {
   body.on('end', onEnd);
   body.on('error', onError);
   body.on('close', onClose);
+  // The error listener stays: destroying the body (return()) emits an AbortError on the next tick,
+  // and an 'error' nobody listens to would crash the process.
   const detach = () => {
     body.off('readable', notify);
     body.off('end', onEnd);
-    body.off('error', onError);
     body.off('close', onClose);
   };
 
