@@ -69,6 +69,21 @@ export function createRedisRunLog(url: string): RunLog {
     for (const listener of listeners.get(runId) ?? []) listener(events);
   });
 
+  /**
+   * Followers on this instance. One timer for all of them, not one per wait: every RESYNC_MS, a
+   * follower that heard nothing for that long reads the stream itself, in case live messages were lost.
+   */
+  const followers = new Set<{ heardAt: number; resync: boolean; wake: () => void }>();
+  const resync = setInterval(() => {
+    const quietSince = Date.now() - RESYNC_MS;
+    for (const follower of followers) {
+      if (follower.heardAt > quietSince) continue;
+      follower.resync = true;
+      follower.wake();
+    }
+  }, RESYNC_MS);
+  resync.unref();
+
   /** Runs this instance opened and has not closed: their appends reach local followers directly. */
   const ownedHere = new Set<string>();
   /** Runs whose live channel this instance listens to (followed here, run elsewhere). */
@@ -124,11 +139,14 @@ export function createRedisRunLog(url: string): RunLog {
     async *follow(runId, afterSeq, signal) {
       const live: ChatEvent[] = [];
       const waiter = createWaiter(signal);
+      const follower = { heardAt: Date.now(), resync: false, wake: waiter.wake };
       // Listen first, then read: an event published in between is in both, and dropped once by seq.
       const stop = await listen(runId, (events) => {
         live.push(...events);
+        follower.heardAt = Date.now();
         waiter.wake();
       });
+      followers.add(follower);
       /** Events after `seq` from the stream itself: the start, and the repair after missed messages. */
       const readAfter = async (seq: number): Promise<ChatEvent[]> => {
         const entries = await commands.xrange(logKey(runId), `0-${seq + 2}`, '+');
@@ -157,9 +175,11 @@ export function createRedisRunLog(url: string): RunLog {
           }
           if (signal.aborted) return;
           if (live.length === 0) {
-            const woken = await waiter.wait(RESYNC_MS);
+            await waiter.wait();
             if (signal.aborted) return;
-            if (!woken) {
+            if (follower.resync) {
+              follower.resync = false;
+              follower.heardAt = Date.now();
               pending = await readAfter(last);
               continue;
             }
@@ -168,6 +188,7 @@ export function createRedisRunLog(url: string): RunLog {
           if (pending[0] && pending[0].seq > last + 1) pending = await readAfter(last);
         }
       } finally {
+        followers.delete(follower);
         waiter.dispose();
         await stop();
       }
@@ -193,6 +214,8 @@ export function createRedisRunLog(url: string): RunLog {
       await commands.multi().expire(logKey(runId), ttlSeconds).expire(ownerKey(runId), ttlSeconds).exec();
     },
     shutdown() {
+      clearInterval(resync);
+      followers.clear();
       listeners.clear();
       ownedHere.clear();
       subscribed.clear();

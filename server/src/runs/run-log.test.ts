@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ChatEvent } from '@astron-chat/shared';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testBackends } from '../../test/support/backends.ts';
 import { createMemoryRunLog } from './memory-run-log.ts';
@@ -111,6 +112,30 @@ describe('memory run log', () => {
       expect(await collect(log.follow('run_d', 4, new AbortController().signal))).toEqual([5, 6]);
     } finally {
       await log.shutdown();
+    }
+  });
+});
+
+describe.runIf(redisUrl)('redis run log', () => {
+  it('a follower that missed live messages reads the events from the stream within about a second', async () => {
+    const runningIt = createRedisRunLog(redisUrl!);
+    const followingIt = createRedisRunLog(redisUrl!);
+    const raw = new Redis(redisUrl!);
+    try {
+      const runId = `run_${randomUUID()}`;
+      await runningIt.open(runId, owner(runId));
+      const following = collect(followingIt.follow(runId, -1, new AbortController().signal));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Entries without their live message, as when a message is lost (Redis restarted, say).
+      const startedAt = Date.now();
+      await raw.xadd(`run-log:${runId}`, '0-1', 'e', JSON.stringify(text(0)));
+      await raw.xadd(`run-log:${runId}`, '0-2', 'e', JSON.stringify(finish(1)));
+      expect(await following).toEqual([0, 1]);
+      expect(Date.now() - startedAt).toBeLessThan(2_500);
+    } finally {
+      raw.disconnect();
+      await runningIt.shutdown();
+      await followingIt.shutdown();
     }
   });
 });

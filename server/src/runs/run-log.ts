@@ -47,35 +47,26 @@ export function isTerminal(event: ChatEvent): boolean {
 }
 
 /**
- * What a follower waits on between events: `wait()` resolves with true on `wake()` or when `signal`
- * aborts, with false after `timeoutMs`. One abort listener for the follower's life, none per wait:
- * racing every wait against one long-lived abort promise would pile a reaction onto it per event.
+ * What a follower waits on between events: `wait()` resolves on `wake()` or when `signal` aborts.
+ * One abort listener for the follower's life, none per wait: racing every wait against one
+ * long-lived abort promise would pile a reaction onto it per event.
  */
 export function createWaiter(signal: AbortSignal) {
-  let settle: ((woken: boolean) => void) | undefined;
-  const wake = (woken = true) => {
+  let settle: (() => void) | undefined;
+  const wake = () => {
     const resolve = settle;
     settle = undefined;
-    resolve?.(woken);
+    resolve?.();
   };
-  const onAbort = () => wake();
-  signal.addEventListener('abort', onAbort, { once: true });
+  signal.addEventListener('abort', wake, { once: true });
   return {
-    wake: () => wake(),
-    wait(timeoutMs?: number): Promise<boolean> {
-      if (signal.aborted) return Promise.resolve(true);
+    wake,
+    wait(): Promise<void> {
+      if (signal.aborted) return Promise.resolve();
       return new Promise((resolve) => {
-        if (timeoutMs === undefined) {
-          settle = resolve;
-          return;
-        }
-        const timer = setTimeout(() => wake(false), timeoutMs).unref();
-        settle = (woken) => {
-          clearTimeout(timer);
-          resolve(woken);
-        };
+        settle = resolve;
       });
     },
-    dispose: () => signal.removeEventListener('abort', onAbort),
+    dispose: () => signal.removeEventListener('abort', wake),
   };
 }
