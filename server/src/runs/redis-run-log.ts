@@ -11,18 +11,31 @@ const CANCEL_CHANNEL = 'run-cancel';
 /** A quiet follower reads the stream itself this often, in case live messages were lost. */
 const RESYNC_MS = 1_000;
 /**
- * One batch of a run's events in one command: an entry per event (`0-(seq+1)`, field `e`), the
- * log's TTL, and the batch on the run's live channel. KEYS[1] the log; ARGV: max entries, TTL
- * seconds, channel, the batch as a JSON array, then id and entry pairs.
+ * The events every run of this instance produced in one turn of the event loop, in one command:
+ * per run, an entry per event (`0-(seq+1)`, field `e`), the log's TTL, and the batch on the run's
+ * live channel. KEYS: the logs (`run-log:<runId>`, a run twice if its events skip a seq); ARGV: max
+ * entries, TTL seconds, then per key its first seq, its event count and the events as JSON.
  */
 const APPEND_SCRIPT = `
-for i = 5, #ARGV, 2 do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[i], 'e', ARGV[i + 1])
+local at = 3
+for k = 1, #KEYS do
+  local seq = tonumber(ARGV[at])
+  local count = tonumber(ARGV[at + 1])
+  at = at + 2
+  local batch = {}
+  for i = 0, count - 1 do
+    local entry = ARGV[at + i]
+    redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[1], '0-' .. (seq + i + 1), 'e', entry)
+    batch[i + 1] = entry
+  end
+  at = at + count
+  redis.call('EXPIRE', KEYS[k], ARGV[2])
+  redis.call('PUBLISH', 'run-live:' .. string.sub(KEYS[k], 9), '[' .. table.concat(batch, ',') .. ']')
 end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `;
+/** Events per append command at most; a busier turn is split over several. */
+const MAX_EVENTS_PER_APPEND = 1_000;
 const logKey = (runId: string) => `run-log:${runId}`;
 const heartbeatKey = (runId: string, role: HeartbeatRole) => `run-${role}:${runId}`;
 const liveChannel = (runId: string) => `run-live:${runId}`;
@@ -43,16 +56,9 @@ export function createRedisRunLog(url: string): RunLog {
   // Auto-pipelining: commands issued in the same tick go out as one pipeline, so the orphan check's
   // beats and checks for every local run, and a burst of appends, cost one round trip.
   const commands = new Redis(url, { ...options, enableAutoPipelining: true }) as Redis & {
-    appendRun(
-      key: string,
-      maxEvents: number,
-      ttlSeconds: number,
-      channel: string,
-      batch: string,
-      ...idsAndEntries: string[]
-    ): Promise<number>;
+    appendRuns(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<number>;
   };
-  commands.defineCommand('appendRun', { numberOfKeys: 1, lua: APPEND_SCRIPT });
+  commands.defineCommand('appendRuns', { lua: APPEND_SCRIPT });
   const subscriber = new Redis(url, options);
   commands.on('error', () => undefined);
   subscriber.on('error', () => undefined);
@@ -83,6 +89,47 @@ export function createRedisRunLog(url: string): RunLog {
     }
   }, RESYNC_MS);
   resync.unref();
+
+  /** Appends of this turn of the event loop, from every run: one command for all of them. */
+  let appends: Array<{ runId: string; events: ChatEvent[]; resolve: () => void; reject: (error: unknown) => void }> =
+    [];
+  function flushAppends() {
+    if (appends.length === 0) return;
+    const batch = appends;
+    appends = [];
+    let keys: string[] = [];
+    let args: Array<string | number> = [MAX_EVENTS_PER_RUN, OPEN_RUN_TTL_SECONDS];
+    let eventCount = 0;
+    const calls: Array<Promise<number>> = [];
+    const send = () => {
+      calls.push(commands.appendRuns(keys.length, ...keys, ...args));
+      keys = [];
+      args = [MAX_EVENTS_PER_RUN, OPEN_RUN_TTL_SECONDS];
+      eventCount = 0;
+    };
+    for (const { runId, events } of batch) {
+      // One key per run of consecutive seqs (the script numbers entries from the first).
+      let start = 0;
+      for (let index = 1; index <= events.length; index += 1) {
+        if (index < events.length && events[index]!.seq === events[index - 1]!.seq + 1) continue;
+        keys.push(logKey(runId));
+        args.push(events[start]!.seq, index - start);
+        for (let at = start; at < index; at += 1) args.push(JSON.stringify(events[at]));
+        eventCount += index - start;
+        start = index;
+      }
+      if (eventCount >= MAX_EVENTS_PER_APPEND) send();
+    }
+    if (keys.length > 0) send();
+    Promise.all(calls).then(
+      () => {
+        for (const append of batch) append.resolve();
+      },
+      (error: unknown) => {
+        for (const append of batch) append.reject(error);
+      },
+    );
+  }
 
   /** Runs this instance opened and has not closed: their appends reach local followers directly. */
   const ownedHere = new Set<string>();
@@ -116,21 +163,15 @@ export function createRedisRunLog(url: string): RunLog {
       ownedHere.add(runId);
       await commands.set(ownerKey(runId), JSON.stringify(owner), 'EX', OPEN_RUN_TTL_SECONDS);
     },
-    async append(runId, events) {
-      if (events.length === 0) return;
-      const entries = events.map((event) => JSON.stringify(event));
-      const idsAndEntries = events.flatMap((event, index) => [`0-${event.seq + 1}`, entries[index] as string]);
+    append(runId, events) {
+      if (events.length === 0) return Promise.resolve();
       // Followers on this instance get the batch now, without a round trip through Redis (they do not
       // subscribe to a run this instance owns); other instances get it on the live channel.
       for (const listener of listeners.get(runId) ?? []) listener(events);
-      await commands.appendRun(
-        logKey(runId),
-        MAX_EVENTS_PER_RUN,
-        OPEN_RUN_TTL_SECONDS,
-        liveChannel(runId),
-        `[${entries.join(',')}]`,
-        ...idsAndEntries,
-      );
+      return new Promise((resolve, reject) => {
+        if (appends.length === 0) setImmediate(flushAppends);
+        appends.push({ runId, events, resolve, reject });
+      });
     },
     async owner(runId) {
       const owner = await commands.get(ownerKey(runId));
@@ -149,6 +190,8 @@ export function createRedisRunLog(url: string): RunLog {
       followers.add(follower);
       /** Events after `seq` from the stream itself: the start, and the repair after missed messages. */
       const readAfter = async (seq: number): Promise<ChatEvent[]> => {
+        // Appends still queued go first: this connection runs commands in order, so the read sees them.
+        flushAppends();
         const entries = await commands.xrange(logKey(runId), `0-${seq + 2}`, '+');
         if (entries.length === 0 && (await commands.exists(ownerKey(runId))) === 0) {
           throw new AppError('NOT_FOUND', `Run "${runId}" was not found or has expired.`, { param: 'runId' });
@@ -211,6 +254,8 @@ export function createRedisRunLog(url: string): RunLog {
     },
     async close(runId, ttlSeconds) {
       ownedHere.delete(runId);
+      // The append script sets the open-run TTL: queued appends must run before this one.
+      flushAppends();
       await commands.multi().expire(logKey(runId), ttlSeconds).expire(ownerKey(runId), ttlSeconds).exec();
     },
     shutdown() {
