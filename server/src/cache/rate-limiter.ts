@@ -97,7 +97,6 @@ export function createRedisLimiter(url: string, options: { slotTtlMs: number }):
     connectTimeout: 5_000,
     commandTimeout: 5_000,
     maxRetriesPerRequest: 1,
-    enableAutoPipelining: true,
   }) as Redis & {
     takeToken(key: string, capacity: number, perMs: number, now: number): Promise<[number, number]>;
     acquireSlot(key: string, limit: number, ttlMs: number): Promise<number>;

@@ -53,9 +53,10 @@ export function createRedisRunLog(url: string): RunLog {
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
   };
-  // Auto-pipelining: commands issued in the same tick go out as one pipeline, so the orphan check's
-  // beats and checks for every local run, and a burst of appends, cost one round trip.
-  const commands = new Redis(url, { ...options, enableAutoPipelining: true }) as Redis & {
+  // No auto-pipelining: appends are batched per turn below, and ioredis builds a pipeline object
+  // carrying every command per auto-pipelined turn; with 1,000 streams those outlived young
+  // collections (docs/decisions/2026-11-25-fewer-layers-per-event.md).
+  const commands = new Redis(url, options) as Redis & {
     appendRuns(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<number>;
   };
   commands.defineCommand('appendRuns', { lua: APPEND_SCRIPT });
@@ -256,7 +257,7 @@ export function createRedisRunLog(url: string): RunLog {
       ownedHere.delete(runId);
       // The append script sets the open-run TTL: queued appends must run before this one.
       flushAppends();
-      await commands.multi().expire(logKey(runId), ttlSeconds).expire(ownerKey(runId), ttlSeconds).exec();
+      await Promise.all([commands.expire(logKey(runId), ttlSeconds), commands.expire(ownerKey(runId), ttlSeconds)]);
     },
     shutdown() {
       clearInterval(resync);
