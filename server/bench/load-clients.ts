@@ -329,6 +329,128 @@ export function ourTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetOp
   };
 }
 
+/** What a `chat.completions` value is on the wire: `{json: ChatEvent}` (SSE) or `{json: {id, data: ChatEvent}}` (WS). */
+type WireEvent = { type?: string; text?: string; finishReason?: string };
+type WireMessage = {
+  id?: number;
+  result?: { type?: string; data?: { json?: { data?: WireEvent } } };
+  error?: unknown;
+};
+
+/**
+ * Our `chat.completions` subscription spoken on the wire, without `@trpc/client`: tRPC's SSE frames
+ * over one pooled keep-alive connection per worker, or tRPC's WebSocket messages over one socket
+ * per stream. The same bytes as `httpSubscriptionLink` and `wsLink` exchange (the tests use those),
+ * at the cost of a raw client, as the REST and plain WebSocket rows are measured: with 1,000 streams
+ * on a 2-core machine the tRPC client's own CPU would otherwise count in the server's TTFC.
+ */
+export function wireTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetOptions = {}): OpenSession {
+  const expectedAnswer = options.expectedAnswer ?? EXPECTED_ANSWER;
+  /** Feeds one value to the trace; true once the stream has ended (finish, error or stopped). */
+  const read = (trace: RequestTrace, event: WireEvent | undefined): boolean => {
+    if (event?.type === 'text-delta' && event.text) trace.content(event.text);
+    if (event?.type === 'error') trace.fail(`in-band error: ${JSON.stringify(event).slice(0, 200)}`);
+    if (event?.type === 'finish' && event.finishReason === 'cancelled') trace.fail('the run was cancelled');
+    return event?.type === 'finish' || event?.type === 'error';
+  };
+  if (link === 'sse') {
+    const origin = new URL(url).origin;
+    const path =
+      `${new URL(url).pathname}/chat.completions?input=${encodeURIComponent(JSON.stringify({ json: astronBody }))}` +
+      `&connectionParams=${encodeURIComponent(JSON.stringify({ apiKey: DEMO_API_KEY }))}`;
+    return (concurrency) => {
+      const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+      return Promise.resolve({
+        async run() {
+          const trace = new RequestTrace(expectedAnswer);
+          let ended = false;
+          try {
+            const response = await pool.request({ path, method: 'GET', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+            const parser = createParser({
+              onEvent(message) {
+                if (message.event === 'serialized-error') trace.fail(`error: ${message.data.slice(0, 200)}`);
+                if (message.event !== undefined) return;
+                ended ||= read(trace, (JSON.parse(message.data) as { json?: WireEvent }).json);
+              },
+            });
+            const decoder = new TextDecoder();
+            for await (const bytes of response.body as AsyncIterable<Uint8Array>)
+              parser.feed(decoder.decode(bytes, { stream: true }));
+            if (!ended) trace.fail('stream ended without a finish event');
+          } catch (error) {
+            trace.fail(messageOf(error));
+          }
+          return trace.result();
+        },
+        close: () => pool.close(),
+      });
+    };
+  }
+  return async (concurrency) => {
+    let nextId = 0;
+    const sockets = await Promise.all(
+      Array.from({ length: socketsFor(options, concurrency) }, async () => {
+        const socket = new WebSocket(`${url}?connectionParams=1`);
+        const pending = new Map<number, (message: WireMessage | Error) => void>();
+        socket.on('message', (data) => {
+          const message = JSON.parse((data as Buffer).toString('utf8')) as WireMessage;
+          if (typeof message.id === 'number') pending.get(message.id)?.(message);
+        });
+        socket.on('close', () => {
+          for (const deliver of pending.values()) deliver(new Error('socket closed'));
+        });
+        socket.on('error', () => {
+          // 'close' follows and fails the pending runs.
+        });
+        await new Promise<void>((resolve, reject) => {
+          socket.once('open', () => resolve());
+          socket.once('error', reject);
+        });
+        socket.send(JSON.stringify({ method: 'connectionParams', data: { apiKey: DEMO_API_KEY } }));
+        return { socket, pending };
+      }),
+    );
+    return {
+      run(slot) {
+        const { socket, pending } = sockets[slot % sockets.length]!;
+        const id = nextId++;
+        const trace = new RequestTrace(expectedAnswer);
+        return new Promise<RequestResult>((resolve) => {
+          let ended = false;
+          const finish = (failure?: string) => {
+            clearTimeout(timer);
+            pending.delete(id);
+            if (failure !== undefined) trace.fail(failure);
+            resolve(trace.result());
+          };
+          const timer = setTimeout(() => finish(`timed out after ${REQUEST_TIMEOUT_MS} ms`), REQUEST_TIMEOUT_MS);
+          pending.set(id, (message) => {
+            if (message instanceof Error) return finish(message.message);
+            if (message.error !== undefined) return finish(`error: ${JSON.stringify(message.error).slice(0, 200)}`);
+            if (message.result?.type === 'stopped') return finish(ended ? undefined : 'stopped without a finish event');
+            if (message.result?.type === 'data') ended ||= read(trace, message.result.data?.json?.data);
+          });
+          socket.send(
+            JSON.stringify({ id, method: 'subscription', params: { path: 'chat.completions', input: { json: astronBody } } }),
+          );
+        });
+      },
+      async close() {
+        await Promise.all(
+          sockets.map(
+            ({ socket }) =>
+              new Promise<void>((resolve) => {
+                if (socket.readyState === socket.CLOSED) return resolve();
+                socket.once('close', () => resolve());
+                socket.close();
+              }),
+          ),
+        );
+      },
+    };
+  };
+}
+
 /** The bare relay's `chat.completions` subscription (no transformer, no credentials). */
 export function relayTrpcTarget(url: string, link: 'sse' | 'ws'): OpenSession {
   const input: RelayInput = { parameters: { messages: QUESTION } };

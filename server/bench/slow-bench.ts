@@ -19,11 +19,11 @@ import {
   astronBody,
   httpSseTarget,
   openaiBody,
-  ourTrpcTarget,
   plainWebSocketTarget,
   type OpenSession,
   type RequestResult,
   type Session,
+  wireTrpcTarget,
 } from './load-clients.ts';
 import { fixed, markdownTable, percentile, sortedTtfc } from './report.ts';
 import {
@@ -317,8 +317,8 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
           ...slowTarget,
         }),
     },
-    { name: 'tRPC SSE', open: (url) => ourTrpcTarget(`${url}/trpc`, 'sse', slowTarget) },
-    { name: 'tRPC WS', open: (url) => ourTrpcTarget(`${url.replace(/^http/, 'ws')}/trpc`, 'ws', slowTarget) },
+    { name: 'tRPC SSE', open: (url) => wireTrpcTarget(`${url}/trpc`, 'sse', slowTarget) },
+    { name: 'tRPC WS', open: (url) => wireTrpcTarget(`${url.replace(/^http/, 'ws')}/trpc`, 'ws', slowTarget) },
     { name: 'plain WS', open: (url) => plainWebSocketTarget(url, slowTarget) },
   ];
 
@@ -523,7 +523,10 @@ function slowNotes(
             `flight at once once the ramp is over ("peak concurrent"). Before that, ${slowPlan.warmup} streams at once warm the server. ` +
             `HTTP transports use one keep-alive connection per stream; WebSocket transports (tRPC WS, plain WS) open one socket per ` +
             `stream (${slowPlan.concurrency} sockets), so the server holds ${slowPlan.concurrency} client connections either way, plus ` +
-            `${slowPlan.concurrency} to the upstream. TTFC runs from sending the request (tRPC: calling subscribe) to the first text. ` +
+            `${slowPlan.concurrency} to the upstream. Every client is a raw one (undici, ws, eventsource-parser); the tRPC rows speak ` +
+            `tRPC's SSE frames and WebSocket messages themselves, the bytes httpSubscriptionLink and wsLink exchange, so that the ` +
+            `load generator's own CPU stays out of the server's figures (the throughput table and the tests use @trpc/client). ` +
+            `TTFC runs from sending the request to the first text. ` +
             `Peak RSS is VmHWM of the server process, reset after the warm-up where the kernel allows it; server CPU is per stream ` +
             `over the measured phase; wall time is the measured phase's; "load generator CPU %" is this process's, of one core ` +
             `(near 100, the client and not the server bounds TTFC). A request times out after ${REQUEST_TIMEOUT_MS / 1000} s.`,
