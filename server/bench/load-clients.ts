@@ -98,6 +98,26 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Feeds an SSE response body to `parser`; undici's body ignores setEncoding when iterated, so bytes are decoded here, across reads. */
+async function feedSse(body: AsyncIterable<Uint8Array>, parser: { feed(text: string): void }): Promise<void> {
+  const decoder = new TextDecoder();
+  for await (const bytes of body) parser.feed(decoder.decode(bytes, { stream: true }));
+}
+
+/** Closes WebSockets and waits until every one has closed. */
+async function closeSockets(sockets: WebSocket[]): Promise<void> {
+  await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          if (socket.readyState === socket.CLOSED) return resolve();
+          socket.once('close', () => resolve());
+          socket.close();
+        }),
+    ),
+  );
+}
+
 type SseChunk = {
   choices?: Array<{ delta?: { content?: string | null } }>;
   /** OpenAI's in-band error. */
@@ -153,10 +173,7 @@ export function httpSseTarget(options: {
               if (content) trace.content(content);
             },
           });
-          // undici's body ignores setEncoding when iterated: decode the bytes here, across reads.
-          const decoder = new TextDecoder();
-          for await (const bytes of response.body as AsyncIterable<Uint8Array>)
-            parser.feed(decoder.decode(bytes, { stream: true }));
+          await feedSse(response.body, parser);
           if (!sawDone) trace.fail('stream ended without [DONE]');
         } catch (error) {
           trace.fail(messageOf(error));
@@ -373,9 +390,7 @@ export function wireTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetO
                 ended ||= read(trace, (JSON.parse(message.data) as { json?: WireEvent }).json);
               },
             });
-            const decoder = new TextDecoder();
-            for await (const bytes of response.body as AsyncIterable<Uint8Array>)
-              parser.feed(decoder.decode(bytes, { stream: true }));
+            await feedSse(response.body, parser);
             if (!ended) trace.fail('stream ended without a finish event');
           } catch (error) {
             trace.fail(messageOf(error));
@@ -435,18 +450,7 @@ export function wireTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetO
           );
         });
       },
-      async close() {
-        await Promise.all(
-          sockets.map(
-            ({ socket }) =>
-              new Promise<void>((resolve) => {
-                if (socket.readyState === socket.CLOSED) return resolve();
-                socket.once('close', () => resolve());
-                socket.close();
-              }),
-          ),
-        );
-      },
+      close: () => closeSockets(sockets.map(({ socket }) => socket)),
     };
   };
 }
@@ -549,18 +553,7 @@ export function plainWebSocketTarget(origin: string, options: TargetOptions = {}
           socket.send(JSON.stringify({ ...astronBody, request_id: requestId }));
         });
       },
-      async close() {
-        await Promise.all(
-          sockets.map(
-            ({ socket }) =>
-              new Promise<void>((resolve) => {
-                if (socket.readyState === socket.CLOSED) return resolve();
-                socket.once('close', () => resolve());
-                socket.close();
-              }),
-          ),
-        );
-      },
+      close: () => closeSockets(sockets.map(({ socket }) => socket)),
     };
   };
 }
