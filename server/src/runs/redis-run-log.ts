@@ -36,6 +36,7 @@ return 1
 `;
 /** Events per append command at most; a busier turn is split over several. */
 const MAX_EVENTS_PER_APPEND = 1_000;
+// The append script derives a run's live channel from its log key: keep the two prefixes in step.
 const logKey = (runId: string) => `run-log:${runId}`;
 const heartbeatKey = (runId: string, role: HeartbeatRole) => `run-${role}:${runId}`;
 const liveChannel = (runId: string) => `run-live:${runId}`;
@@ -108,20 +109,25 @@ export function createRedisRunLog(url: string): RunLog {
       args = [MAX_EVENTS_PER_RUN, OPEN_RUN_TTL_SECONDS];
       eventCount = 0;
     };
-    for (const { runId, events } of batch) {
-      // One key per run of consecutive seqs (the script numbers entries from the first).
-      let start = 0;
-      for (let index = 1; index <= events.length; index += 1) {
-        if (index < events.length && events[index]!.seq === events[index - 1]!.seq + 1) continue;
-        keys.push(logKey(runId));
-        args.push(events[start]!.seq, index - start);
-        for (let at = start; at < index; at += 1) args.push(JSON.stringify(events[at]));
-        eventCount += index - start;
-        start = index;
+    try {
+      for (const { runId, events } of batch) {
+        // One key per run of consecutive seqs (the script numbers entries from the first).
+        let start = 0;
+        for (let index = 1; index <= events.length; index += 1) {
+          if (index < events.length && events[index]!.seq === events[index - 1]!.seq + 1) continue;
+          keys.push(logKey(runId));
+          args.push(events[start]!.seq, index - start);
+          for (let at = start; at < index; at += 1) args.push(JSON.stringify(events[at]));
+          eventCount += index - start;
+          start = index;
+        }
+        if (eventCount >= MAX_EVENTS_PER_APPEND) send();
       }
-      if (eventCount >= MAX_EVENTS_PER_APPEND) send();
+      if (keys.length > 0) send();
+    } catch (error) {
+      // Every append of the turn is settled, whatever happens: a run's writer waits on its own.
+      calls.push(Promise.reject(error instanceof Error ? error : new Error(String(error))));
     }
-    if (keys.length > 0) send();
     Promise.all(calls).then(
       () => {
         for (const append of batch) append.resolve();
