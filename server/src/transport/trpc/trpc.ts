@@ -11,10 +11,8 @@ export function createTrpc(dependencies: TransportDependencies) {
   const { authenticator, config } = dependencies;
   const t = initTRPC.context<TrpcContext>().create({
     transformer,
-    sse: {
-      ping: { enabled: true, intervalMs: config.pingIntervalMs },
-      client: { reconnectAfterInactivityMs: config.pingIntervalMs * 2 },
-    },
+    // Sent to httpSubscriptionLink in `event: connected` (trpc-sse.ts, which also writes the pings).
+    sse: { client: { reconnectAfterInactivityMs: config.pingIntervalMs * 2 } },
     errorFormatter({ shape, error }) {
       const cause = error.cause instanceof AppError ? error.cause : undefined;
       // Input tRPC refused itself (malformed or failing the schema) is a validation error.
