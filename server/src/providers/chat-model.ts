@@ -27,11 +27,15 @@ export type ModelRequest = {
   user?: string;
 };
 
-/** What a model streams; the core numbers these and turns them into ChatEvents. */
+/**
+ * What a model streams; the core numbers these and turns them into ChatEvents as they are. A tool
+ * call comes whole, once the model has streamed all of it (providers assemble the deltas), and
+ * before `finish`.
+ */
 export type ModelPart =
   | { type: 'text-delta'; text: string }
   | { type: 'reasoning-delta'; text: string }
-  | { type: 'tool-call-delta'; index: number; id?: string; name?: string; argumentsDelta: string }
+  | { type: 'tool-call'; index: number; id: string; kind: 'tool'; name: string; arguments: string }
   | { type: 'usage'; usage: Usage }
   | { type: 'finish'; finishReason: FinishReason };
 

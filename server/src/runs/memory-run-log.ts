@@ -72,6 +72,7 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number; maxClose
     },
     async *follow(runId, afterSeq, signal) {
       let next = afterSeq + 1;
+      let last: ChatEvent | undefined;
       const waiter = createWaiter(signal);
       try {
         for (;;) {
@@ -86,13 +87,14 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number; maxClose
           while (next - entry.firstSeq < entry.events.length) {
             const event = entry.events[next - entry.firstSeq] as ChatEvent;
             next += 1;
+            last = event;
             yield event;
-            if (isTerminal(event)) return;
+            if (isTerminal(event)) return event;
           }
-          if (signal.aborted) return;
+          if (signal.aborted) return last;
           entry.wake.push(waiter.wake);
           await waiter.wait();
-          if (signal.aborted) return;
+          if (signal.aborted) return last;
         }
       } finally {
         waiter.dispose();

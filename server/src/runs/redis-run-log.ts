@@ -1,6 +1,7 @@
 import type { ChatEvent } from '@astron-chat/shared';
 import { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.ts';
+import { afterThisTurn } from '../lib/after-this-turn.ts';
 import { createWaiter, isTerminal, type HeartbeatRole, type RunLog, type RunOwner } from './run-log.ts';
 
 const MAX_EVENTS_PER_RUN = 10_000;
@@ -176,7 +177,7 @@ export function createRedisRunLog(url: string): RunLog {
       // subscribe to a run this instance owns); other instances get it on the live channel.
       for (const listener of listeners.get(runId) ?? []) listener(events);
       return new Promise((resolve, reject) => {
-        if (appends.length === 0) setImmediate(flushAppends);
+        if (appends.length === 0) afterThisTurn(flushAppends);
         appends.push({ runId, events, resolve, reject });
       });
     },
@@ -211,6 +212,7 @@ export function createRedisRunLog(url: string): RunLog {
         }
         return entries.map(([, fields]) => JSON.parse(fields[1] ?? 'null') as ChatEvent);
       };
+      let lastEvent: ChatEvent | undefined;
       try {
         let last = afterSeq;
         let pending = await readAfter(last);
@@ -220,13 +222,14 @@ export function createRedisRunLog(url: string): RunLog {
             // A gap means pub/sub messages were missed (e.g. Redis restarted): read the stream again.
             if (event.seq > last + 1) break;
             last = event.seq;
+            lastEvent = event;
             yield event;
-            if (isTerminal(event)) return;
+            if (isTerminal(event)) return event;
           }
-          if (signal.aborted) return;
+          if (signal.aborted) return lastEvent;
           if (live.length === 0) {
             await waiter.wait();
-            if (signal.aborted) return;
+            if (signal.aborted) return lastEvent;
             if (follower.resync) {
               follower.resync = false;
               follower.heardAt = Date.now();

@@ -21,9 +21,9 @@ export interface RunLog {
   owner(runId: string): Promise<RunOwner | undefined>;
   /**
    * Events with `seq > afterSeq`, then live ones, ending after the run's terminal event (`finish`
-   * or `error`) or when `signal` aborts.
+   * or `error`) or when `signal` aborts. Returns the last event it yielded, if any.
    */
-  follow(runId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<ChatEvent>;
+  follow(runId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent, ChatEvent | undefined>;
   /** Stores `runId` under `key` unless the key holds one already; returns the run id the key holds now. */
   reserve(key: string, runId: string, ttlSeconds: number): Promise<string>;
   /** Asks whichever instance runs `runId` to stop it (every instance hears it). */
@@ -42,8 +42,8 @@ export interface RunLog {
   shutdown(): Promise<void>;
 }
 
-export function isTerminal(event: ChatEvent): boolean {
-  return event.type === 'finish' || event.type === 'error';
+export function isTerminal(event: ChatEvent | undefined): boolean {
+  return event?.type === 'finish' || event?.type === 'error';
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { FinishReason, ToolCallKind, Usage } from '@astron-chat/shared';
 import { createId } from '../lib/ids.ts';
+import { afterThisTurn } from '../lib/after-this-turn.ts';
 import type { Database, DatabaseKind, MessageTable, RunStatus } from './database.ts';
 
 export type StoredToolCall = { id: string; kind: ToolCallKind; name: string; arguments: string; result?: string };
@@ -158,7 +159,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
     recordRun(record: RunRecord): Promise<void> {
       return new Promise((resolve, reject) => {
         batch.push({ record, resolve, reject });
-        if (batch.length === 1) setImmediate(() => void flush());
+        if (batch.length === 1) afterThisTurn(() => void flush());
       });
     },
 

@@ -7,7 +7,6 @@ import type {
   WorkflowNode,
 } from '@astron-chat/shared';
 import { createMemoryTtlCache } from '../cache/memory-ttl-cache.ts';
-import { createId } from '../lib/ids.ts';
 import type { NodeRunRecord } from '../store/node-run.repository.ts';
 import { compileGraph, runGraph, type CompiledGraph } from './engine.ts';
 import type { HttpCaller } from './http-call.ts';
@@ -155,50 +154,20 @@ export function createExecutionCache(
 }
 export type ExecutionCache = ReturnType<typeof createExecutionCache>;
 
-/** One model call: deltas pass through, tool-call fragments are assembled into whole calls. */
-export async function* streamModel(
-  model: ChatModel,
-  input: BotInput,
-  signal: AbortSignal,
-): AsyncGenerator<ExecutionPart> {
-  const toolCalls: Array<{ id: string; name: string; arguments: string }> = [];
-  let finishReason: FinishReason = 'stop';
-  const request = {
-    messages: input.messages,
-    parameters: input.parameters,
-    ...(input.tools ? { tools: input.tools } : {}),
-    ...(input.toolChoice ? { toolChoice: input.toolChoice } : {}),
-    user: input.user,
-  };
-  for await (const part of model.stream(request, signal)) {
-    switch (part.type) {
-      case 'text-delta':
-      case 'reasoning-delta':
-      case 'usage':
-        yield part;
-        break;
-      case 'tool-call-delta': {
-        const call = (toolCalls[part.index] ??= { id: '', name: '', arguments: '' });
-        if (part.id) call.id = part.id;
-        if (part.name) call.name += part.name;
-        call.arguments += part.argumentsDelta;
-        break;
-      }
-      case 'finish':
-        finishReason = part.finishReason;
-        break;
-    }
-  }
-  for (const [index, call] of toolCalls.entries()) {
-    if (!call) continue;
-    yield {
-      type: 'tool-call',
-      index,
-      id: call.id || createId('call'),
-      kind: 'tool',
-      name: call.name,
-      arguments: call.arguments,
-    };
-  }
-  yield { type: 'finish', finishReason };
+/**
+ * One model call. Its parts are execution parts as they are, so the model's own iterator is
+ * returned, not wrapped in a generator that would re-yield every delta: each layer between the
+ * upstream socket and the caller costs promises per event (docs/decisions/2026-11-25-fewer-layers-per-event.md).
+ */
+export function streamModel(model: ChatModel, input: BotInput, signal: AbortSignal): AsyncIterable<ExecutionPart> {
+  return model.stream(
+    {
+      messages: input.messages,
+      parameters: input.parameters,
+      ...(input.tools ? { tools: input.tools } : {}),
+      ...(input.toolChoice ? { toolChoice: input.toolChoice } : {}),
+      user: input.user,
+    },
+    signal,
+  );
 }

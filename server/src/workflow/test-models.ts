@@ -33,11 +33,12 @@ export function createScriptedModel(script: (request: ModelRequest, call: number
         }
         for (const [index, call] of (plan.toolCalls ?? []).entries()) {
           yield {
-            type: 'tool-call-delta',
+            type: 'tool-call',
             index,
             id: `call_${calls.length}_${index}`,
+            kind: 'tool',
             name: call.name,
-            argumentsDelta: call.arguments,
+            arguments: call.arguments,
           };
         }
         yield { type: 'usage', usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2 } };

@@ -83,11 +83,23 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
     const deltas: Array<Record<string, unknown>> = [
       ...(script.reasoning ?? []).map((text) => ({ reasoning_content: text })),
       ...(script.chunks ?? ['Hello', ' from', ' upstream']).map((text) => ({ content: text })),
-      ...(script.toolCalls ?? []).map((call, index) => ({
-        tool_calls: [
-          { index, id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } },
-        ],
-      })),
+      // As OpenAI streams a tool call: id and name first, then the arguments in pieces, by index.
+      ...(script.toolCalls ?? []).flatMap((call, index) => {
+        const half = Math.ceil(call.arguments.length / 2);
+        return [
+          {
+            tool_calls: [
+              {
+                index,
+                id: call.id,
+                type: 'function',
+                function: { name: call.name, arguments: call.arguments.slice(0, half) },
+              },
+            ],
+          },
+          { tool_calls: [{ index, function: { arguments: call.arguments.slice(half) } }] },
+        ];
+      }),
     ];
     for (const [index, delta] of deltas.entries()) {
       await pause(script.delayMs);

@@ -28,11 +28,12 @@ export function createDemoModel(options: { delayMs: number }): ChatModel {
         await (options.delayMs > 0 ? sleep(options.delayMs, undefined, { signal }) : Promise.resolve());
         signal.throwIfAborted();
         yield {
-          type: 'tool-call-delta',
+          type: 'tool-call',
           index: 0,
           id: `call_demo_${turns}`,
+          kind: 'tool',
           name: tool.function.name,
-          argumentsDelta: JSON.stringify(demoToolArguments(tool.function.parameters, question)),
+          arguments: JSON.stringify(demoToolArguments(tool.function.parameters, question)),
         };
         const promptTokens = request.messages.reduce((sum, message) => sum + countDemoTokens(message.content), 0);
         yield { type: 'usage', usage: { promptTokens, completionTokens: 1, totalTokens: promptTokens + 1 } };

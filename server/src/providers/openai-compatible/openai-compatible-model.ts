@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { request, type Dispatcher } from 'undici';
 import { isAbortError } from '../../errors/app-error.ts';
+import { createId } from '../../lib/ids.ts';
 import { toFinishReason, type ChatModel, type ModelPart, type ModelRequest } from '../chat-model.ts';
 import { ProviderError } from '../provider-error.ts';
 import { readChunks } from './read-chunks.ts';
@@ -50,6 +51,11 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
         }
         if (reader.finishReason === undefined) {
           throw new ProviderError('Model provider closed the stream before it finished', { retryable: true });
+        }
+        for (const [index, call] of reader.toolCalls.entries()) {
+          if (!call) continue;
+          const { id, name, arguments: callArguments } = call;
+          yield { type: 'tool-call', index, id: id || createId('call'), kind: 'tool', name, arguments: callArguments };
         }
         yield { type: 'finish', finishReason: reader.finishReason };
       } finally {
@@ -133,6 +139,7 @@ type UpstreamChunk = {
 function createChunkReader() {
   const state = {
     parts: [] as ModelPart[],
+    toolCalls: [] as Array<{ id: string; name: string; arguments: string } | undefined>,
     done: false,
     error: undefined as ProviderError | undefined,
     finishReason: undefined as ReturnType<typeof toFinishReason> | undefined,
@@ -184,16 +191,12 @@ function createChunkReader() {
       const reasoning = delta.reasoning_content ?? delta.reasoning;
       if (reasoning) pushText('reasoning-delta', reasoning);
       if (delta.content) pushText('text-delta', delta.content);
-      if (delta.tool_calls) {
-        for (const call of delta.tool_calls) {
-          state.parts.push({
-            type: 'tool-call-delta',
-            index: call.index ?? 0,
-            ...(call.id ? { id: call.id } : {}),
-            ...(call.function?.name ? { name: call.function.name } : {}),
-            argumentsDelta: call.function?.arguments ?? '',
-          });
-        }
+      // Tool calls come in fragments, by index: assembled here, handed on whole at the end.
+      for (const fragment of delta.tool_calls ?? []) {
+        const call = (state.toolCalls[fragment.index ?? 0] ??= { id: '', name: '', arguments: '' });
+        if (fragment.id) call.id = fragment.id;
+        if (fragment.function?.name) call.name += fragment.function.name;
+        call.arguments += fragment.function?.arguments ?? '';
       }
     }
     if (choice?.finish_reason) state.finishReason = toFinishReason(choice.finish_reason);

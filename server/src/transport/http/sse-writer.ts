@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { afterThisTurn } from '../../lib/after-this-turn.ts';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -9,7 +10,7 @@ export const SSE_HEADERS = {
 
 /**
  * Writes SSE frames. Frames produced in the same turn of the event loop are joined and go out in
- * one write on setImmediate: a burst of upstream chunks costs one syscall and one HTTP chunk, not
+ * one write once the turn is over (`afterThisTurn`): a burst of upstream chunks costs one syscall and one HTTP chunk, not
  * one each. A heartbeat goes out after `pingIntervalMs` of silence. A response with more than
  * `maxBufferedBytes` unsent (STREAM_MAX_BUFFERED_BYTES) is closed; the run is then cancelled.
  */
@@ -29,7 +30,7 @@ export function createSseWriter(
   };
   const write = (frame: string) => {
     if (response.writableEnded || response.destroyed) return;
-    if (pending === '') setImmediate(flush);
+    if (pending === '') afterThisTurn(flush);
     pending += frame;
     lastWriteAt = Date.now();
   };
