@@ -281,9 +281,11 @@ async function main() {
   const dataDirectory = mkdtempSync(path.join(tmpdir(), 'astron-bench-'));
   // BENCH_CPU_PROF=<dir>: every server writes V8 CPU profiles to <dir>/<server> when it stops.
   const profileDirectory = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
-  const nodeOptions = (name: string) =>
+  const nodeOptions = (name: string) => [
+    ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
     // A folder per server: the tsx loader thread writes a profile of its own next to the main thread's.
-    profileDirectory ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDirectory, name)}`] : [];
+    ...(profileDirectory ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDirectory, name)}`] : []),
+  ];
 
   const upstream = await startServer(
     'fake-upstream',
