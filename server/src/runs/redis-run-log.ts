@@ -186,7 +186,7 @@ export function createRedisRunLog(url: string): RunLog {
       return owner === null ? undefined : (JSON.parse(owner) as RunOwner);
     },
     async *follow(runId, afterSeq, signal) {
-      const live: ChatEvent[] = [];
+      let live: ChatEvent[] = [];
       const waiter = createWaiter(signal);
       const follower = { heardAt: Date.now(), resync: false, wake: waiter.wake };
       // Listen first, then read: an event published in between is in both, and dropped once by seq.
@@ -237,7 +237,8 @@ export function createRedisRunLog(url: string): RunLog {
               continue;
             }
           }
-          pending = live.splice(0);
+          pending = live;
+          live = [];
           if (pending[0] && pending[0].seq > last + 1) pending = await readAfter(last);
         }
       } finally {

@@ -17,6 +17,7 @@ export type RunOwner = RunHeader;
 export interface RunLog {
   readonly kind: 'redis' | 'memory';
   open(runId: string, owner: RunOwner): Promise<void>;
+  /** Applied in call order: an append need not wait for the one before it to settle. */
   append(runId: string, events: ChatEvent[]): Promise<void>;
   owner(runId: string): Promise<RunOwner | undefined>;
   /**

@@ -34,7 +34,8 @@ const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0
  */
 export function createRunManager(options: RunManagerOptions) {
   const { runLog, logger } = options;
-  const local = new Map<string, { controller: AbortController; appId: string }>();
+  /** Runs this instance executes, with their owner record (its header). */
+  const local = new Map<string, { controller: AbortController; owner: RunOwner }>();
   const heartbeatMs = Math.max(250, Math.floor(options.orphanTimeoutMs / 3));
 
   runLog.onCancelRequest((runId) => local.get(runId)?.controller.abort());
@@ -60,15 +61,15 @@ export function createRunManager(options: RunManagerOptions) {
   /** Writes events in order, batching those produced in the same event-loop turn. */
   function createWriter(runId: string) {
     let pending: ChatEvent[] = [];
-    let chain = Promise.resolve();
+    let written = Promise.resolve();
     let scheduled = false;
+    const onError = (error: unknown) => logger.error({ err: error, runId }, 'run log write failed');
     const flush = () => {
       scheduled = false;
       const batch = pending;
       pending = [];
-      chain = chain
-        .then(() => runLog.append(runId, batch))
-        .catch((error: unknown) => logger.error({ err: error, runId }, 'run log write failed'));
+      // The log applies a run's appends in call order: this one need not wait for the last.
+      written = runLog.append(runId, batch).catch(onError);
     };
     return {
       write(event: ChatEvent) {
@@ -80,7 +81,7 @@ export function createRunManager(options: RunManagerOptions) {
       },
       async drain() {
         if (scheduled) flush();
-        await chain;
+        await written;
       },
     };
   }
@@ -107,9 +108,12 @@ export function createRunManager(options: RunManagerOptions) {
     }
   }
 
-  /** The run's owner record, for the run's own app only (another app's run reads as not found). */
+  /**
+   * The run's owner record, for the run's own app only (another app's run reads as not found). A
+   * run this instance executes needs no round trip to the log: its first follower is usually here.
+   */
   async function ownerOf(appId: string, runId: string): Promise<RunOwner> {
-    const owner = await runLog.owner(runId);
+    const owner = local.get(runId)?.owner ?? (await runLog.owner(runId));
     if (!owner || owner.appId !== appId) {
       throw new AppError('NOT_FOUND', `Run "${runId}" was not found for this app.`, { param: 'runId' });
     }
@@ -206,7 +210,7 @@ export function createRunManager(options: RunManagerOptions) {
         throw error;
       }
       // Only now may the orphan check see the run: before its first beat it would look abandoned.
-      local.set(runId, { controller, appId: context.appId });
+      local.set(runId, { controller, owner: header });
       void pump(runId, events, start);
       return { runId, existing: false };
     },

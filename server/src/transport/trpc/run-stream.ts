@@ -35,32 +35,32 @@ export function createFollower(dependencies: TransportDependencies) {
       done = true;
       return { done: true, value: undefined };
     };
+    // Made once per follower, not per event.
+    const onResult = (result: IteratorResult<ChatEvent>): IteratorResult<TrackedEnvelope<ChatEvent>> =>
+      result.done ? end() : { done: false, value: tracked(`${runId}:${result.value.seq}`, result.value) };
+    const onError = (error: unknown): IteratorResult<TrackedEnvelope<ChatEvent>> => {
+      done = true;
+      const trpcError = toTrpcError(error);
+      // httpSubscriptionLink reconnects after INTERNAL_SERVER_ERROR and would loop on it; such
+      // errors travel in-band as the stream's final event instead.
+      if (trpcError.code !== 'INTERNAL_SERVER_ERROR') throw trpcError;
+      const appError = toAppError(error);
+      const event: ChatEvent = {
+        type: 'error',
+        seq: 0,
+        code: appError.code,
+        message: appError.message,
+        retryable: appError.retryable,
+      };
+      return { done: false, value: tracked(`${runId}:error`, event) };
+    };
     return {
       [Symbol.asyncIterator]() {
         return this;
       },
       next() {
         if (done) return Promise.resolve(end());
-        return events.next().then(
-          (result) =>
-            result.done ? end() : { done: false, value: tracked(`${runId}:${result.value.seq}`, result.value) },
-          (error: unknown) => {
-            done = true;
-            const trpcError = toTrpcError(error);
-            // httpSubscriptionLink reconnects after INTERNAL_SERVER_ERROR and would loop on it; such
-            // errors travel in-band as the stream's final event instead.
-            if (trpcError.code !== 'INTERNAL_SERVER_ERROR') throw trpcError;
-            const appError = toAppError(error);
-            const event: ChatEvent = {
-              type: 'error',
-              seq: 0,
-              code: appError.code,
-              message: appError.message,
-              retryable: appError.retryable,
-            };
-            return { done: false, value: tracked(`${runId}:error`, event) };
-          },
-        );
+        return events.next().then(onResult, onError);
       },
       async return() {
         done = true;

@@ -36,7 +36,9 @@ function isPlainJson(value: unknown, depth: number): boolean {
       }
       const prototype: unknown = Object.getPrototypeOf(value);
       if (prototype !== Object.prototype && prototype !== null) return false;
-      for (const key of Object.keys(value)) {
+      // for-in, not Object.keys: no array per object. With the prototype checked above, for-in sees
+      // exactly the own enumerable keys.
+      for (const key in value) {
         if (key === '__proto__' || !isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
       }
       return true;
