@@ -185,39 +185,50 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
   });
 
   it('closes a tRPC WebSocket whose reader stops reading with 4008; the run goes on regardless', async () => {
-    upstream.script = { chunks: Array.from({ length: 600 }, () => 'x'.repeat(16_384)) };
-    const ended = upstream.nextEnd();
-    const startedAt = Date.now();
-    const starter = rawTrpcSocket('chat.completions', upstreamQuestion);
-    // The run is not tied to its reader: it reads its upstream answer to the end and is recorded.
-    expect(await ended).toBe('finished');
-    const run = await eventually(() =>
-      server.app.database.db
-        .selectFrom('runs')
-        .select(['id', 'status', 'finish_reason'])
-        .where('transport', '=', 'trpc')
-        .where('created_at', '>=', startedAt)
-        .where('status', '!=', 'running')
-        .executeTakeFirst(),
-    );
-    expect(run).toMatchObject({ status: 'succeeded', finish_reason: 'stop' });
-    starter.destroy();
-    // Replaying the whole run (about 10 MB) to a reader that never reads: the server sends what the
-    // kernel takes, holds at most STREAM_MAX_BUFFERED_BYTES more, then closes the socket with 4008.
-    const replay = rawTrpcSocket('chat.runs.stream', { runId: run.id });
-    const received: Buffer[] = [];
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    replay.on('data', (bytes: Buffer) => received.push(bytes));
-    replay.resume();
-    const closeCode = await eventually(() => Promise.resolve(closeCodeIn(Buffer.concat(received))));
-    expect(closeCode).toBe(4008);
-    replay.destroy();
-    upstream.script = slowAnswer;
+    // A server of its own, with a long orphan timeout: with this file's 1 s, the run could be
+    // stopped as an orphan (nobody follows it once its reader is closed) before it has read its
+    // 10 MB answer on a busy machine. Orphans have a test of their own above.
+    const patient = await startTestApp(backend, {
+      env: { ORPHAN_TIMEOUT_SECONDS: '60', STREAM_MAX_BUFFERED_BYTES: '65536' },
+      overrides: usingUpstream(upstream),
+    });
+    try {
+      upstream.script = { chunks: Array.from({ length: 600 }, () => 'x'.repeat(16_384)) };
+      const ended = upstream.nextEnd();
+      const startedAt = Date.now();
+      const starter = rawTrpcSocket(patient, 'chat.completions', upstreamQuestion);
+      // The run is not tied to its reader: it reads its upstream answer to the end and is recorded.
+      expect(await ended).toBe('finished');
+      const run = await eventually(() =>
+        patient.app.database.db
+          .selectFrom('runs')
+          .select(['id', 'status', 'finish_reason'])
+          .where('transport', '=', 'trpc')
+          .where('created_at', '>=', startedAt)
+          .where('status', '!=', 'running')
+          .executeTakeFirst(),
+      );
+      expect(run).toMatchObject({ status: 'succeeded', finish_reason: 'stop' });
+      starter.destroy();
+      // Replaying the whole run (about 10 MB) to a reader that never reads: the server sends what the
+      // kernel takes, holds at most STREAM_MAX_BUFFERED_BYTES more, then closes the socket with 4008.
+      const replay = rawTrpcSocket(patient, 'chat.runs.stream', { runId: run.id });
+      const received: Buffer[] = [];
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      replay.on('data', (bytes: Buffer) => received.push(bytes));
+      replay.resume();
+      const closeCode = await eventually(() => Promise.resolve(closeCodeIn(Buffer.concat(received))));
+      expect(closeCode).toBe(4008);
+      replay.destroy();
+    } finally {
+      upstream.script = slowAnswer;
+      await patient.close();
+    }
   });
 
   /** A tRPC WebSocket subscription over a raw socket that does not read until resumed. */
-  function rawTrpcSocket(path: string, input: unknown) {
-    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+  function rawTrpcSocket(app: TestApp, path: string, input: unknown) {
+    const socket = connect(Number(new URL(app.url).port), '127.0.0.1');
     socket.write(
       'GET /trpc?connectionParams=1 HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\n' +
         'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
