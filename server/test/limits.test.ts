@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryLimiter, createRedisLimiter, type Limiter } from '../src/cache/rate-limiter.ts';
+import { createAdmission } from '../src/chat/admission.ts';
 import { testBackends } from './support/backends.ts';
 import { postJson } from './support/sse.ts';
 import { createTenant } from './support/tenants.ts';
@@ -37,6 +38,22 @@ describe.each(limiters)('limiter on %s', (_name, open) => {
     await first.release();
     expect((await limiter.acquire(key, 2)).acquired).toBe(true);
     expect((await limiter.acquire(key, 2)).acquired).toBe(false);
+  });
+
+  it('admission: a run refused by a rate limit does not keep the app concurrency slot it was checked for', async () => {
+    const admission = createAdmission({
+      limiter,
+      limits: { appPerMinute: 100, keyPerMinute: 1, concurrentRunsPerApp: 1, activeRunsPerInstance: 10 },
+    });
+    const appId = `app-${randomUUID()}`;
+    const context = (apiKeyId: string) => ({ appId, apiKeyId, requestId: 'r', transport: 'openai' as const });
+    const release = await admission.admit(context('key-a'));
+    await release();
+    // key-a has spent its one run a minute; the app's one slot is free and must stay free.
+    await expect(admission.admit(context('key-a'))).rejects.toMatchObject({ errorName: 'RATE_LIMIT_ERROR' });
+    const next = await admission.admit(context('key-b'));
+    await expect(admission.admit(context('key-c'))).rejects.toThrow(/already has 1 runs going/);
+    await next();
   });
 });
 
