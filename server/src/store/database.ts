@@ -137,6 +137,10 @@ export function createDatabase(options: { databaseUrl: string | undefined; sqlit
       // busy server open and close connections all the time (a handshake, auth and a cache each).
       idleTimeout: 60_000,
       connectTimeout: 5_000,
+      // Kysely sends text queries, never prepared statements: the per-connection statement cache
+      // would go unused, yet it preallocates four arrays of its size (16,000 by default, about
+      // half a megabyte per connection, 10 MB for a full pool).
+      maxPreparedStatements: 16,
       // bigint columns hold epoch ms, well inside Number's range.
       supportBigNumbers: true,
       bigNumberStrings: false,
