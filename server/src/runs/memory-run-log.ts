@@ -2,6 +2,9 @@ import type { ChatEvent } from '@astron-chat/shared';
 import { AppError } from '../errors/app-error.ts';
 import { createWaiter, isTerminal, type RunLog, type RunOwner } from './run-log.ts';
 
+/** What every append returns: the events are in the log when it does. */
+const SETTLED = Promise.resolve();
+
 type Entry = {
   owner: RunOwner;
   events: ChatEvent[];
@@ -65,7 +68,7 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number; maxClose
         if (closed.has(runId)) closedEvents += entry.events.length - before;
         wakeAll(entry);
       }
-      return Promise.resolve();
+      return SETTLED;
     },
     owner(runId) {
       return Promise.resolve(runs.get(runId)?.owner);

@@ -1,7 +1,6 @@
 import type { ChatEvent } from '@astron-chat/shared';
 import { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.ts';
-import { afterThisTurn } from '../lib/after-this-turn.ts';
 import { createWaiter, isTerminal, type HeartbeatRole, type RunLog, type RunOwner } from './run-log.ts';
 
 const MAX_EVENTS_PER_RUN = 10_000;
@@ -12,30 +11,40 @@ const CANCEL_CHANNEL = 'run-cancel';
 /** A quiet follower reads the stream itself this often, in case live messages were lost. */
 const RESYNC_MS = 1_000;
 /**
- * The events every run of this instance produced in one turn of the event loop, in one command:
- * per run, an entry per event (`0-(seq+1)`, field `e`), the log's TTL, and the batch on the run's
- * live channel. KEYS: the logs (`run-log:<runId>`, a run twice if its events skip a seq); ARGV: max
- * entries, TTL seconds, then per key its first seq, its event count and the events as JSON.
+ * The events every run of this instance produced in one append window, in one command: per run,
+ * an entry per event (`0-(seq+1)`, field `e`), the log's TTL, and the batch on the run's live
+ * channel. KEYS: the logs (`run-log:<runId>`, a run twice if its events skip a seq); ARGV: max
+ * entries, TTL seconds, then per key its first seq and its events as JSON, one per line (JSON text
+ * never holds a raw newline).
  */
 const APPEND_SCRIPT = `
 local at = 3
 for k = 1, #KEYS do
   local seq = tonumber(ARGV[at])
-  local count = tonumber(ARGV[at + 1])
+  local events = ARGV[at + 1]
   at = at + 2
-  local batch = {}
-  for i = 0, count - 1 do
-    local entry = ARGV[at + i]
-    redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[1], '0-' .. (seq + i + 1), 'e', entry)
-    batch[i + 1] = entry
+  local from = 1
+  while true do
+    local to = string.find(events, '\\n', from, true)
+    seq = seq + 1
+    redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[1], '0-' .. seq, 'e', string.sub(events, from, (to or 0) - 1))
+    if not to then break end
+    from = to + 1
   end
-  at = at + count
   redis.call('EXPIRE', KEYS[k], ARGV[2])
-  redis.call('PUBLISH', 'run-live:' .. string.sub(KEYS[k], 9), '[' .. table.concat(batch, ',') .. ']')
+  redis.call('PUBLISH', 'run-live:' .. string.sub(KEYS[k], 9), '[' .. (string.gsub(events, '\\n', ',')) .. ']')
 end
 return 1
 `;
-/** Events per append command at most; a busier turn is split over several. */
+/**
+ * How long appends gather before they go to Redis in one command. Followers on this instance get
+ * events at once, from `append`; only other instances and the stored log wait this long. Per turn
+ * of the event loop, a thousand slow streams sent about 2,600 commands a second of two events
+ * each, and each command's objects (its promise, timer, argument arrays and encoded text) were
+ * most of what Redis mode allocated beyond the embedded default.
+ */
+const APPEND_WINDOW_MS = 5;
+/** Events per append command at most; a busier window is split over several. */
 const MAX_EVENTS_PER_APPEND = 1_000;
 // The append script derives a run's live channel from its log key: keep the two prefixes in step.
 const logKey = (runId: string) => `run-log:${runId}`;
@@ -93,13 +102,16 @@ export function createRedisRunLog(url: string): RunLog {
   }, RESYNC_MS);
   resync.unref();
 
-  /** Appends of this turn of the event loop, from every run: one command for all of them. */
-  let appends: Array<{ runId: string; events: ChatEvent[]; resolve: () => void; reject: (error: unknown) => void }> =
-    [];
+  /**
+   * Appends of this window, by run, from every run: one command for all of them. Every append of a
+   * window settles with the window's command, so they share one promise.
+   */
+  let window: { runs: Map<string, ChatEvent[]>; sent: Deferred; timer: NodeJS.Timeout } | undefined;
   function flushAppends() {
-    if (appends.length === 0) return;
-    const batch = appends;
-    appends = [];
+    if (!window) return;
+    const { runs, sent, timer } = window;
+    window = undefined;
+    clearTimeout(timer);
     let keys: string[] = [];
     let args: Array<string | number> = [MAX_EVENTS_PER_RUN, OPEN_RUN_TTL_SECONDS];
     let eventCount = 0;
@@ -111,14 +123,15 @@ export function createRedisRunLog(url: string): RunLog {
       eventCount = 0;
     };
     try {
-      for (const { runId, events } of batch) {
+      for (const [runId, events] of runs) {
         // One key per run of consecutive seqs (the script numbers entries from the first).
         let start = 0;
         for (let index = 1; index <= events.length; index += 1) {
           if (index < events.length && events[index]!.seq === events[index - 1]!.seq + 1) continue;
+          let lines = JSON.stringify(events[start]);
+          for (let at = start + 1; at < index; at += 1) lines += `\n${JSON.stringify(events[at])}`;
           keys.push(logKey(runId));
-          args.push(events[start]!.seq, index - start);
-          for (let at = start; at < index; at += 1) args.push(JSON.stringify(events[at]));
+          args.push(events[start]!.seq, lines);
           eventCount += index - start;
           start = index;
         }
@@ -126,17 +139,10 @@ export function createRedisRunLog(url: string): RunLog {
       }
       if (keys.length > 0) send();
     } catch (error) {
-      // Every append of the turn is settled, whatever happens: a run's writer waits on its own.
+      // Every append of the window is settled, whatever happens: a run's writer waits on its own.
       calls.push(Promise.reject(error instanceof Error ? error : new Error(String(error))));
     }
-    Promise.all(calls).then(
-      () => {
-        for (const append of batch) append.resolve();
-      },
-      (error: unknown) => {
-        for (const append of batch) append.reject(error);
-      },
-    );
+    Promise.all(calls).then(() => sent.resolve(), sent.reject);
   }
 
   /** Runs this instance opened and has not closed: their appends reach local followers directly. */
@@ -176,10 +182,13 @@ export function createRedisRunLog(url: string): RunLog {
       // Followers on this instance get the batch now, without a round trip through Redis (they do not
       // subscribe to a run this instance owns); other instances get it on the live channel.
       for (const listener of listeners.get(runId) ?? []) listener(events);
-      return new Promise((resolve, reject) => {
-        if (appends.length === 0) afterThisTurn(flushAppends);
-        appends.push({ runId, events, resolve, reject });
-      });
+      if (!window) {
+        window = { runs: new Map(), sent: createDeferred(), timer: setTimeout(flushAppends, APPEND_WINDOW_MS) };
+      }
+      const queued = window.runs.get(runId);
+      if (queued) queued.push(...events);
+      else window.runs.set(runId, events.slice());
+      return window.sent.promise;
     },
     async owner(runId) {
       const owner = await commands.get(ownerKey(runId));
@@ -271,6 +280,7 @@ export function createRedisRunLog(url: string): RunLog {
     },
     shutdown() {
       clearInterval(resync);
+      flushAppends();
       followers.clear();
       listeners.clear();
       ownedHere.clear();
@@ -280,4 +290,18 @@ export function createRedisRunLog(url: string): RunLog {
       return Promise.resolve();
     },
   };
+}
+
+type Deferred = { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void };
+
+/** A promise settled from outside; a failure nobody awaits is not an unhandled rejection. */
+function createDeferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((onResolve, onReject) => {
+    resolve = onResolve;
+    reject = onReject;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }

@@ -83,6 +83,21 @@ describe.each(logs)('run log on %s', (_name, open) => {
     expect(await following).toEqual([0]);
   });
 
+  it('gives back every event as it was appended, whatever its text holds', async () => {
+    const runId = `run_${randomUUID()}`;
+    await log.open(runId, owner(runId));
+    const events: ChatEvent[] = [
+      { type: 'text-delta', seq: 0, text: 'two\nlines, "quoted", and\r\n\\n escaped' },
+      { type: 'text-delta', seq: 1, text: '你好 🌍\u2028' },
+      finish(2),
+    ];
+    // Appended together without waiting, as a run's writer does within one turn.
+    await Promise.all([log.append(runId, events.slice(0, 2)), log.append(runId, events.slice(2))]);
+    const replayed: ChatEvent[] = [];
+    for await (const event of log.follow(runId, -1, new AbortController().signal)) replayed.push(event);
+    expect(replayed).toEqual(events);
+  });
+
   it('does not know runs it was never told about', async () => {
     await expect(collect(log.follow('run_missing', -1, new AbortController().signal))).rejects.toMatchObject({
       code: 1008,
@@ -117,6 +132,29 @@ describe('memory run log', () => {
 });
 
 describe.runIf(redisUrl)('redis run log', () => {
+  it('a follower on another instance gets the events of runs appended together, each run in order', async () => {
+    const runningIt = createRedisRunLog(redisUrl!);
+    const followingIt = createRedisRunLog(redisUrl!);
+    try {
+      const runIds = [`run_${randomUUID()}`, `run_${randomUUID()}`];
+      for (const runId of runIds) await runningIt.open(runId, owner(runId));
+      const following = runIds.map((runId) => collect(followingIt.follow(runId, -1, new AbortController().signal)));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const appended: Array<Promise<void>> = [];
+      for (let seq = 0; seq < 5; seq += 1)
+        for (const runId of runIds) appended.push(runningIt.append(runId, [text(seq)]));
+      for (const runId of runIds) appended.push(runningIt.append(runId, [text(5), finish(6)]));
+      await Promise.all(appended);
+      expect(await Promise.all(following)).toEqual([
+        [0, 1, 2, 3, 4, 5, 6],
+        [0, 1, 2, 3, 4, 5, 6],
+      ]);
+    } finally {
+      await runningIt.shutdown();
+      await followingIt.shutdown();
+    }
+  });
+
   it('a follower that missed live messages reads the events from the stream within about a second', async () => {
     const runningIt = createRedisRunLog(redisUrl!);
     const followingIt = createRedisRunLog(redisUrl!);
