@@ -1,10 +1,10 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { isAbortError } from '../../errors/app-error.ts';
 import { createId } from '../../lib/ids.ts';
 import { toFinishReason, type ChatModel, type ModelPart, type ModelRequest } from '../chat-model.ts';
 import { ProviderError } from '../provider-error.ts';
-import { readChunks } from './read-chunks.ts';
+import { sendUpstream, type UpstreamRequest, type UpstreamResponse } from './upstream-response.ts';
 
 export type OpenAICompatibleOptions = {
   /** Base URL including the version path, e.g. `https://api.openai.com/v1`. */
@@ -32,22 +32,21 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
         headers,
         body: JSON.stringify(toUpstreamBody(options.model, modelRequest)),
         signal,
-        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+        dispatcher: options.dispatcher,
       });
-      const body = response.body;
       try {
         if (response.statusCode < 200 || response.statusCode >= 300) {
-          throw ProviderError.fromStatus(response.statusCode, await readErrorDetail(body));
+          throw ProviderError.fromStatus(response.statusCode, await readErrorDetail(response));
         }
         const reader = createChunkReader();
         const decoder = new TextDecoder();
-        for await (const bytes of readChunks(body)) {
+        for (let bytes = await response.read(); bytes !== undefined; bytes = await response.read()) {
           reader.parser.feed(decoder.decode(bytes, { stream: true }));
           // Parts read before a bad chunk still reach the caller; then the error ends the stream.
           if (reader.parts.length > 0) for (const part of reader.parts.splice(0)) yield part;
           if (reader.error) throw reader.error;
           // No break on [DONE]: reading the body to its end lets undici reuse the connection,
-          // where breaking out would destroy the stream and close the socket.
+          // where leaving early closes the socket.
         }
         if (reader.finishReason === undefined) {
           throw new ProviderError('Model provider closed the stream before it finished', { retryable: true });
@@ -59,19 +58,16 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
         }
         yield { type: 'finish', finishReason: reader.finishReason };
       } finally {
-        // Breaking out early (client gone, error) must close the upstream socket now.
-        if (!body.destroyed) body.destroy();
+        // Leaving early (client gone, error) must close the upstream socket now.
+        response.close();
       }
     },
   };
 }
 
-async function send(
-  url: URL,
-  requestOptions: Parameters<typeof request>[1],
-): Promise<Dispatcher.ResponseData<unknown>> {
+async function send(url: URL, request: UpstreamRequest): Promise<UpstreamResponse> {
   try {
-    return await request(url, requestOptions);
+    return await sendUpstream(url, request);
   } catch (error) {
     if (isAbortError(error)) throw error;
     const code = (error as { code?: string }).code ?? 'network error';
@@ -217,10 +213,10 @@ function createChunkReader() {
   return state;
 }
 
-async function readErrorDetail(body: Dispatcher.ResponseData<unknown>['body']): Promise<string> {
+async function readErrorDetail(response: UpstreamResponse): Promise<string> {
   let text = '';
-  for await (const chunk of body) {
-    text += (chunk as Buffer).toString('utf8');
+  for (let bytes = await response.read(); bytes !== undefined; bytes = await response.read()) {
+    text += bytes.toString('utf8');
     if (text.length > MAX_ERROR_BODY_BYTES) break;
   }
   try {
