@@ -38,10 +38,10 @@ return 1
 `;
 /**
  * How long appends gather before they go to Redis in one command. Followers on this instance get
- * events at once, from `append`; only other instances and the stored log wait this long. Per turn
- * of the event loop, a thousand slow streams sent about 2,600 commands a second of two events
- * each, and each command's objects (its promise, timer, argument arrays and encoded text) were
- * most of what Redis mode allocated beyond the embedded default.
+ * events at once, from `append`; only other instances and the stored log wait this long. Sent per
+ * turn of the event loop, a thousand slow streams made about seven append commands per stream of
+ * thirty events, and each command's objects (its promise, timer, argument arrays and encoded text)
+ * were a good part of what Redis mode allocated beyond the embedded default; gathered, fewer than one.
  */
 const APPEND_WINDOW_MS = 5;
 /** Events per append command at most; a busier window is split over several. */
