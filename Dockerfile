@@ -41,14 +41,17 @@ RUN mkdir -p /app/data && chown node:node /app/data
 
 # A container is reached from outside its own loopback, so bind all interfaces by default
 # (the server's own default is 127.0.0.1, which suits a developer machine, not a container).
+# MALLOC_ARENA_MAX and the node option below are `npm start`'s memory settings
+# (docs/decisions/2026-11-25-heap-limit.md); scripts/check-deploy.sh keeps the two in step.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8000 \
-    DATA_DIR=/app/data
+    DATA_DIR=/app/data \
+    MALLOC_ARENA_MAX=2
 
 USER node
 EXPOSE 8000
 
 # What `npm start` runs, without npm in front: SIGTERM reaches the server directly and graceful
 # shutdown (drain running streams, then a final frame) works when the container is stopped.
-CMD ["node", "server/dist/main.js"]
+CMD ["node", "--heap-growing-percent=30", "server/dist/main.js"]

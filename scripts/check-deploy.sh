@@ -190,11 +190,18 @@ const user = lines.filter((l) => /^USER\s/i.test(l)).pop();
 if (!user || /^USER\s+(root|0)(:|\s|$)/i.test(user)) problems.push('the final USER is missing or root');
 if (!lines.some((l) => /^EXPOSE\s+8000(\s|$)/i.test(l))) problems.push('EXPOSE 8000 is missing');
 const cmd = lines.filter((l) => /^CMD\s/i.test(l)).pop() ?? '';
-// The image runs what `npm start` runs: the same node options (heap limit), the same bundle.
+// The image runs what `npm start` runs: the same node options and memory settings, the same bundle.
 const start = JSON.parse(fs.readFileSync('package.json', 'utf8')).scripts.start;
 const startCommand = start.slice(start.lastIndexOf('node ')).split(' ');
 if (cmd.replace(/^CMD\s+/i, '') !== JSON.stringify(startCommand).replaceAll(',', ', ')) {
   problems.push(`the CMD is not what \`npm start\` runs: ${JSON.stringify(startCommand)}`);
+}
+// `VAR=value` words before `node` in the start script: each one in an ENV line of the image.
+const envLines = fs.readFileSync('Dockerfile', 'utf8').replace(/\\\n/g, ' ').split('\n').filter((l) => /^ENV\s/i.test(l));
+for (const assignment of start.slice(start.lastIndexOf('&& ') + 3, start.lastIndexOf('node ')).split(' ').filter(Boolean)) {
+  if (!envLines.some((l) => l.split(/\s+/).includes(assignment))) {
+    problems.push(`the image does not set ${assignment}, which \`npm start\` does`);
+  }
 }
 if (!lines.some((l) => /^RUN\s+npm run build/i.test(l))) problems.push('the image does not run `npm run build`');
 

@@ -20,8 +20,9 @@ mkdir -p "$prefix/temp"
 scripts/render-nginx-conf.sh "$prefix/nginx.conf" "$port" "$first" "$second"
 
 npm run build --silent
-# What `npm start` runs after its build: the same node options (heap limit) and bundle.
-read -r -a start_command <<<"$(node -p 'const s = require("./package.json").scripts.start; s.slice(s.lastIndexOf("node "))')"
+# What `npm start` runs after its build: the same memory settings, node options and bundle
+# (`VAR=value node --option server/dist/main.js`, run through env).
+read -r -a start_command <<<"$(node -p 'const s = require("./package.json").scripts.start; s.slice(s.lastIndexOf("&& ") + 3)')"
 pids=()
 stop() {
   trap - EXIT INT TERM
@@ -34,7 +35,7 @@ trap stop EXIT INT TERM
 
 for instance_port in "$first" "$second"; do
   PORT="$instance_port" HOST=127.0.0.1 DEMO_MODE=1 TRUST_CONSUMER_HEADER=1 \
-    "${start_command[@]}" >"$prefix/instance-$instance_port.log" 2>&1 &
+    env "${start_command[@]}" >"$prefix/instance-$instance_port.log" 2>&1 &
   pids+=("$!")
 done
 for instance_port in "$first" "$second"; do

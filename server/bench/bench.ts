@@ -277,7 +277,7 @@ const slowPart = {
 async function main() {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const repositoryRoot = path.resolve(here, '../..');
-  const { entry: ourServer, nodeArgs: ourNodeArgs } = buildOurServer(repositoryRoot);
+  const { entry: ourServer, nodeArgs: ourNodeArgs, env: ourEnv } = buildOurServer(repositoryRoot);
   const dataDirectory = mkdtempSync(path.join(tmpdir(), 'astron-bench-'));
   // BENCH_CPU_PROF=<dir>: every server writes V8 CPU profiles to <dir>/<server> when it stops.
   const profileDirectory = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
@@ -312,6 +312,7 @@ async function main() {
       `astron-chat (${target})`,
       ourServer,
       {
+        ...ourEnv,
         HOST: '127.0.0.1',
         DATA_DIR: dataDirectoryOfTarget,
         DEMO_MODE: '1',
@@ -397,6 +398,7 @@ async function main() {
         ...slowPart,
         ourServer,
         ourNodeArgs,
+        ourEnv,
         dataDirectory,
         upstreamOrigin: upstream.url,
         nodeOptions,

@@ -9,17 +9,27 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 /**
- * Our server as `npm start` runs it: the bundle `npm run build` writes, with the node options of
- * the `start` script (the heap limit). Built once per bench run.
+ * Our server as `npm start` runs it: the bundle `npm run build` writes, with the environment
+ * variables and node options of the `start` script (`VAR=value node --option server/dist/main.js`,
+ * see docs/decisions/2026-11-25-heap-limit.md). Built once per bench run.
  */
-export function buildOurServer(repositoryRoot: string): { entry: string; nodeArgs: string[] } {
+export function buildOurServer(repositoryRoot: string): {
+  entry: string;
+  nodeArgs: string[];
+  env: Record<string, string>;
+} {
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: repositoryRoot, stdio: 'inherit' });
   const start = (JSON.parse(readFileSync(path.join(repositoryRoot, 'package.json'), 'utf8')) as {
     scripts: { start: string };
   }).scripts.start;
-  const command = /\bnode ((?:--\S+ )*)server\/dist\/main\.js/.exec(start);
+  const command = /((?:\b[A-Z_]+=\S+ )*)node ((?:--\S+ )*)server\/dist\/main\.js/.exec(start);
   if (!command) throw new Error(`package.json's start script does not run server/dist/main.js: ${start}`);
-  return { entry: path.join(repositoryRoot, 'server/dist/main.js'), nodeArgs: command[1]!.trim().split(' ').filter(Boolean) };
+  const words = (text: string) => text.trim().split(' ').filter(Boolean);
+  return {
+    entry: path.join(repositoryRoot, 'server/dist/main.js'),
+    nodeArgs: words(command[2]!),
+    env: Object.fromEntries(words(command[1]!).map((assignment) => assignment.split('=', 2) as [string, string])),
+  };
 }
 
 /**

@@ -44,6 +44,8 @@ export type SlowBenchOptions = {
   ourServer: string;
   /** The node options `npm start` gives it. */
   ourNodeArgs: string[];
+  /** The environment variables `npm start` sets for it. */
+  ourEnv: Record<string, string>;
   /** A fresh folder per server goes under it. */
   dataDirectory: string;
   /** Origin of the fake upstream, e.g. http://127.0.0.1:41234. */
@@ -137,6 +139,7 @@ async function startOurServer(
     `astron-chat (${variant}, ${label})`,
     options.ourServer,
     {
+      ...options.ourEnv,
       HOST: '127.0.0.1',
       DATA_DIR: dataDirectory,
       DEMO_MODE: '1',

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -9,8 +9,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
-/** What `npm start` runs after `npm run build`. */
-const BUILT_SERVER = 'server/dist/main.js';
+/**
+ * What `npm start` runs after `npm run build` (`VAR=value node --option server/dist/main.js`), run
+ * through `env` as the cluster script does: a bad node option would fail these tests too.
+ */
+const startScript = (
+  JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start;
+const START_COMMAND = startScript.slice(startScript.lastIndexOf('&& ') + 3).split(' ');
 
 const environment = (env: Record<string, string>) => ({
   PATH: process.env.PATH ?? '',
@@ -22,7 +28,7 @@ const environment = (env: Record<string, string>) => ({
 /** Starts the built server as `npm start` does and returns how it ended. */
 async function start(env: Record<string, string>) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BUILT_SERVER], {
+    const { stdout, stderr } = await run('env', START_COMMAND, {
       cwd: root,
       env: environment(env),
       timeout: 20_000,
@@ -40,7 +46,7 @@ beforeAll(async () => {
 
 describe('npm start', () => {
   it('serves the embedded demo from the built server, with no services', async () => {
-    const child = spawn(process.execPath, [BUILT_SERVER], {
+    const child = spawn('env', START_COMMAND, {
       cwd: root,
       env: environment({ DATABASE_URL: '', REDIS_URL: '', LOG_LEVEL: 'warn' }),
       stdio: ['ignore', 'pipe', 'inherit'],
