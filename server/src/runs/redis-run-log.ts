@@ -1,6 +1,7 @@
 import type { ChatEvent } from '@astron-chat/shared';
 import { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.ts';
+import { afterThisTurn } from '../lib/after-this-turn.ts';
 import { createWaiter, isTerminal, type HeartbeatRole, type RunLog, type RunOwner } from './run-log.ts';
 
 const MAX_EVENTS_PER_RUN = 10_000;
@@ -11,7 +12,7 @@ const CANCEL_CHANNEL = 'run-cancel';
 /** A quiet follower reads the stream itself this often, in case live messages were lost. */
 const RESYNC_MS = 1_000;
 /**
- * The events every run of this instance produced in one append window, in one command: per run,
+ * The events every run of this instance produced in one turn of the event loop, in one command: per run,
  * an entry per event (`0-(seq+1)`, field `e`), the log's TTL, and the batch on the run's live
  * channel. KEYS: the logs (`run-log:<runId>`, a run twice if its events skip a seq); ARGV: max
  * entries, TTL seconds, then per key its first seq and its events as JSON, one per line (JSON text
@@ -36,15 +37,7 @@ for k = 1, #KEYS do
 end
 return 1
 `;
-/**
- * How long appends gather before they go to Redis in one command. Followers on this instance get
- * events at once, from `append`; only other instances and the stored log wait this long. Sent per
- * turn of the event loop, a thousand slow streams made about seven append commands per stream of
- * thirty events, and each command's objects (its promise, timer, argument arrays and encoded text)
- * were a good part of what Redis mode allocated beyond the embedded default; gathered, fewer than one.
- */
-const APPEND_WINDOW_MS = 5;
-/** Events per append command at most; a busier window is split over several. */
+/** Events per append command at most; a busier turn is split over several. */
 const MAX_EVENTS_PER_APPEND = 1_000;
 // The append script derives a run's live channel from its log key: keep the two prefixes in step.
 const logKey = (runId: string) => `run-log:${runId}`;
@@ -103,15 +96,18 @@ export function createRedisRunLog(url: string): RunLog {
   resync.unref();
 
   /**
-   * Appends of this window, by run, from every run: one command for all of them. Every append of a
-   * window settles with the window's command, so they share one promise.
+   * Appends of this turn of the event loop, by run, from every run: one command for all of them.
+   * They settle together with that command, so they share one promise.
+   *
+   * Not held longer than the turn: followers on this instance get events from `append` at once, and
+   * a batch held back from Redis for longer widens the window in which an instance killed now
+   * leaves its followers with events the log never got.
    */
-  let window: { runs: Map<string, ChatEvent[]>; sent: Deferred; timer: NodeJS.Timeout } | undefined;
+  let turn: { runs: Map<string, ChatEvent[]>; sent: Deferred } | undefined;
   function flushAppends() {
-    if (!window) return;
-    const { runs, sent, timer } = window;
-    window = undefined;
-    clearTimeout(timer);
+    if (!turn) return;
+    const { runs, sent } = turn;
+    turn = undefined;
     let keys: string[] = [];
     let args: Array<string | number> = [MAX_EVENTS_PER_RUN, OPEN_RUN_TTL_SECONDS];
     let eventCount = 0;
@@ -139,7 +135,7 @@ export function createRedisRunLog(url: string): RunLog {
       }
       if (keys.length > 0) send();
     } catch (error) {
-      // Every append of the window is settled, whatever happens: a run's writer waits on its own.
+      // Every append of the turn is settled, whatever happens: a run's writer waits on its own.
       calls.push(Promise.reject(error instanceof Error ? error : new Error(String(error))));
     }
     Promise.all(calls).then(() => sent.resolve(), sent.reject);
@@ -182,13 +178,14 @@ export function createRedisRunLog(url: string): RunLog {
       // Followers on this instance get the batch now, without a round trip through Redis (they do not
       // subscribe to a run this instance owns); other instances get it on the live channel.
       for (const listener of listeners.get(runId) ?? []) listener(events);
-      if (!window) {
-        window = { runs: new Map(), sent: createDeferred(), timer: setTimeout(flushAppends, APPEND_WINDOW_MS) };
+      if (!turn) {
+        turn = { runs: new Map(), sent: createDeferred() };
+        afterThisTurn(flushAppends);
       }
-      const queued = window.runs.get(runId);
+      const queued = turn.runs.get(runId);
       if (queued) queued.push(...events);
-      else window.runs.set(runId, events.slice());
-      return window.sent.promise;
+      else turn.runs.set(runId, events.slice());
+      return turn.sent.promise;
     },
     async owner(runId) {
       const owner = await commands.get(ownerKey(runId));

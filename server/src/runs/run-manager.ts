@@ -26,6 +26,8 @@ export type RunManagerOptions = {
 };
 
 const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+/** How long reading back a lost run's answer waits for an event the log may never get. */
+const LOST_RUN_READ_MS = 2_000;
 
 /**
  * Runs decoupled from connections: a run started here goes on when its client drops, writes every
@@ -120,16 +122,27 @@ export function createRunManager(options: RunManagerOptions) {
     return owner;
   }
 
-  /** The events the run logged up to `lastSeq`, as far as the log still holds them. */
+  /**
+   * The events the run logged up to `lastSeq`, as far as the log holds them. The log may hold fewer
+   * than a follower saw: an instance killed right after handing events to its own followers may not
+   * have written them yet. So the read-back gives up after LOST_RUN_READ_MS without a new event.
+   */
   async function* loggedUpTo(runId: string, lastSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
     if (lastSeq < 0) return;
+    const reading = childSignal(signal);
+    let quiet = setTimeout(reading.abort, LOST_RUN_READ_MS);
     try {
-      for await (const event of runLog.follow(runId, -1, signal)) {
+      for await (const event of runLog.follow(runId, -1, reading.signal)) {
         yield event;
         if (event.seq >= lastSeq) return;
+        clearTimeout(quiet);
+        quiet = setTimeout(reading.abort, LOST_RUN_READ_MS);
       }
     } catch (error) {
       logger.warn({ err: error, runId }, 'lost run: its logged answer could not be read back in full');
+    } finally {
+      clearTimeout(quiet);
+      reading.dispose();
     }
   }
 
