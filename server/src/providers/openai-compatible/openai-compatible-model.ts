@@ -17,6 +17,8 @@ export type OpenAICompatibleOptions = {
 };
 
 const MAX_ERROR_BODY_BYTES = 8 * 1024;
+/** `TextDecoder.decode` options for a body read in pieces, made once rather than per chunk. */
+const STREAMING = { stream: true } as const;
 
 /** Streams from any OpenAI-compatible `/chat/completions` endpoint. */
 export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): ChatModel {
@@ -41,7 +43,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
         const reader = createChunkReader();
         const decoder = new TextDecoder();
         for (let bytes = await response.read(); bytes !== undefined; bytes = await response.read()) {
-          reader.parser.feed(decoder.decode(bytes, { stream: true }));
+          reader.parser.feed(decoder.decode(bytes, STREAMING));
           // Parts read before a bad chunk still reach the caller; then the error ends the stream.
           if (reader.parts.length > 0) for (const part of reader.parts.splice(0)) yield part;
           if (reader.error) throw reader.error;
