@@ -12,9 +12,9 @@ const CANCEL_CHANNEL = 'run-cancel';
 /** A quiet follower reads the stream itself this often, in case live messages were lost. */
 const RESYNC_MS = 1_000;
 /**
- * The events every run of this instance produced in one turn of the event loop, in one command: per run,
- * an entry per event (`0-(seq+1)`, field `e`), the log's TTL, and the batch on the run's live
- * channel. KEYS: the logs (`run-log:<runId>`, a run twice if its events skip a seq); ARGV: max
+ * The events every run of this instance produced in one turn of the event loop, in one command:
+ * per run, an entry per event (`0-(seq+1)`, field `e`), the log's TTL, and the batch on the run's
+ * live channel. KEYS: the logs (`run-log:<runId>`, a run twice if its events skip a seq); ARGV: max
  * entries, TTL seconds, then per key its first seq and its events as JSON, one per line (JSON text
  * never holds a raw newline).
  */
@@ -182,9 +182,9 @@ export function createRedisRunLog(url: string): RunLog {
         turn = { runs: new Map(), sent: createDeferred() };
         afterThisTurn(flushAppends);
       }
+      // Not copied, not pushed to: a second append of the run in the same turn makes a new array.
       const queued = turn.runs.get(runId);
-      if (queued) queued.push(...events);
-      else turn.runs.set(runId, events.slice());
+      turn.runs.set(runId, queued ? queued.concat(events) : events);
       return turn.sent.promise;
     },
     async owner(runId) {

@@ -10,8 +10,8 @@ export const SSE_HEADERS = {
 
 /**
  * Writes SSE frames. Frames produced in the same turn of the event loop are joined and go out in
- * one write once the turn is over (`afterThisTurn`): a burst of upstream chunks costs one syscall and one HTTP chunk, not
- * one each. A heartbeat goes out after `pingIntervalMs` of silence. A response with more than
+ * one write once the turn is over (`afterThisTurn`): a burst of upstream chunks costs one syscall
+ * and one HTTP chunk, not one each. A heartbeat goes out after `pingIntervalMs` of silence. A response with more than
  * `maxBufferedBytes` unsent (STREAM_MAX_BUFFERED_BYTES) is closed; the run is then cancelled.
  */
 export function createSseWriter(
