@@ -46,7 +46,7 @@ export type RunStart = Extract<ChatEvent, { type: 'run-start' }>;
  */
 export type RunHeader = Omit<
   RunRecord,
-  'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer'
+  'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer' | 'provider'
 >;
 
 export function toRunStart(run: RunHeader): RunStart {
@@ -111,6 +111,7 @@ export function createChatService(options: ChatServiceOptions) {
           parameters: {},
           inputs: {},
           user,
+          modelContext: { appId },
           depth: depth + 1,
           runBot: botRunner(appId, user, depth + 1),
         },
@@ -167,6 +168,7 @@ export function createChatService(options: ChatServiceOptions) {
         usage: answer.usage,
         timeToFirstTokenMs: undefined,
         durationMs: Date.now() - run.createdAt,
+        provider: undefined,
         answer: {
           content: answer.content,
           reasoning: answer.reasoning,
@@ -221,6 +223,8 @@ export function createChatService(options: ChatServiceOptions) {
     let failure: AppError | undefined;
     let status: RunRecord['status'] = 'running';
     const nodeRuns: NodeRunRecord[] = [];
+    /** Providers that answered this run's model calls, in the order they first did. */
+    const providers: string[] = [];
 
     /** Writes the run exactly once; before the terminal event, so a caller's next turn sees it. */
     let recorded = false;
@@ -239,6 +243,7 @@ export function createChatService(options: ChatServiceOptions) {
         timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
         durationMs,
         answer: { content, reasoning, toolCalls },
+        provider: providers.length > 0 ? providers.join(',') : undefined,
       };
       observeRun(options.metrics, runRecord);
       try {
@@ -282,6 +287,12 @@ export function createChatService(options: ChatServiceOptions) {
         user: request.uid,
         onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
         runBot: botRunner(context.appId, request.uid, 0),
+        modelContext: {
+          appId: context.appId,
+          onAnswer: ({ provider }) => {
+            if (!providers.includes(provider)) providers.push(provider);
+          },
+        },
       };
       for await (const part of execution.run(input, deadline.signal)) {
         switch (part.type) {

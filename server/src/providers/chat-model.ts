@@ -19,12 +19,21 @@ export type ModelParameters = {
   repetitionPenalty?: number | undefined;
 };
 
+/** Who a model call is for, and where to say which provider answered it (providers/resilient-model.ts). */
+export type ModelCallContext = {
+  /** The app the call runs for: a provider's allow-list is checked against it. */
+  appId?: string | undefined;
+  /** Called once per model call, when a provider's first part arrives. */
+  onAnswer?: ((answer: { provider: string; model: string }) => void) | undefined;
+};
+
 export type ModelRequest = {
   messages: ModelMessage[];
   parameters: ModelParameters;
   tools?: OpenAITool[];
   toolChoice?: OpenAIToolChoice;
   user?: string;
+  context?: ModelCallContext | undefined;
 };
 
 /**

@@ -43,6 +43,7 @@ export async function runAgentLoop(
       parameters: options.parameters,
       inputs: {},
       user: context.input.user,
+      modelContext: context.input.modelContext,
       ...(tools.length > 0 ? { tools } : {}),
     };
     for await (const part of streamModel(options.model, request, context.signal)) {

@@ -11,7 +11,7 @@ import type { NodeRunRecord } from '../store/node-run.repository.ts';
 import { compileGraph, runGraph, type CompiledGraph } from './engine.ts';
 import type { HttpCaller } from './http-call.ts';
 import { createNodeRunner } from './nodes.ts';
-import type { ChatModel, ModelMessage, ModelParameters } from '../providers/chat-model.ts';
+import type { ChatModel, ModelCallContext, ModelMessage, ModelParameters } from '../providers/chat-model.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 
 /** What a bot is run with: the conversation so far and the caller's parameters. */
@@ -30,6 +30,8 @@ export type BotInput = {
   runBot?: ((botId: string, question: string, signal: AbortSignal) => AsyncIterable<ExecutionPart>) | undefined;
   /** How deep in bots-calling-bots this run is; 0 for the caller's own. */
   depth?: number | undefined;
+  /** Passed to every model call: the app (provider allow-lists) and who hears which provider answered. */
+  modelContext?: ModelCallContext | undefined;
 };
 
 /**
@@ -167,6 +169,7 @@ export function streamModel(model: ChatModel, input: BotInput, signal: AbortSign
       ...(input.tools ? { tools: input.tools } : {}),
       ...(input.toolChoice ? { toolChoice: input.toolChoice } : {}),
       user: input.user,
+      context: input.modelContext,
     },
     signal,
   );
