@@ -14,6 +14,24 @@ export const RETRY_PLANS: Record<ErrorClass, RetryPlan> = {
   resource: { maxRetries: 2, backoff: 'fixed', delayMs: 1000 },
 };
 
+/** A bot's own retry settings (a workflow node's `retry`): override every class but business. */
+export type RetryOverride = {
+  maxRetries?: number | undefined;
+  backoff?: RetryPlan['backoff'] | undefined;
+  delayMs?: number | undefined;
+};
+
+/** The plan for a class; an override changes every class but business, which is never retried. */
+export function retryPlanFor(errorClass: ErrorClass, override: RetryOverride | undefined): RetryPlan {
+  const plan = RETRY_PLANS[errorClass];
+  if (errorClass === 'business' || !override) return plan;
+  return {
+    maxRetries: override.maxRetries ?? plan.maxRetries,
+    backoff: override.backoff ?? plan.backoff,
+    delayMs: override.delayMs ?? plan.delayMs,
+  };
+}
+
 export function errorClassOfStatus(status: number): ErrorClass {
   if (status === 401 || status === 403) return 'auth';
   if (status === 429 || status === 503 || status === 529) return 'resource';

@@ -1,3 +1,4 @@
+import type { RetryOverride } from '../errors/retry-policy.ts';
 import type { FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
 
 export type ModelMessage =
@@ -25,6 +26,8 @@ export type ModelCallContext = {
   appId?: string | undefined;
   /** Called once per model call, when a provider's first part arrives. */
   onAnswer?: ((answer: { provider: string; model: string }) => void) | undefined;
+  /** A workflow node's own `retry` settings, which override the retry table. */
+  retry?: RetryOverride | undefined;
 };
 
 export type ModelRequest = {

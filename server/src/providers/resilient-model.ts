@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError, isAbortError } from '../errors/app-error.ts';
-import { backoffDelayMs, errorClassOfStatus, RETRY_PLANS, type ErrorClass } from '../errors/retry-policy.ts';
+import { backoffDelayMs, errorClassOfStatus, retryPlanFor, type ErrorClass } from '../errors/retry-policy.ts';
 import type { ChatModel, ModelCallContext, ModelPart, ModelRequest } from './chat-model.ts';
 import { ProviderError } from './provider-error.ts';
 
@@ -63,13 +63,14 @@ export function createResilientModel(options: {
             if (tried.length === 0 && attempt === 1) throw error;
             throw exhausted(error, [...tried, `${candidate.provider} ×${attempt}`]);
           }
-          const plan = RETRY_PLANS[errorClass];
+          const plan = retryPlanFor(errorClass, request.context?.retry);
           const retryAfterMs = ((error as AppError).retryAfterSeconds ?? 0) * 1000;
           if (attempt > plan.maxRetries || retryAfterMs > MAX_RETRY_AFTER_MS) {
             tried.push(`${candidate.provider} ×${attempt}`);
             break;
           }
-          const delayMs = Math.round(Math.max(backoffDelayMs(plan, attempt), retryAfterMs) * scale);
+          // The test seam scales our backoff, never what the provider asked for.
+          const delayMs = Math.round(Math.max(backoffDelayMs(plan, attempt) * scale, retryAfterMs));
           options.onRetry?.({ provider: candidate.provider, attempt, delayMs, error: error as AppError });
           if (delayMs > 0) await sleep(delayMs, undefined, { signal });
         }

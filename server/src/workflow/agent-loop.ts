@@ -43,7 +43,7 @@ export async function runAgentLoop(
       parameters: options.parameters,
       inputs: {},
       user: context.input.user,
-      modelContext: context.input.modelContext,
+      modelContext: { ...context.input.modelContext, retry: context.node.retry },
       ...(tools.length > 0 ? { tools } : {}),
     };
     for await (const part of streamModel(options.model, request, context.signal)) {

@@ -1,16 +1,15 @@
-import type { z } from 'zod';
-import type { nodeRetrySchema } from '@astron-chat/shared';
 import { AppError } from '../errors/app-error.ts';
 import { classifyModelError, ModelCallFailedError } from '../providers/resilient-model.ts';
 import {
   RETRY_PLANS,
   backoffDelayMs,
   errorClassOfStatus,
+  retryPlanFor,
   type ErrorClass,
   type RetryPlan,
 } from '../errors/retry-policy.ts';
 
-export { RETRY_PLANS, backoffDelayMs, errorClassOfStatus, type ErrorClass, type RetryPlan };
+export { RETRY_PLANS, backoffDelayMs, errorClassOfStatus, retryPlanFor, type ErrorClass, type RetryPlan };
 
 /** An error from a node's own HTTP call (node `http`, http tools); `status` when the server answered. */
 export class HttpCallError extends AppError {
@@ -40,15 +39,4 @@ export function classifyError(error: unknown): ErrorClass {
   // The model call already went through its retries and fallbacks (providers/resilient-model.ts).
   if (error instanceof ModelCallFailedError) return 'business';
   return classifyModelError(error);
-}
-
-/** The plan for a class; a node's own `retry` overrides every class but business. */
-export function retryPlanFor(errorClass: ErrorClass, override: z.infer<typeof nodeRetrySchema> | undefined): RetryPlan {
-  const plan = RETRY_PLANS[errorClass];
-  if (errorClass === 'business' || !override) return plan;
-  return {
-    maxRetries: override.maxRetries ?? plan.maxRetries,
-    backoff: override.backoff ?? plan.backoff,
-    delayMs: override.delayMs ?? plan.delayMs,
-  };
 }

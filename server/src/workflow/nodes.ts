@@ -40,7 +40,14 @@ export function createNodeRunner(options: {
         let reasoning = '';
         for await (const part of streamModel(
           modelOf(node),
-          { ...input, messages, parameters: { ...node.parameters }, tools: undefined, toolChoice: undefined },
+          {
+            ...input,
+            messages,
+            parameters: { ...node.parameters },
+            tools: undefined,
+            toolChoice: undefined,
+            modelContext: { ...input.modelContext, retry: node.retry },
+          },
           context.signal,
         )) {
           switch (part.type) {
