@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors/app-error.ts';
-import { createScriptedModel, type ScriptedCall } from '../workflow/test-models.ts';
+import { createScriptedModel, type ScriptedCall } from '../../test/support/scripted-model.ts';
 import type { ChatModel, ModelPart } from './chat-model.ts';
 import { ProviderError } from './provider-error.ts';
 import { createResilientModel, ModelCallFailedError } from './resilient-model.ts';
