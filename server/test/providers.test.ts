@@ -302,6 +302,58 @@ describe.each(testBackends())('model providers on $name', (backend) => {
     expect(backup.requests.length).toBe(backupBefore);
   });
 
+  it('serve a changed provider on the next call, on this instance and (with Redis) on another one', async () => {
+    const id = `moving-${suffix}`;
+    const other = await startFakeUpstream({ chunks: ['moved'] });
+    const second = backend.redisUrl ? await startTestApp(backend, { overrides: { retryDelayScale: 0.01 } }) : undefined;
+    try {
+      await admin().admin.providers.create.mutate({ id, baseUrl: primary.baseUrl, defaultModel: 'fake-model' });
+      const botId = await chatBot('moving', { provider: id });
+      const askOn = async (url: string) => {
+        const response = await postJson(
+          `${url}/agent/v1/chat/completions`,
+          { bot_id: botId, uid: 'u', stream: true, parameters: { messages: [{ role: 'user', content: 'q' }] } },
+          { authorization: `Bearer ${tenant.apiKey}` },
+        );
+        return textOf(
+          (await readSse(response)).data.filter((line) => line !== '[DONE]').map((line) => JSON.parse(line)),
+        );
+      };
+      expect(await askOn(server.url)).toBe('Hello from upstream');
+      if (second) expect(await askOn(second.url)).toBe('Hello from upstream');
+      await admin().admin.providers.update.mutate({ id, baseUrl: other.baseUrl });
+      expect(await askOn(server.url)).toBe('moved');
+      // The other instance learns of it through the shared cache, with no restart.
+      if (second) expect(await askOn(second.url)).toBe('moved');
+      await admin().admin.providers.delete.mutate({ id });
+      const gone = await ask(botId);
+      expect(gone.at(-1)).toMatchObject({ code: 1004, message: expect.stringContaining(`"${id}"`) });
+    } finally {
+      await second?.close();
+      await other.close();
+    }
+  });
+
+  it("send a call past a provider's concurrency cap to its fallback", async () => {
+    const capped = `capped-${suffix}`;
+    await admin().admin.providers.create.mutate({
+      id: capped,
+      baseUrl: primary.baseUrl,
+      defaultModel: 'fake-model',
+      maxConcurrency: 1,
+    });
+    const botId = await chatBot('capped', { provider: capped, fallbacks: [{ provider: `backup-${suffix}` }] });
+    primary.queue = [{ chunks: ['slow', ' one'], delayMs: 400 }];
+    const [first, second] = await Promise.all([
+      ask(botId),
+      new Promise((resolve) => setTimeout(resolve, 150)).then(() => ask(botId)),
+    ]);
+    expect(textOf(first)).toBe('slow one');
+    expect(textOf(second)).toBe('from backup');
+    expect((await readRun(second[0]!.id)).provider).toBe(`backup-${suffix}`);
+    await admin().admin.providers.delete.mutate({ id: capped });
+  });
+
   it('GET /v1/models/{id} answers in the OpenAI shape, 404 with an OpenAI error body for an unknown id', async () => {
     const found = await fetch(`${server.url}/v1/models/${tenant.botId}`, {
       headers: { authorization: `Bearer ${tenant.apiKey}` },

@@ -44,6 +44,7 @@ export function createResilientModel(options: {
         model = await options.resolve(candidate, request.context);
       } catch (error) {
         // A fallback that was deleted or is not for this app is passed over, not the end of the call.
+        if (options.candidates.length === 1) throw error;
         last ??= error;
         tried.push(`${candidate.provider} (${(error as Error).message})`);
         continue;
