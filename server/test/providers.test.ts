@@ -354,6 +354,42 @@ describe.each(testBackends())('model providers on $name', (backend) => {
     await admin().admin.providers.delete.mutate({ id: capped });
   });
 
+  it('give workflow llm nodes and agents the same retries and fallbacks', async () => {
+    const model = { provider: `primary-${suffix}`, fallbacks: [{ provider: `backup-${suffix}` }] };
+    const workflowId = `wf-${suffix}`;
+    await admin().admin.bots.create.mutate({
+      appId: tenant.appId,
+      botId: workflowId,
+      definition: {
+        kind: 'workflow',
+        nodes: [
+          { id: 'start', type: 'start' },
+          { id: 'ask', type: 'llm', model, prompt: '{{start.query}}' },
+          { id: 'end', type: 'end', template: '{{ask.text}}' },
+        ],
+        edges: [
+          { source: 'start', target: 'ask' },
+          { source: 'ask', target: 'end' },
+        ],
+      },
+    });
+    const agentId = `agent-${suffix}`;
+    await admin().admin.bots.create.mutate({
+      appId: tenant.appId,
+      botId: agentId,
+      definition: { kind: 'agent', model, tools: [] },
+    });
+    for (const botId of [workflowId, agentId]) {
+      const start = primary.requests.length;
+      primary.queue = [{ status: 500 }, { resetBeforeHeaders: true }, { status: 502 }, { status: 500 }];
+      const frames = await ask(botId);
+      expect(textOf(frames)).toBe('from backup');
+      expect(primary.requests.length - start).toBe(4);
+      expect((await readRun(frames[0]!.id)).provider).toBe(`backup-${suffix}`);
+    }
+    primary.queue = [];
+  });
+
   it('GET /v1/models/{id} answers in the OpenAI shape, 404 with an OpenAI error body for an unknown id', async () => {
     const found = await fetch(`${server.url}/v1/models/${tenant.botId}`, {
       headers: { authorization: `Bearer ${tenant.apiKey}` },

@@ -252,9 +252,10 @@ describe.each(testBackends())('workflows and agents on $name', (backend) => {
     controller.abort();
     expect(await ended).toBe('closed-by-client');
     expect(Date.now() - leftAt).toBeLessThan(1_000);
+    // The run row is written just before its node runs: wait for both.
     const run = await eventually(async () => {
       const body = await readRun(runId);
-      return body.code === 0 ? body : undefined;
+      return body.code === 0 && body.nodes.some((node: any) => node.nodeId === 'slow') ? body : undefined;
     });
     expect(run.status).toBe('cancelled');
     expect(run.nodes.find((node: any) => node.nodeId === 'slow').status).toBe('cancelled');
