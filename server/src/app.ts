@@ -9,7 +9,7 @@ import { createMemoryLimiter, createRedisLimiter } from './cache/rate-limiter.ts
 import { createConversationService } from './chat/conversations.ts';
 import type { Config } from './config/config.ts';
 import { createLogger } from './lib/logger.ts';
-import { createCache, type CacheStore } from './cache/cache.ts';
+import { cacheKeys, createCache, type CacheStore } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { createMetrics } from './observability/metrics.ts';
@@ -17,6 +17,8 @@ import { createMemoryRunLog } from './run-log/memory-run-log.ts';
 import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
+import { createProviderRepository, toManagedProvider } from './store/provider.repository.ts';
+import { createSecretBox } from './store/secret-box.ts';
 import { createAppRepository } from './store/app.repository.ts';
 import { createBotRepository } from './store/bot.repository.ts';
 import { createDatabase, type DatabaseHandle } from './store/database.ts';
@@ -34,6 +36,8 @@ export type AppOverrides = {
   logger?: Logger;
   /** Extra or replacement model providers by id (tests point `upstream` at a fake server). */
   providers?: Record<string, ProviderSettings>;
+  /** Test seam: scales the retry delays of workflow nodes and model calls. */
+  retryDelayScale?: number;
 };
 
 export type App = {
@@ -47,17 +51,17 @@ export type App = {
   close(graceMs?: number): Promise<void>;
 };
 
-/** Wires the service: storage, then services, then HTTP. Never listens by itself: call `listen()`. */
+/**
+ * Wires the service: storage, then the services (createServices), then HTTP
+ * (transport/http/http-server.ts). Never listens by itself: call `listen()`.
+ */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const { database, cacheStore } = await openStorage(config);
-  const { dependencies, metrics, limiter, httpCaller } = await createServices(config, overrides, logger, {
-    database,
-    cacheStore: cacheStore.store,
-  });
-
+  const services = await createServices(config, overrides, logger, { database, cacheStore: cacheStore.store });
+  const { dependencies, httpCaller } = services;
   const { server, closeSockets } = createHttpServer(dependencies, {
-    metrics,
+    metrics: services.metrics,
     checkHealth: createHealthCheck({ database, cacheStore: cacheStore.store }),
   });
 
@@ -89,9 +93,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       server.closeAllConnections();
       await closed;
       await dependencies.runs.shutdown();
-      await limiter.close();
+      await services.limiter.close();
       await cacheStore.store.close();
       await httpCaller.close();
+      await services.models.close();
       await database.db.destroy();
     },
   };
@@ -116,8 +121,8 @@ async function openStorage(config: Config) {
   }
 }
 
-/** The model providers: the demo model, the configured upstream, and the caller's overrides. */
-function providerSettings(config: Config, overrides: AppOverrides): Record<string, ProviderSettings> {
+/** The providers from config: the demo model, the configured upstream, and the caller's overrides. */
+function bootstrapProviders(config: Config, overrides: AppOverrides): Record<string, ProviderSettings> {
   return {
     demo: { type: 'demo', delayMs: config.demoModelDelayMs },
     ...(config.upstream
@@ -141,17 +146,47 @@ async function createServices(
   logger: Logger,
   storage: { database: DatabaseHandle; cacheStore: CacheStore },
 ) {
-  const { db } = storage.database;
-  const apps = createAppRepository(db);
+  const { db, kind } = storage.database;
+  const secrets = createSecretBox(config.secretsKey);
+  const apps = createAppRepository(db, secrets);
+  const providerStore = createProviderRepository(db, secrets);
   const bots = createBotRepository(db);
-  const runs = createRunRepository(db, storage.database.kind);
+  const runs = createRunRepository(db, kind);
   const nodeRuns = createNodeRunRepository(db);
   const httpCaller = createHttpCaller(config.httpTools);
-  const providers = providerSettings(config, overrides);
-  if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in providers });
+  const bootstrap = bootstrapProviders(config, overrides);
+  if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in bootstrap });
+  if (secrets.source === undefined) {
+    logger.warn(
+      'SECRETS_KEY is not set: app signing secrets are stored in clear and provider API keys cannot be stored',
+    );
+  } else {
+    const sealed = await apps.sealClearSecrets();
+    if (sealed > 0) logger.info({ sealed }, 'encrypted app signing secrets stored in clear');
+  }
+  if (secrets.source === 'demo') {
+    logger.warn('SECRETS_KEY is not set: demo mode encrypts stored secrets with a fixed derived key (not secret)');
+  }
 
   const metrics = createMetrics();
   const cache = createCache(storage.cacheStore, { logger, metrics });
+  const models = createModelRegistry({
+    bootstrap,
+    managed: {
+      load: async () =>
+        ((await cache.getOrLoad(cacheKeys.providers(), () => providerStore.list())) ?? []).map((stored) =>
+          toManagedProvider(stored, secrets),
+        ),
+    },
+    defaults: config.providerDefaults,
+    retryDelayScale: overrides.retryDelayScale,
+    onRetry: (event) =>
+      logger.warn(
+        { provider: event.provider, attempt: event.attempt, delayMs: event.delayMs, code: event.error.code },
+        `model call failed, retrying: ${event.error.message}`,
+      ),
+  });
+  await models.refresh();
   const limiter = config.redisUrl
     ? createRedisLimiter(config.redisUrl, { slotTtlMs: config.runTimeoutMs + 60_000 })
     : createMemoryLimiter();
@@ -159,7 +194,8 @@ async function createServices(
     admission: createAdmission({ limiter, limits: config.limits }),
     bots,
     runs,
-    models: createModelRegistry(providers),
+    models,
+    retryDelayScale: overrides.retryDelayScale,
     logger,
     metrics,
     cache,
@@ -180,10 +216,10 @@ async function createServices(
       trustConsumerHeader: config.trustConsumerHeader,
       signatureWindowSeconds: config.signatureWindowSeconds,
     }),
-    admin: createAdminService({ apps, bots, cache }),
+    admin: createAdminService({ apps, bots, cache, providers: providerStore, models, secrets }),
     conversations: createConversationService({ runs }),
     runReads: createRunReads({ runs, nodeRuns }),
     runs: createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs }),
   };
-  return { dependencies, metrics, limiter, httpCaller };
+  return { dependencies, metrics, models, limiter, httpCaller };
 }

@@ -57,6 +57,7 @@ export function createRoutes(dependencies: TransportDependencies, operations: Op
     { method: 'POST', path: '/tools/calculator', route: handleCalculator, onError: sendAstronError },
     { method: 'POST', path: '/v1/chat/completions', route: openai.handleCompletion, onError: sendOpenAIError },
     { method: 'GET', path: '/v1/models', route: openai.handleModels, onError: sendOpenAIError },
+    { method: 'GET', path: '/v1/models/{model_id}', route: openai.handleModel, onError: sendOpenAIError },
     { method: 'GET', path: '/health', route: health(operations, dependencies), onError: sendAstronError },
     { method: 'GET', path: '/metrics', route: metricsRoute(operations), onError: sendAstronError },
   ];
