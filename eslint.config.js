@@ -1,5 +1,6 @@
 // Type-checked lint for the whole monorepo; folder rules keep imports flowing one way (STYLE.md).
 import js from '@eslint/js';
+import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
 const layers = ['transport', 'chat', 'workflow', 'providers', 'store', 'cache', 'auth'];
@@ -17,6 +18,12 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'error',
     },
+  },
+  {
+    // The console and the client's React hook: the two classic hook rules.
+    files: ['console/**/*.{ts,tsx}', 'client/src/react.ts'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: { 'react-hooks/rules-of-hooks': 'error', 'react-hooks/exhaustive-deps': 'error' },
   },
   {
     // Nothing imports transport/; the core never reaches up into transports.
