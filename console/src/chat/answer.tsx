@@ -1,11 +1,23 @@
 import type { ChatCompletionState, StepView, ToolCallView } from '@astron-chat/client/react';
 import { memo, useMemo } from 'react';
-import { renderMarkdown } from '../markdown.ts';
+import { markdownBlocks, renderMarkdown } from '../markdown.ts';
 
-export const Markdown = memo(function Markdown(props: { text: string }) {
+const MarkdownBlock = memo(function MarkdownBlock(props: { text: string }) {
   const html = useMemo(() => renderMarkdown(props.text), [props.text]);
   // markdown-it runs with html:false and its link check: the string holds no live markup of the answer's.
-  return <div className="markdown" dangerouslySetInnerHTML={{ __html: html }} />;
+  return <div className="markdown-block" dangerouslySetInnerHTML={{ __html: html }} />;
+});
+
+/** An answer as Markdown, block by block: while it streams only the last block changes. */
+export const Markdown = memo(function Markdown(props: { text: string }) {
+  const blocks = useMemo(() => markdownBlocks(props.text), [props.text]);
+  return (
+    <div className="markdown">
+      {blocks.map((block, index) => (
+        <MarkdownBlock key={index} text={block} />
+      ))}
+    </div>
+  );
 });
 
 export function Reasoning(props: { text: string }) {
@@ -64,8 +76,8 @@ export function StepTimeline(props: { steps: StepView[] }) {
   );
 }
 
-/** One assistant turn, live or from history. */
-export function AssistantMessage(props: {
+/** One assistant turn, live or from history; memoized so that a frame of a live answer re-renders only that answer. */
+export const AssistantMessage = memo(function AssistantMessage(props: {
   text: string;
   reasoning: string;
   toolCalls: ToolCallView[];
@@ -122,4 +134,4 @@ export function AssistantMessage(props: {
       </div>
     </div>
   );
-}
+});

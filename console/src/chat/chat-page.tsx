@@ -68,6 +68,8 @@ export function ChatPage(props: { client: ChatClient; uid: string }) {
   chatIdRef.current = chatId;
   const questionRef = useRef(question);
   questionRef.current = question;
+  // The live turn's keys are kept when it joins `turns`, so React keeps its DOM (no second render of a long answer).
+  const liveKey = useRef(`live-${Date.now()}`);
 
   const completion = useChatCompletion(client, {
     onEvent: readAloud.onEvent,
@@ -136,14 +138,13 @@ export function ChatPage(props: { client: ChatClient; uid: string }) {
     if (state.status === 'idle' || isLive(state.status)) return;
     const asked = questionRef.current;
     const finished = state;
+    const key = liveKey.current;
     setTurns((current) => [
       ...current,
-      ...(asked === undefined
-        ? []
-        : [{ role: 'user' as const, id: `local-user-${finished.runId ?? ''}`, content: asked }]),
+      ...(asked === undefined ? [] : [{ role: 'user' as const, id: `${key}-user`, content: asked }]),
       {
         role: 'assistant',
-        id: `local-${finished.runId ?? Date.now()}`,
+        id: `${key}-answer`,
         content: finished.text,
         reasoning: finished.reasoning,
         toolCalls: finished.toolCalls,
@@ -153,6 +154,7 @@ export function ChatPage(props: { client: ChatClient; uid: string }) {
       },
     ]);
     setQuestion(undefined);
+    liveKey.current = `live-${Date.now()}`;
     rememberLiveRun(undefined);
     completion.reset();
     refreshConversations();
@@ -241,45 +243,48 @@ export function ChatPage(props: { client: ChatClient; uid: string }) {
           {readAloud.button}
         </div>
         <div className="messages">
-          {turns.map((turn) =>
-            turn.role === 'user' ? (
-              <div key={turn.id} className="message user" data-testid="message-user">
-                {turn.content}
+          {[
+            ...turns.map((turn) =>
+              turn.role === 'user' ? (
+                <div key={turn.id} className="message user" data-testid="message-user">
+                  {turn.content}
+                </div>
+              ) : (
+                <AssistantMessage
+                  key={turn.id}
+                  text={turn.content}
+                  reasoning={turn.reasoning}
+                  toolCalls={turn.toolCalls}
+                  steps={turn.live?.steps}
+                  status={turn.live?.status ?? turn.status}
+                  runId={turn.runId || undefined}
+                  usage={turn.live?.usage}
+                  timeToFirstTokenMs={turn.live?.timeToFirstTokenMs}
+                  error={turn.live?.error}
+                />
+              ),
+            ),
+            question !== undefined && (
+              <div key={`${liveKey.current}-user`} className="message user" data-testid="message-user">
+                {question}
               </div>
-            ) : (
+            ),
+            state.status !== 'idle' && (
               <AssistantMessage
-                key={turn.id}
-                text={turn.content}
-                reasoning={turn.reasoning}
-                toolCalls={turn.toolCalls}
-                steps={turn.live?.steps}
-                status={turn.live?.status ?? turn.status}
-                runId={turn.runId || undefined}
-                usage={turn.live?.usage}
-                timeToFirstTokenMs={turn.live?.timeToFirstTokenMs}
-                error={turn.live?.error}
+                key={`${liveKey.current}-answer`}
+                text={state.text}
+                reasoning={state.reasoning}
+                toolCalls={state.toolCalls}
+                steps={state.steps}
+                status={state.status}
+                runId={state.runId}
+                usage={state.usage}
+                timeToFirstTokenMs={state.timeToFirstTokenMs}
+                error={state.error}
+                reconnecting={state.status === 'reconnecting'}
               />
             ),
-          )}
-          {question !== undefined && (
-            <div className="message user" data-testid="message-user">
-              {question}
-            </div>
-          )}
-          {state.status !== 'idle' && (
-            <AssistantMessage
-              text={state.text}
-              reasoning={state.reasoning}
-              toolCalls={state.toolCalls}
-              steps={state.steps}
-              status={state.status}
-              runId={state.runId}
-              usage={state.usage}
-              timeToFirstTokenMs={state.timeToFirstTokenMs}
-              error={state.error}
-              reconnecting={state.status === 'reconnecting'}
-            />
-          )}
+          ]}
           {turns.length === 0 && state.status === 'idle' && question === undefined && (
             <div className="empty muted">Ask {botId || 'a bot'} something.</div>
           )}

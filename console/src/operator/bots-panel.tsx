@@ -39,7 +39,6 @@ export function BotsPanel(props: { admin: AdminClient; appId: string }) {
   useEffect(() => {
     if (!botId) return;
     setServerProblem(undefined);
-    setSaved(undefined);
     admin.admin.bots.get
       .query({ appId, botId })
       .then((bot) => setText(JSON.stringify(bot.definition, null, 2)))
@@ -78,6 +77,7 @@ export function BotsPanel(props: { admin: AdminClient; appId: string }) {
                 data-bot-id={bot.id}
                 onClick={() => {
                   setCreating(false);
+                  setSaved(undefined);
                   setBotId(bot.id);
                 }}
               >
