@@ -2,6 +2,7 @@
 // on port 0 that serves the built console. One browser for the file, a page or two per test.
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +47,7 @@ let browser: Browser;
 let server: TestApp;
 /** A second server with a fast demo model, for the 5,000-delta answer. */
 let fastServer: TestApp;
+const sockets = new Set<Socket>();
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -75,6 +77,11 @@ beforeAll(async () => {
       },
     ),
   ]);
+  // The sockets the page opens, so a test can drop them as a network would.
+  server.app.server.on('upgrade', (_request, socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   if (screenshots) mkdirSync(screenshots, { recursive: true });
 }, 150_000);
 
@@ -202,6 +209,32 @@ describe('web console', () => {
     // The same run, not a second one.
     expect(await runIdOf(page)).toBe(runId);
     await expect.poll(async () => (await runRecord(runId)).status).toBe('succeeded');
+    await page.close();
+  });
+
+  it('shows "reconnecting" when the connection drops, then the rest of the answer with nothing lost or repeated', async () => {
+    const page = await openPage({
+      initScript: `
+        window.__sawReconnecting = false;
+        new MutationObserver(() => {
+          if (document.querySelector('[data-testid="reconnecting"]')) window.__sawReconnecting = true;
+        }).observe(document, { subtree: true, childList: true });
+      `,
+    });
+    await signIn(page);
+    await send(page, LONG_QUESTION);
+    await expect.poll(async () => (await answerText(page).catch(() => '')).split(' ').length).toBeGreaterThan(4);
+    const runId = await runIdOf(page);
+    for (const socket of sockets) socket.destroy();
+    await expect
+      .poll(() => page.evaluate(() => (window as { __sawReconnecting?: boolean }).__sawReconnecting), {
+        timeout: 5_000,
+      })
+      .toBe(true);
+    await waitStatus(page, 'succeeded');
+    expect(await answerText(page)).toBe(demoAnswer(LONG_QUESTION));
+    expect(await runIdOf(page)).toBe(runId);
+    expect(await page.getByTestId('reconnecting').count()).toBe(0);
     await page.close();
   });
 

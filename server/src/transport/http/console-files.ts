@@ -49,11 +49,12 @@ export function createConsoleFiles(options: { directory: string }) {
     } catch {
       return false;
     }
-    if (decoded.includes('\0') || decoded.includes('\\')) return false;
+    if (decoded.includes('\0') || decoded.includes('\\') || decoded.split('/').includes('..')) return false;
     const extension = path.extname(decoded);
-    const asset = decoded !== '/' && extension !== '' ? await read(decoded) : undefined;
-    // A missing file with an extension is a 404, not the page: a stale asset name must fail visibly.
-    if (!asset && extension !== '' && decoded !== '/index.html') return false;
+    const isFile = extension !== '' || decoded.startsWith('/assets/');
+    const asset = isFile ? await read(decoded) : undefined;
+    // A missing file is a 404, not the page: a stale asset name must fail visibly.
+    if (!asset && isFile && decoded !== '/index.html') return false;
     const body = asset ?? (await read('/index.html'));
     if (!body) {
       const text = 'The web console is not built: run `npm run build` (npm start does it).\n';
