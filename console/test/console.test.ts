@@ -384,6 +384,47 @@ describe('web console', () => {
     await page.close();
   });
 
+  it('lets the operator create an app (key and secret shown once), disable and enable it, and manage its keys', async () => {
+    const page = await openPage({ url: `${server.url}/operator` });
+    await signIn(page);
+    const apps = page.getByTestId('admin-apps');
+    const appId = `console-app-${Math.random().toString(36).slice(2, 8)}`;
+    await apps.getByPlaceholder('new app id').fill(appId);
+    await apps.getByText('Create app').click();
+    const shown = page.getByTestId('shown-once');
+    await expect.poll(() => shown.innerText()).toContain('shown only once');
+    const apiKey = /API key: (\S+)/.exec(await shown.innerText())?.[1] ?? '';
+    expect(apiKey.length).toBeGreaterThan(16);
+    await shown.getByText('Done').click();
+    expect(await page.getByTestId('shown-once').count()).toBe(0);
+
+    const row = apps.locator(`tr[data-app-id="${appId}"]`);
+    await row.getByRole('button', { name: 'Disable' }).click();
+    await expect.poll(() => row.innerText()).toContain('disabled');
+    const refused = await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } });
+    expect(refused.status).toBe(403);
+    await row.getByRole('button', { name: 'Enable' }).click();
+    await expect.poll(() => row.innerText()).toContain('active');
+    await expect
+      .poll(
+        async () => (await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } })).status,
+      )
+      .toBe(200);
+
+    // Its keys: a second one is shown once, then revoked.
+    await row.getByRole('button', { name: appId }).click();
+    await apps.getByPlaceholder('key name').fill('ci');
+    await apps.getByText('Create key').click();
+    await expect.poll(() => page.getByTestId('shown-once').innerText()).toContain('API key');
+    const keys = page.getByTestId('admin-keys');
+    await expect.poll(() => keys.locator('tr').count()).toBe(2);
+    await keys.locator('tr', { hasText: 'ci' }).getByRole('button', { name: 'Revoke' }).click();
+    await expect.poll(() => keys.locator('tr', { hasText: 'ci' }).innerText()).toContain('revoked');
+    await page.getByTestId('admin-secrets').waitFor();
+    expect(await page.getByTestId('admin-secrets').locator('tr').count()).toBe(1);
+    await page.close();
+  });
+
   it('renders a 5,000-delta answer without a main-thread task over 50 ms', async () => {
     const page = await openPage({
       url: fastServer.url,
