@@ -123,7 +123,10 @@ export function RunInspector(props: { admin: AdminClient; appId: string; runId: 
           <h4>Node runs ({span} ms)</h4>
           {value.nodes.map((node, index) => {
             const offset = ((node.startedAt - start) / span) * 100;
-            const width = Math.max(0.8, (((node.finishedAt ?? node.startedAt) - node.startedAt) / span) * 100);
+            const width = Math.min(
+              100,
+              Math.max(0.8, (((node.finishedAt ?? node.startedAt) - node.startedAt) / span) * 100),
+            );
             return (
               <div key={`${node.nodeId}-${index}`} className="node-run-row">
                 <span className="node-run-label">
@@ -135,7 +138,7 @@ export function RunInspector(props: { admin: AdminClient; appId: string; runId: 
                     data-testid="node-run-bar"
                     data-node={node.nodeId}
                     data-status={node.status}
-                    style={{ left: `${offset}%`, width: `${Math.min(width, 100 - offset)}%` }}
+                    style={{ left: `${Math.min(offset, 100 - width)}%`, width: `${width}%` }}
                     title={`${node.nodeId}: ${node.status}, started +${node.startedAt - start} ms, ${node.durationMs ?? 0} ms, ${node.attempts} attempt(s)`}
                   />
                 </span>
