@@ -29,6 +29,8 @@ export type RunRecord = {
   createdAt: number;
   question: string;
   answer: { content: string; reasoning: string; toolCalls: StoredToolCall[] };
+  /** Provider ids that answered its model calls, comma-separated (a fallback's when it took over). */
+  provider: string | undefined;
 };
 
 export function createRunRepository(db: Database, kind: DatabaseKind) {
@@ -105,6 +107,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         created_at: record.createdAt,
         finished_at: now,
         day: new Date(record.createdAt).toISOString().slice(0, 10),
+        provider: record.provider?.slice(0, 255) ?? null,
       })
       .execute();
   }
@@ -193,6 +196,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
           'day',
           'bot_id',
           'api_key_id',
+          'provider',
           expression.fn.countAll<number>().as('runs'),
           expression.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
           expression.fn.sum<number>('completion_tokens').as('completion_tokens'),
@@ -201,7 +205,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         .where('app_id', '=', input.appId)
         .where('day', '>=', input.from)
         .where('day', '<=', input.to)
-        .groupBy(['day', 'bot_id', 'api_key_id'])
+        .groupBy(['day', 'bot_id', 'api_key_id', 'provider'])
         .orderBy('day')
         .orderBy('bot_id')
         .execute();
@@ -210,6 +214,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         day: row.day ?? '',
         botId: row.bot_id,
         apiKeyId: row.api_key_id,
+        provider: row.provider,
         runs: Number(row.runs),
         promptTokens: Number(row.prompt_tokens),
         completionTokens: Number(row.completion_tokens),
