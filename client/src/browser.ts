@@ -2,16 +2,7 @@
 // WebSocket and EventSource, so a page bundles no `ws`, `eventsource` or Node built-ins.
 import { createChatClientFor, type ChatClient, type ChatClientOptions } from './chat-client.ts';
 
-export {
-  ChatClientError,
-  jitteredBackoffMs,
-  toChatClientError,
-  type ChatClient,
-  type ChatClientOptions,
-  type StreamOptions,
-} from './chat-client.ts';
-export type { AstronChatRequestInput, ChatEvent } from '@astron-chat/shared';
-export { createAdminClient } from './admin-client.ts';
+export * from './exports.ts';
 
 /** The typed chat client on the browser's `WebSocket` and `EventSource`. */
 export function createChatClient(options: ChatClientOptions): ChatClient {

@@ -5,6 +5,21 @@ import { useAsync } from './use-async.ts';
 const time = (milliseconds: number | null) =>
   milliseconds === null ? '' : new Date(Number(milliseconds)).toLocaleString();
 
+/** A key's or secret's last cell: Revoke while it is active, when it was revoked after. */
+function RevokeCell(props: { revokedAt: number | null; onRevoke: () => void }) {
+  return (
+    <td>
+      {props.revokedAt === null ? (
+        <button type="button" onClick={props.onRevoke}>
+          Revoke
+        </button>
+      ) : (
+        <span className="muted">revoked {time(props.revokedAt)}</span>
+      )}
+    </td>
+  );
+}
+
 /** Shown once: a key or secret is never readable again after this. */
 function ShownOnce(props: { values: Array<[string, string]> | undefined; onDismiss: () => void }) {
   if (!props.values) return null;
@@ -144,18 +159,10 @@ function CredentialsPanel(props: {
                 <code>{key.key_prefix}…</code>
               </td>
               <td className="muted small">{time(key.created_at)}</td>
-              <td>
-                {key.revoked_at === null ? (
-                  <button
-                    type="button"
-                    onClick={() => void act(() => admin.admin.keys.revoke.mutate({ appId, keyId: key.id }))}
-                  >
-                    Revoke
-                  </button>
-                ) : (
-                  <span className="muted">revoked {time(key.revoked_at)}</span>
-                )}
-              </td>
+              <RevokeCell
+                revokedAt={key.revoked_at}
+                onRevoke={() => void act(() => admin.admin.keys.revoke.mutate({ appId, keyId: key.id }))}
+              />
             </tr>
           ))}
         </tbody>
@@ -188,18 +195,10 @@ function CredentialsPanel(props: {
                 <code>{secret.id}</code>
               </td>
               <td className="muted small">{time(secret.created_at)}</td>
-              <td>
-                {secret.revoked_at === null ? (
-                  <button
-                    type="button"
-                    onClick={() => void act(() => admin.admin.secrets.revoke.mutate({ appId, secretId: secret.id }))}
-                  >
-                    Revoke
-                  </button>
-                ) : (
-                  <span className="muted">revoked {time(secret.revoked_at)}</span>
-                )}
-              </td>
+              <RevokeCell
+                revokedAt={secret.revoked_at}
+                onRevoke={() => void act(() => admin.admin.secrets.revoke.mutate({ appId, secretId: secret.id }))}
+              />
             </tr>
           ))}
         </tbody>
