@@ -15,6 +15,8 @@ import { createCache } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { instrumentModels } from './observability/model-calls.ts';
+import { createRunObserver } from './observability/run-observer.ts';
 import { createMemoryRunLog } from './runs/memory-run-log.ts';
 import { createRedisRunLog } from './runs/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
@@ -103,6 +105,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in providers });
 
   const metrics = createMetrics();
+  metrics.activeRunsLimit.set(config.limits.activeRunsPerInstance);
+  metrics.appConcurrentRunsLimit.set(config.limits.concurrentRunsPerApp);
+  metrics.rateLimitPerMinute.set({ scope: 'app' }, config.limits.appPerMinute);
+  metrics.rateLimitPerMinute.set({ scope: 'key' }, config.limits.keyPerMinute);
   const cache = createCache(cacheStore.store, { logger, metrics });
   const limiter = config.redisUrl
     ? createRedisLimiter(config.redisUrl, { slotTtlMs: config.runTimeoutMs + 60_000 })
@@ -111,9 +117,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     admission: createAdmission({ limiter, limits: config.limits }),
     bots,
     runs,
-    models: createModelRegistry(providers),
+    models: instrumentModels(createModelRegistry(providers), metrics),
     logger,
-    metrics,
+    observer: createRunObserver({ metrics, logger }),
     cache,
     runTimeoutMs: config.runTimeoutMs,
     nodeRuns,
@@ -196,14 +202,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const entry = match?.entry;
     response.on('close', () => {
       const route = isTrpc ? '/trpc' : (entry?.path ?? 'unmatched');
-      metrics.requests.inc({ route, status: response.statusCode });
+      const durationMs = performance.now() - startedAt;
+      metrics.httpRequestDuration.observe(
+        { method: request.method ?? 'GET', route, status: response.statusCode },
+        durationMs / 1000,
+      );
       logger.info(
         {
           requestId,
           method: request.method,
           path,
           status: response.statusCode,
-          durationMs: round(performance.now() - startedAt),
+          durationMs: round(durationMs),
         },
         'request',
       );

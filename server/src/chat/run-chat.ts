@@ -12,7 +12,7 @@ import { createExecutionCache, type BotInput, type ExecutionPart } from '../work
 import type { HttpCaller } from '../workflow/http-call.ts';
 import type { NodeRunRecord, NodeRunRepository } from '../store/node-run.repository.ts';
 import type { InputAudit } from './input-audit.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { RunObserver } from '../observability/run-observer.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
 import type { RunRecord, RunRepository, StoredToolCall } from '../store/run.repository.ts';
@@ -74,7 +74,8 @@ export type ChatServiceOptions = {
   runs: RunRepository;
   models: ModelRegistry;
   logger: Logger;
-  metrics: Metrics;
+  /** Metrics, traces and the run's logger. */
+  observer: RunObserver;
   cache: Cache;
   /** Rate limits and concurrency caps, checked before a run starts. */
   admission: Admission;
@@ -221,6 +222,7 @@ export function createChatService(options: ChatServiceOptions) {
     let failure: AppError | undefined;
     let status: RunRecord['status'] = 'running';
     const nodeRuns: NodeRunRecord[] = [];
+    let logger = options.logger;
 
     /** Writes the run exactly once; before the terminal event, so a caller's next turn sees it. */
     let recorded = false;
@@ -240,17 +242,16 @@ export function createChatService(options: ChatServiceOptions) {
         durationMs,
         answer: { content, reasoning, toolCalls },
       };
-      observeRun(options.metrics, runRecord);
+      observed.finish(runRecord);
       try {
         await saveRun(runRecord, nodeRuns);
       } catch (error) {
-        options.logger.error({ err: error, runId }, 'could not record run');
+        logger.error({ err: error }, 'could not record run');
         saveError = toAppError(error);
       }
-      options.logger.info(
+      logger.info(
         {
           requestId: context.requestId,
-          runId,
           appId: context.appId,
           botId: bot.botId,
           transport: context.transport,
@@ -266,7 +267,8 @@ export function createChatService(options: ChatServiceOptions) {
     };
 
     const release = await options.admission.admit(context);
-    options.metrics.activeRuns.inc();
+    const observed = options.observer.start(run, bot.definition.kind);
+    logger = observed.logger;
     // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
     const deadline = childSignal(signal, options.runTimeoutMs);
     try {
@@ -280,7 +282,10 @@ export function createChatService(options: ChatServiceOptions) {
         tools: request.tools,
         toolChoice: request.toolChoice,
         user: request.uid,
-        onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
+        onNodeRun: (nodeRun) => {
+          nodeRuns.push(nodeRun);
+          observed.nodeRun(nodeRun);
+        },
         runBot: botRunner(context.appId, request.uid, 0),
       };
       for await (const part of execution.run(input, deadline.signal)) {
@@ -339,7 +344,7 @@ export function createChatService(options: ChatServiceOptions) {
         );
       } else {
         failure = toAppError(error);
-        if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ err: error, runId }, 'run failed');
+        if (failure.errorName === 'UNKNOWN_ERROR') logger.error({ err: error }, 'run failed');
       }
       status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
       await record();
@@ -371,17 +376,6 @@ function addUsage(total: Usage, more: Usage): Usage {
 function toStoredToolCall(call: Omit<StoredToolCall, 'result'> & { result?: string | undefined }): StoredToolCall {
   const { id, kind, name, arguments: callArguments, result } = call;
   return { id, kind, name, arguments: callArguments, ...(result === undefined ? {} : { result }) };
-}
-
-function observeRun(metrics: Metrics, record: RunRecord): void {
-  const { transport } = record;
-  metrics.activeRuns.dec();
-  metrics.runs.inc({ transport, bot: record.botId, status: record.status, code: record.error?.code ?? 0 });
-  metrics.runDuration.observe({ transport }, record.durationMs / 1000);
-  if (record.timeToFirstTokenMs !== undefined)
-    metrics.timeToFirstToken.observe({ transport }, record.timeToFirstTokenMs / 1000);
-  metrics.tokens.inc({ kind: 'prompt' }, record.usage.promptTokens);
-  metrics.tokens.inc({ kind: 'completion' }, record.usage.completionTokens);
 }
 
 /**

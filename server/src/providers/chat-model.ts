@@ -25,6 +25,8 @@ export type ModelRequest = {
   tools?: OpenAITool[];
   toolChoice?: OpenAIToolChoice;
   user?: string;
+  /** W3C trace context for the upstream request (`traceparent`), when tracing is on. */
+  traceHeaders?: Record<string, string>;
 };
 
 /**
