@@ -9,9 +9,11 @@
 #      non-root user, exposed port.
 #   3. deploy/prometheus: `promtool check config` (which checks alerts.yml too) and `promtool test
 #      rules alerts.test.yml` (synthetic series for each KPI rule); deploy/grafana/astron-chat.json
-#      parses and every panel has a query (server/test/observability-files.test.ts checks that each
-#      query's metrics are ones the server serves).
-#   4. deploy/nginx.conf: `nginx -t` on a temp copy. nginx -t resolves upstream host names, and
+#      parses and every panel has a query.
+#   4. deploy/k8s: every manifest against the Kubernetes JSON schemas bundled in the kubernetes-models
+#      npm package, plus probes, env names and HPA metrics (server/test/deploy-files.test.ts, which
+#      also checks that the alert rules and dashboard query metrics the server serves).
+#   5. deploy/nginx.conf: `nginx -t` on a temp copy. nginx -t resolves upstream host names, and
 #      server-1 / server-2 only exist on the compose network, so the copy points them at 127.0.0.1;
 #      a temp prefix holds temp paths and the pid file, and :80 becomes a free loopback port, so
 #      no root is needed.
@@ -247,6 +249,15 @@ if out="$(node -e '
   pass "deploy/grafana/astron-chat.json parses, every panel has a query ($out)"
 else
   fail "deploy/grafana/astron-chat.json: $out"
+fi
+
+echo "== deploy/k8s"
+
+if out="$(npx vitest run server/test/deploy-files.test.ts 2>&1)"; then
+  pass "deploy/k8s: Kubernetes schemas (kubernetes-models), probes, env names, HPA metrics; alert and dashboard metric names"
+else
+  fail "deploy/k8s (server/test/deploy-files.test.ts):"
+  printf '%s\n' "$out" | tail -40
 fi
 
 echo "== deploy/nginx.conf"

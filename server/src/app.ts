@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
@@ -14,6 +14,7 @@ import { createLogger } from './lib/logger.ts';
 import { createCache } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
+import { createHealthRoutes } from './transport/http/health.route.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { instrumentModels } from './observability/model-calls.ts';
 import { createRunObserver } from './observability/run-observer.ts';
@@ -34,7 +35,7 @@ import { createHttpCaller } from './workflow/http-call.ts';
 import { createRunReadRoute } from './transport/astron/run-read.route.ts';
 import { handleCalculator } from './transport/tools/calculator.route.ts';
 import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
-import { requestIdOf, sendJson } from './transport/http/http-io.ts';
+import { requestIdOf } from './transport/http/http-io.ts';
 import { createRouteTable } from './transport/http/route-table.ts';
 import { createAstronReadRoutes } from './transport/astron/astron-reads.route.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './transport/openai/openai.route.ts';
@@ -154,11 +155,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const astron = createAstronRoute(dependencies);
   const openai = createOpenAIRoutes(dependencies);
 
-  const checkHealth = createHealthCheck({ database, cacheStore: cacheStore.store });
-  async function health(_request: IncomingMessage, response: ServerResponse) {
-    const report = await checkHealth();
-    sendJson(response, report.status === 'unavailable' ? 503 : 200, { ...report, demoMode: config.demoMode });
-  }
+  const health = createHealthRoutes({
+    checkHealth: createHealthCheck({ database, cacheStore: cacheStore.store, providers }),
+    demoMode: config.demoMode,
+  });
 
   const astronReads = createAstronReadRoutes(dependencies);
   const routes = createRouteTable([
@@ -179,7 +179,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     { method: 'POST', path: '/tools/calculator', route: handleCalculator, onError: sendAstronError },
     { method: 'POST', path: '/v1/chat/completions', route: openai.handleCompletion, onError: sendOpenAIError },
     { method: 'GET', path: '/v1/models', route: openai.handleModels, onError: sendOpenAIError },
-    { method: 'GET', path: '/health', route: health, onError: sendAstronError },
+    { method: 'GET', path: '/health', route: health.health, onError: sendAstronError },
+    { method: 'GET', path: '/health/live', route: health.live, onError: sendAstronError },
+    { method: 'GET', path: '/health/ready', route: health.ready, onError: sendAstronError },
     {
       method: 'GET',
       path: '/metrics',

@@ -101,6 +101,25 @@ const environmentSchema = z.object({
   MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(4000),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Also write the JSON log lines to this file (rotated, old files deleted); unset: stdout only. */
+  LOG_FILE: z.string().min(1).optional(),
+  /** Rotate the log file at this size: a number of MB, or with a unit (`500k`, `10m`, `1g`). Default 10m. */
+  LOG_FILE_MAX_SIZE: z
+    .string()
+    .regex(/^\d+[kmg]?$/i, 'must be a size such as 10m, 500k or 1g')
+    .default('10m'),
+  /** Delete rotated log files older than this many days. Default 7. */
+  LOG_FILE_RETENTION_DAYS: z.coerce.number().min(1).max(3650).default(7),
+  /** nats://host:4222: publish run and metering events to NATS JetStream (stream ASTRON_EVENTS); unset: no events. */
+  EVENT_SINK_URL: z
+    .string()
+    .url()
+    .refine((value) => value.startsWith('nats://'), 'must be a nats:// URL, e.g. nats://127.0.0.1:4222')
+    .optional(),
+  /** OTLP/HTTP collector base URL (http://collector:4318): traces are exported there; unset: tracing is off. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  /** Put message contents (prompts, answers, tool arguments) on spans. Default false. */
+  OTEL_GENAI_CAPTURE_CONTENT: booleanFromEnv.default(false),
 });
 
 export type Config = Readonly<{
@@ -134,6 +153,9 @@ export type Config = Readonly<{
     files: { allowedOrigins: string[]; allowedTypes: string[]; maxBytes: number };
   };
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
+  logFile: { path: string; maxSize: string; retentionDays: number } | undefined;
+  eventSinkUrl: string | undefined;
+  tracing: { endpoint: string; captureContent: boolean } | undefined;
 }>;
 
 export const DEMO_ADMIN_TOKEN = 'demo-admin-token';
@@ -190,5 +212,18 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       activeRunsPerInstance: env.MAX_ACTIVE_RUNS,
     },
     logLevel: env.LOG_LEVEL,
+    logFile:
+      env.LOG_FILE === undefined
+        ? undefined
+        : {
+            path: path.resolve(env.LOG_FILE),
+            maxSize: env.LOG_FILE_MAX_SIZE.toLowerCase(),
+            retentionDays: env.LOG_FILE_RETENTION_DAYS,
+          },
+    eventSinkUrl: env.EVENT_SINK_URL,
+    tracing:
+      env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+        ? undefined
+        : { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, captureContent: env.OTEL_GENAI_CAPTURE_CONTENT },
   });
 }
