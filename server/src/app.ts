@@ -18,6 +18,8 @@ import { createHealthRoutes } from './transport/http/health.route.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { instrumentModels } from './observability/model-calls.ts';
 import { createRunObserver } from './observability/run-observer.ts';
+import { startEventSink, type EventSink } from './observability/event-sink.ts';
+import { createOutboxRepository } from './store/outbox.repository.ts';
 import { createMemoryRunLog } from './run-log/memory-run-log.ts';
 import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
@@ -111,6 +113,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   metrics.rateLimitPerMinute.set({ scope: 'app' }, config.limits.appPerMinute);
   metrics.rateLimitPerMinute.set({ scope: 'key' }, config.limits.keyPerMinute);
   const cache = createCache(cacheStore.store, { logger, metrics });
+  const outbox = createOutboxRepository(database.db);
+  const eventSink: EventSink | undefined = config.eventSinkUrl
+    ? await startEventSink({ url: config.eventSinkUrl, outbox, metrics, logger })
+    : undefined;
   const limiter = config.redisUrl
     ? createRedisLimiter(config.redisUrl, { slotTtlMs: config.runTimeoutMs + 60_000 })
     : createMemoryLimiter();
@@ -121,6 +127,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     models: instrumentModels(createModelRegistry(providers), metrics),
     logger,
     observer: createRunObserver({ metrics, logger }),
+    events: eventSink ? { add: outbox.add, nudge: () => eventSink.nudge() } : undefined,
     cache,
     runTimeoutMs: config.runTimeoutMs,
     nodeRuns,
@@ -155,7 +162,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const openai = createOpenAIRoutes(dependencies);
 
   const health = createHealthRoutes({
-    checkHealth: createHealthCheck({ database, cacheStore: cacheStore.store, providers }),
+    checkHealth: createHealthCheck({ database, cacheStore: cacheStore.store, providers, eventSink }),
     demoMode: config.demoMode,
   });
 
@@ -286,6 +293,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await limiter.close();
       await cacheStore.store.close();
       await httpCaller.close();
+      await eventSink?.close();
       await database.db.destroy();
     },
   };

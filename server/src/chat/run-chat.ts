@@ -15,9 +15,10 @@ import type { HttpCaller } from '../workflow/http-call.ts';
 import type { NodeRunRecord, NodeRunRepository } from '../store/node-run.repository.ts';
 import type { InputAudit } from './input-audit.ts';
 import type { ObservedRun, RunObserver } from '../observability/run-observer.ts';
+import { runFinishedEvents, runStartedEvent } from '../observability/run-events.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
-import type { RunRecord, RunRepository } from '../store/run.repository.ts';
+import type { OutboxEvent, RunRecord, RunRepository } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
 import { createRunTally, toStoredToolCall } from './run-tally.ts';
 
@@ -28,6 +29,8 @@ export type ChatServiceOptions = {
   logger: Logger;
   /** Metrics, traces and the run's logger (observability/run-observer.ts). */
   observer: RunObserver;
+  /** With EVENT_SINK_URL: run events go to the outbox (with the run record) and the relay is nudged. */
+  events?: { add(events: OutboxEvent[]): Promise<void>; nudge(): void } | undefined;
   cache: Cache;
   /** Rate limits and concurrency caps, checked before a run starts. */
   admission: Admission;
@@ -138,6 +141,10 @@ export function createChatService(options: ChatServiceOptions) {
     // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
     const deadline = childSignal(signal, options.runTimeoutMs);
     try {
+      if (options.events) {
+        await options.events.add([runStartedEvent(header)]);
+        options.events.nudge();
+      }
       yield numbered(toRunStart(header));
       const input: BotInput = {
         messages: [...run.history, ...request.messages],
@@ -263,7 +270,8 @@ async function loadHistory(
 
 /** Stores a finished run with its node runs, and lets the chat's next turn see it. */
 async function saveRun(options: ChatServiceOptions, record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
-  await options.runs.recordRun(record);
+  await options.runs.recordRun(record, options.events ? runFinishedEvents(record, nodeRuns) : []);
+  options.events?.nudge();
   await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
   if (record.chatId !== undefined) {
     await options.cache.delete(cacheKeys.history(record.appId, record.chatId));

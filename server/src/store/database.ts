@@ -107,6 +107,16 @@ export type NodeRunTable = {
   output: string | null;
 };
 
+/** An event for the event sink, until the relay has published it (then `sent_at`). */
+export type EventOutboxTable = {
+  seq: Generated<number>;
+  id: string;
+  subject: string;
+  payload: string;
+  created_at: number;
+  sent_at: number | null;
+};
+
 export type DatabaseSchema = {
   apps: AppTable;
   api_keys: ApiKeyTable;
@@ -117,6 +127,7 @@ export type DatabaseSchema = {
   messages: MessageTable;
   runs: RunTable;
   node_runs: NodeRunTable;
+  event_outbox: EventOutboxTable;
 };
 
 export type Database = Kysely<DatabaseSchema>;
