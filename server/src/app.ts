@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type { Logger } from 'pino';
@@ -11,12 +11,12 @@ import { createConversationService } from './chat/conversations.ts';
 import type { Config } from './config/config.ts';
 import { AppError, toAppError } from './errors/app-error.ts';
 import { createLogger } from './lib/logger.ts';
-import { createCache } from './cache/cache.ts';
+import { cacheKeys, createCache } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { createHealthRoutes } from './transport/http/health.route.ts';
 import { createMetrics } from './observability/metrics.ts';
-import { instrumentModels } from './observability/model-calls.ts';
+import { instrumentModel } from './observability/model-calls.ts';
 import { createRunObserver } from './observability/run-observer.ts';
 import { startEventSink, type EventSink } from './observability/event-sink.ts';
 import { createOutboxRepository } from './store/outbox.repository.ts';
@@ -24,6 +24,8 @@ import { createMemoryRunLog } from './run-log/memory-run-log.ts';
 import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
+import { createProviderRepository, toManagedProvider } from './store/provider.repository.ts';
+import { createSecretBox } from './store/secret-box.ts';
 import { createAppRepository } from './store/app.repository.ts';
 import { createBotRepository } from './store/bot.repository.ts';
 import { createDatabase, type DatabaseHandle } from './store/database.ts';
@@ -39,6 +41,7 @@ import { handleCalculator } from './transport/tools/calculator.route.ts';
 import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
 import { requestIdOf } from './transport/http/http-io.ts';
 import { createRouteTable } from './transport/http/route-table.ts';
+import { createConsoleFiles } from './transport/http/console-files.ts';
 import { createAstronReadRoutes } from './transport/astron/astron-reads.route.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './transport/openai/openai.route.ts';
 import { createAppRouter, createTrpcContext } from './transport/trpc/trpc.router.ts';
@@ -52,6 +55,8 @@ export type AppOverrides = {
   logger?: Logger;
   /** Extra or replacement model providers by id (tests point `upstream` at a fake server). */
   providers?: Record<string, ProviderSettings>;
+  /** Test seam: scales the retry delays of workflow nodes and model calls. */
+  retryDelayScale?: number;
 };
 
 export type App = {
@@ -86,12 +91,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     throw error;
   }
 
-  const apps = createAppRepository(database.db);
+  const secrets = createSecretBox(config.secretsKey);
+  const apps = createAppRepository(database.db, secrets);
+  const providerStore = createProviderRepository(database.db, secrets);
   const bots = createBotRepository(database.db);
   const runs = createRunRepository(database.db, database.kind);
   const nodeRuns = createNodeRunRepository(database.db);
   const httpCaller = createHttpCaller(config.httpTools);
-  const providers: Record<string, ProviderSettings> = {
+  const bootstrapProviders: Record<string, ProviderSettings> = {
     demo: { type: 'demo', delayMs: config.demoModelDelayMs },
     ...(config.upstream
       ? {
@@ -105,7 +112,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       : {}),
     ...overrides.providers,
   };
-  if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in providers });
+  if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in bootstrapProviders });
+  if (secrets.source === undefined) {
+    logger.warn(
+      'SECRETS_KEY is not set: app signing secrets are stored in clear and provider API keys cannot be stored',
+    );
+  } else {
+    const sealed = await apps.sealClearSecrets();
+    if (sealed > 0) logger.info({ sealed }, 'encrypted app signing secrets stored in clear');
+  }
+  if (secrets.source === 'demo') {
+    logger.warn('SECRETS_KEY is not set: demo mode encrypts stored secrets with a fixed derived key (not secret)');
+  }
 
   const metrics = createMetrics();
   metrics.activeRunsLimit.set(config.limits.activeRunsPerInstance);
@@ -117,6 +135,24 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const eventSink: EventSink | undefined = config.eventSinkUrl
     ? await startEventSink({ url: config.eventSinkUrl, outbox, metrics, logger })
     : undefined;
+  const models = createModelRegistry({
+    bootstrap: bootstrapProviders,
+    managed: {
+      load: async () =>
+        ((await cache.getOrLoad(cacheKeys.providers(), () => providerStore.list())) ?? []).map((stored) =>
+          toManagedProvider(stored, secrets),
+        ),
+    },
+    defaults: config.providerDefaults,
+    instrument: (model, provider) => instrumentModel(model, provider, metrics),
+    retryDelayScale: overrides.retryDelayScale,
+    onRetry: (event) =>
+      logger.warn(
+        { provider: event.provider, attempt: event.attempt, delayMs: event.delayMs, code: event.error.code },
+        `model call failed, retrying: ${event.error.message}`,
+      ),
+  });
+  await models.refresh();
   const limiter = config.redisUrl
     ? createRedisLimiter(config.redisUrl, { slotTtlMs: config.runTimeoutMs + 60_000 })
     : createMemoryLimiter();
@@ -124,7 +160,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     admission: createAdmission({ limiter, limits: config.limits }),
     bots,
     runs,
-    models: instrumentModels(createModelRegistry(providers), metrics),
+    models,
+    retryDelayScale: overrides.retryDelayScale,
     logger,
     observer: createRunObserver({ metrics, logger }),
     events: eventSink ? { add: outbox.add, nudge: () => eventSink.nudge() } : undefined,
@@ -146,7 +183,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       trustConsumerHeader: config.trustConsumerHeader,
       signatureWindowSeconds: config.signatureWindowSeconds,
     }),
-    admin: createAdminService({ apps, bots, cache }),
+    admin: createAdminService({ apps, bots, cache, providers: providerStore, models, secrets }),
     conversations: createConversationService({ runs }),
     runReads: createRunReads({ runs, nodeRuns }),
     runs: createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs }),
@@ -162,7 +199,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const openai = createOpenAIRoutes(dependencies);
 
   const health = createHealthRoutes({
-    checkHealth: createHealthCheck({ database, cacheStore: cacheStore.store, providers, eventSink }),
+    checkHealth: createHealthCheck({
+      database,
+      cacheStore: cacheStore.store,
+      providers: bootstrapProviders,
+      eventSink,
+    }),
     demoMode: config.demoMode,
   });
 
@@ -176,6 +218,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       onError: sendAstronError,
     },
     { method: 'GET', path: '/agent/v1/usage', route: astronReads.handleUsage, onError: sendAstronError },
+    { method: 'GET', path: '/agent/v1/chats', route: astronReads.handleChats, onError: sendAstronError },
+    { method: 'GET', path: '/agent/v1/runs', route: astronReads.handleRuns, onError: sendAstronError },
     {
       method: 'GET',
       path: '/agent/v1/runs/{run_id}',
@@ -185,6 +229,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     { method: 'POST', path: '/tools/calculator', route: handleCalculator, onError: sendAstronError },
     { method: 'POST', path: '/v1/chat/completions', route: openai.handleCompletion, onError: sendOpenAIError },
     { method: 'GET', path: '/v1/models', route: openai.handleModels, onError: sendOpenAIError },
+    { method: 'GET', path: '/v1/models/{model_id}', route: openai.handleModel, onError: sendOpenAIError },
     { method: 'GET', path: '/health', route: health.health, onError: sendAstronError },
     { method: 'GET', path: '/health/live', route: health.live, onError: sendAstronError },
     { method: 'GET', path: '/health/ready', route: health.ready, onError: sendAstronError },
@@ -199,6 +244,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       onError: sendAstronError,
     },
   ]);
+
+  const consoleFiles = createConsoleFiles({ directory: config.consoleDir });
+  async function consoleOrNotFound(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (!(await consoleFiles.serve(request, response, (request.url ?? '/').split('?', 1)[0] ?? '/'))) {
+      await notFound(request);
+    }
+  }
 
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
     const startedAt = performance.now();
@@ -238,7 +290,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       return;
     }
     const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
-    const handle = entry?.route ?? notFound;
+    const handle = entry?.route ?? consoleOrNotFound;
     handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
       const appError = toAppError(error);
       if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');
@@ -293,6 +345,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await limiter.close();
       await cacheStore.store.close();
       await httpCaller.close();
+      await models.close();
       await eventSink?.close();
       await database.db.destroy();
     },

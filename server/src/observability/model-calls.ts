@@ -1,7 +1,6 @@
 import type { FinishReason, Usage } from '@astron-chat/shared';
 import { isAbortError } from '../errors/app-error.ts';
 import type { ChatModel, ModelPart, ModelRequest } from '../providers/chat-model.ts';
-import type { ModelRegistry } from '../providers/model-registry.ts';
 import { ProviderError } from '../providers/provider-error.ts';
 import type { Metrics } from './metrics.ts';
 import { tracing } from './tracing.ts';
@@ -21,27 +20,12 @@ export function upstreamErrorClass(error: unknown): string {
 }
 
 /**
- * Every model the registry hands out, measured (the GenAI client metrics) and, with tracing on,
- * traced (a `chat {model}` span whose context travels upstream as `traceparent`). One place for
- * every provider; the providers themselves know nothing of it.
+ * A provider's model, measured (the GenAI client metrics, per call to the provider: a retry or a
+ * fallback is a call of its own) and, with tracing on, traced (a `chat {model}` span whose context
+ * travels upstream as `traceparent`). The registry wraps every provider model with this, so it is
+ * one place for every provider; the providers themselves know nothing of it.
  */
-export function instrumentModels(registry: ModelRegistry, metrics: Metrics): ModelRegistry {
-  const wrapped = new WeakMap<ChatModel, ChatModel>();
-  return {
-    ...registry,
-    resolve(reference) {
-      const model = registry.resolve(reference);
-      let instrumented = wrapped.get(model);
-      if (!instrumented) {
-        instrumented = instrumentModel(model, reference.provider, metrics);
-        wrapped.set(model, instrumented);
-      }
-      return instrumented;
-    },
-  };
-}
-
-function instrumentModel(model: ChatModel, provider: string, metrics: Metrics): ChatModel {
+export function instrumentModel(model: ChatModel, provider: string, metrics: Metrics): ChatModel {
   const labels = {
     gen_ai_operation_name: 'chat',
     gen_ai_provider_name: provider,

@@ -28,9 +28,13 @@ function toEvent(
   return { id, subject: `astron.${type}`, payload: JSON.stringify(body), createdAt: time };
 }
 
-export function runStartedEvent(
-  run: Omit<RunRecord, 'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer'>,
-): OutboxEvent {
+/** What a run's start knows (the run log's RunHeader has these). */
+type RunStart = Pick<
+  RunRecord,
+  'runId' | 'appId' | 'botId' | 'botVersion' | 'chatId' | 'uid' | 'transport' | 'model' | 'createdAt'
+>;
+
+export function runStartedEvent(run: RunStart): OutboxEvent {
   return toEvent('run.started', `${run.runId}.started`, run, run.createdAt, {
     botId: run.botId,
     botVersion: run.botVersion,
@@ -67,6 +71,7 @@ export function runFinishedEvents(record: RunRecord, nodeRuns: NodeRunRecord[]):
       chatId: record.chatId ?? null,
       transport: record.transport,
       model: record.model,
+      provider: record.provider ?? null,
       status: record.status,
       finishReason: record.finishReason ?? null,
       error: record.error ?? null,
