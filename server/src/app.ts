@@ -11,7 +11,7 @@ import { createConversationService } from './chat/conversations.ts';
 import type { Config } from './config/config.ts';
 import { AppError, toAppError } from './errors/app-error.ts';
 import { createLogger } from './lib/logger.ts';
-import { createCache } from './cache/cache.ts';
+import { cacheKeys, createCache } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { createMetrics } from './observability/metrics.ts';
@@ -19,8 +19,7 @@ import { createMemoryRunLog } from './run-log/memory-run-log.ts';
 import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
-import { createProviderRepository } from './store/provider.repository.ts';
-import { createManagedProviderSource } from './admin/provider.service.ts';
+import { createProviderRepository, toManagedProvider } from './store/provider.repository.ts';
 import { createSecretBox } from './store/secret-box.ts';
 import { createAppRepository } from './store/app.repository.ts';
 import { createBotRepository } from './store/bot.repository.ts';
@@ -124,7 +123,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const cache = createCache(cacheStore.store, { logger, metrics });
   const models = createModelRegistry({
     bootstrap: bootstrapProviders,
-    managed: createManagedProviderSource({ providers: providerStore, secrets, cache }),
+    managed: {
+      load: async () =>
+        ((await cache.getOrLoad(cacheKeys.providers(), () => providerStore.list())) ?? []).map((stored) =>
+          toManagedProvider(stored, secrets),
+        ),
+    },
     defaults: config.providerDefaults,
     retryDelayScale: overrides.retryDelayScale,
     onRetry: (event) =>

@@ -1,13 +1,8 @@
 import type { BotDefinition } from '@astron-chat/shared';
 import { cacheKeys, type Cache } from '../cache/cache.ts';
 import { AppError } from '../errors/app-error.ts';
-import type { ManagedProvider, ModelReference, ModelRegistry } from '../providers/model-registry.ts';
-import {
-  openHeaders,
-  type ProviderChanges,
-  type ProviderRepository,
-  type StoredProvider,
-} from '../store/provider.repository.ts';
+import type { ModelReference, ModelRegistry } from '../providers/model-registry.ts';
+import type { ProviderChanges, ProviderRepository, StoredProvider } from '../store/provider.repository.ts';
 import type { SecretBox } from '../store/secret-box.ts';
 
 /** What an operator sends to create or update a provider; `null` clears an optional field on update. */
@@ -238,41 +233,4 @@ function modelReferencesOf(definition: BotDefinition): Array<{ path: string; can
       candidate: fallback,
     })),
   ]);
-}
-
-/**
- * The stored providers as the model registry reads them before a call: through the cache (which
- * holds them sealed, as stored), their secrets opened only when the registry builds a pool.
- */
-export function createManagedProviderSource(options: {
-  providers: ProviderRepository;
-  secrets: SecretBox;
-  cache: Cache;
-}) {
-  return {
-    async load(): Promise<ManagedProvider[]> {
-      const stored = await options.cache.getOrLoad(cacheKeys.providers(), () => options.providers.list());
-      return (stored ?? []).map((provider) => toManagedProvider(provider, options.secrets));
-    },
-  };
-}
-
-/** A stored provider as the model registry takes it; its secrets are opened only when a call first needs them. */
-function toManagedProvider(stored: StoredProvider, secrets: SecretBox): ManagedProvider {
-  return {
-    id: stored.id,
-    version: stored.updatedAt,
-    defaultModel: stored.defaultModel ?? undefined,
-    open: () => ({
-      type: stored.type,
-      baseUrl: stored.baseUrl,
-      apiKey: stored.sealedApiKey === null ? undefined : secrets.open(stored.sealedApiKey),
-      headers: openHeaders(secrets, stored.sealedHeaders),
-      defaultModel: stored.defaultModel ?? undefined,
-      timeoutMs: stored.timeoutMs ?? undefined,
-      connectTimeoutMs: stored.connectTimeoutMs ?? undefined,
-      maxConcurrency: stored.maxConcurrency ?? undefined,
-      allowedApps: stored.allowedApps ?? undefined,
-    }),
-  };
 }

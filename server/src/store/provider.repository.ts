@@ -1,4 +1,5 @@
 import type { Database, ProviderTable } from './database.ts';
+import type { ManagedProvider } from '../providers/model-registry.ts';
 import type { SecretBox } from './secret-box.ts';
 
 export type ProviderType = 'openai-compatible';
@@ -145,4 +146,24 @@ export type ProviderRepository = ReturnType<typeof createProviderRepository>;
 /** A provider's headers in clear. */
 export function openHeaders(secrets: SecretBox, sealed: string | null): Record<string, string> {
   return sealed === null ? {} : (JSON.parse(secrets.open(sealed)) as Record<string, string>);
+}
+
+/** A stored provider as the model registry takes it; its secrets are opened only when a call first needs them. */
+export function toManagedProvider(stored: StoredProvider, secrets: SecretBox): ManagedProvider {
+  return {
+    id: stored.id,
+    version: stored.updatedAt,
+    defaultModel: stored.defaultModel ?? undefined,
+    open: () => ({
+      type: stored.type,
+      baseUrl: stored.baseUrl,
+      apiKey: stored.sealedApiKey === null ? undefined : secrets.open(stored.sealedApiKey),
+      headers: openHeaders(secrets, stored.sealedHeaders),
+      defaultModel: stored.defaultModel ?? undefined,
+      timeoutMs: stored.timeoutMs ?? undefined,
+      connectTimeoutMs: stored.connectTimeoutMs ?? undefined,
+      maxConcurrency: stored.maxConcurrency ?? undefined,
+      allowedApps: stored.allowedApps ?? undefined,
+    }),
+  };
 }
