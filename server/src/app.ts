@@ -36,6 +36,7 @@ import { handleCalculator } from './transport/tools/calculator.route.ts';
 import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
 import { requestIdOf, sendJson } from './transport/http/http-io.ts';
 import { createRouteTable } from './transport/http/route-table.ts';
+import { createConsoleFiles } from './transport/http/console-files.ts';
 import { createAstronReadRoutes } from './transport/astron/astron-reads.route.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './transport/openai/openai.route.ts';
 import { createAppRouter, createTrpcContext } from './transport/trpc/trpc.router.ts';
@@ -198,6 +199,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       onError: sendAstronError,
     },
     { method: 'GET', path: '/agent/v1/usage', route: astronReads.handleUsage, onError: sendAstronError },
+    { method: 'GET', path: '/agent/v1/chats', route: astronReads.handleChats, onError: sendAstronError },
+    { method: 'GET', path: '/agent/v1/runs', route: astronReads.handleRuns, onError: sendAstronError },
     {
       method: 'GET',
       path: '/agent/v1/runs/{run_id}',
@@ -220,6 +223,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       onError: sendAstronError,
     },
   ]);
+
+  const consoleFiles = createConsoleFiles({ directory: config.consoleDir });
+  async function consoleOrNotFound(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (!(await consoleFiles.serve(request, response, (request.url ?? '/').split('?', 1)[0] ?? '/'))) {
+      await notFound(request);
+    }
+  }
 
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
     const startedAt = performance.now();
@@ -255,7 +265,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       return;
     }
     const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
-    const handle = entry?.route ?? notFound;
+    const handle = entry?.route ?? consoleOrNotFound;
     handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
       const appError = toAppError(error);
       if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');

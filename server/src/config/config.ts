@@ -100,6 +100,8 @@ const environmentSchema = z.object({
   MAX_CONCURRENT_RUNS_PER_APP: z.coerce.number().int().min(1).default(2000),
   /** Runs this instance executes at once; more are refused with 503. Default 4000 (the design profile: 50). */
   MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(4000),
+  /** Folder of the built web console (`npm run build` writes it), served at `/`. Default console/dist. */
+  CONSOLE_DIR: z.string().min(1).default('console/dist'),
   /** Key that encrypts provider API keys and app signing secrets at rest (AES-256-GCM): 32 bytes as
    * base64 or 64 hex digits (`openssl rand -base64 32`). Required to store provider keys outside demo
    * mode; demo mode derives a fixed one (not secret) when unset. */
@@ -150,6 +152,7 @@ export type Config = Readonly<{
     moderation: { url: string; apiKey: string | undefined; model: string | undefined } | undefined;
     files: { allowedOrigins: string[]; allowedTypes: string[]; maxBytes: number };
   };
+  consoleDir: string;
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
 }>;
 
@@ -219,6 +222,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       concurrentRunsPerApp: env.MAX_CONCURRENT_RUNS_PER_APP,
       activeRunsPerInstance: env.MAX_ACTIVE_RUNS,
     },
+    consoleDir: path.resolve(env.CONSOLE_DIR),
     logLevel: env.LOG_LEVEL,
   });
 }

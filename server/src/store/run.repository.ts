@@ -47,8 +47,13 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         created_at: now,
         updated_at: now,
       };
+      // A later turn only moves the chat's `updated_at` (the sidebar lists chats by last activity).
       const insert = transaction.insertInto('chats').values(chat);
-      await (kind === 'mysql' ? insert.ignore() : insert.onConflict((conflict) => conflict.doNothing())).execute();
+      await (
+        kind === 'mysql'
+          ? insert.onDuplicateKeyUpdate({ updated_at: now })
+          : insert.onConflict((conflict) => conflict.columns(['app_id', 'id']).doUpdateSet({ updated_at: now }))
+      ).execute();
       const { answer } = record;
       const messages: Array<Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status'>> = [
         { role: 'user', content: record.question, reasoning: null, tool_calls: null, status: 'complete' },
@@ -215,6 +220,80 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         completionTokens: Number(row.completion_tokens),
         totalTokens: Number(row.total_tokens),
       }));
+    },
+
+    /** A user's chats of this app, most recently active first; `before` is the last page's `nextBefore`. */
+    async listChats(input: { appId: string; uid: string; limit: number; before?: { updatedAt: number; id: string } }) {
+      let query = db
+        .selectFrom('chats')
+        .select((expression) => [
+          'chats.id',
+          'chats.bot_id',
+          'chats.created_at',
+          'chats.updated_at',
+          expression
+            .selectFrom('messages')
+            .select('messages.content')
+            .whereRef('messages.app_id', '=', 'chats.app_id')
+            .whereRef('messages.chat_id', '=', 'chats.id')
+            .orderBy('messages.id')
+            .limit(1)
+            .as('first_message'),
+        ])
+        .where('chats.app_id', '=', input.appId)
+        .where('chats.uid', '=', input.uid);
+      const { before } = input;
+      if (before) {
+        query = query.where((expression) =>
+          expression.or([
+            expression('chats.updated_at', '<', before.updatedAt),
+            expression.and([
+              expression('chats.updated_at', '=', before.updatedAt),
+              expression('chats.id', '<', before.id),
+            ]),
+          ]),
+        );
+      }
+      const rows = await query
+        .orderBy('chats.updated_at', 'desc')
+        .orderBy('chats.id', 'desc')
+        .limit(input.limit + 1)
+        .execute();
+      const page = rows.slice(0, input.limit);
+      const last = page.at(-1);
+      return {
+        chats: page,
+        next: rows.length > input.limit && last ? { updatedAt: Number(last.updated_at), id: last.id } : undefined,
+      };
+    },
+
+    /** An app's runs, newest first (run ids sort by creation); `before` is a run id. */
+    async listRuns(input: { appId: string; limit: number; before?: string | undefined }) {
+      let query = db
+        .selectFrom('runs')
+        .select([
+          'id',
+          'bot_id',
+          'bot_version',
+          'chat_id',
+          'uid',
+          'transport',
+          'status',
+          'finish_reason',
+          'error_code',
+          'total_tokens',
+          'time_to_first_token_ms',
+          'duration_ms',
+          'created_at',
+        ])
+        .where('app_id', '=', input.appId);
+      if (input.before) query = query.where('id', '<', input.before);
+      const rows = await query
+        .orderBy('id', 'desc')
+        .limit(input.limit + 1)
+        .execute();
+      const page = rows.slice(0, input.limit);
+      return { runs: page, nextBefore: rows.length > input.limit ? page.at(-1)?.id : undefined };
     },
 
     async findRun(appId: string, runId: string) {
