@@ -13,6 +13,10 @@ import { cacheKeys, createCache, type CacheStore } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { instrumentModel } from './observability/model-calls.ts';
+import { createRunObserver } from './observability/run-observer.ts';
+import { startEventSink, type EventSink } from './observability/event-sink.ts';
+import { createOutboxRepository } from './store/outbox.repository.ts';
 import { createMemoryRunLog } from './run-log/memory-run-log.ts';
 import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
@@ -56,13 +60,18 @@ export type App = {
  * (transport/http/http-server.ts). Never listens by itself: call `listen()`.
  */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const logger = overrides.logger ?? createLogger(config.logLevel, config.logFile);
   const { database, cacheStore } = await openStorage(config);
   const services = await createServices(config, overrides, logger, { database, cacheStore: cacheStore.store });
-  const { dependencies, httpCaller } = services;
+  const { dependencies, httpCaller, eventSink } = services;
   const { server, closeSockets } = createHttpServer(dependencies, {
     metrics: services.metrics,
-    checkHealth: createHealthCheck({ database, cacheStore: cacheStore.store }),
+    checkHealth: createHealthCheck({
+      database,
+      cacheStore: cacheStore.store,
+      providers: services.bootstrapProviders,
+      eventSink,
+    }),
   });
 
   return {
@@ -97,6 +106,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await cacheStore.store.close();
       await httpCaller.close();
       await services.models.close();
+      await eventSink?.close();
       await database.db.destroy();
     },
   };
@@ -121,9 +131,22 @@ async function openStorage(config: Config) {
   }
 }
 
-/** The providers from config: the demo model, the configured upstream, and the caller's overrides. */
-function bootstrapProviders(config: Config, overrides: AppOverrides): Record<string, ProviderSettings> {
-  return {
+/** Repositories, the core and the run manager, and what transports are given of them. */
+async function createServices(
+  config: Config,
+  overrides: AppOverrides,
+  logger: Logger,
+  storage: { database: DatabaseHandle; cacheStore: CacheStore },
+) {
+  const { database, cacheStore } = storage;
+  const secrets = createSecretBox(config.secretsKey);
+  const apps = createAppRepository(database.db, secrets);
+  const providerStore = createProviderRepository(database.db, secrets);
+  const bots = createBotRepository(database.db);
+  const runs = createRunRepository(database.db, database.kind);
+  const nodeRuns = createNodeRunRepository(database.db);
+  const httpCaller = createHttpCaller(config.httpTools);
+  const bootstrapProviders: Record<string, ProviderSettings> = {
     demo: { type: 'demo', delayMs: config.demoModelDelayMs },
     ...(config.upstream
       ? {
@@ -137,25 +160,7 @@ function bootstrapProviders(config: Config, overrides: AppOverrides): Record<str
       : {}),
     ...overrides.providers,
   };
-}
-
-/** Repositories, the core and the run manager, and what transports are given of them. */
-async function createServices(
-  config: Config,
-  overrides: AppOverrides,
-  logger: Logger,
-  storage: { database: DatabaseHandle; cacheStore: CacheStore },
-) {
-  const { db, kind } = storage.database;
-  const secrets = createSecretBox(config.secretsKey);
-  const apps = createAppRepository(db, secrets);
-  const providerStore = createProviderRepository(db, secrets);
-  const bots = createBotRepository(db);
-  const runs = createRunRepository(db, kind);
-  const nodeRuns = createNodeRunRepository(db);
-  const httpCaller = createHttpCaller(config.httpTools);
-  const bootstrap = bootstrapProviders(config, overrides);
-  if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in bootstrap });
+  if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in bootstrapProviders });
   if (secrets.source === undefined) {
     logger.warn(
       'SECRETS_KEY is not set: app signing secrets are stored in clear and provider API keys cannot be stored',
@@ -169,9 +174,17 @@ async function createServices(
   }
 
   const metrics = createMetrics();
-  const cache = createCache(storage.cacheStore, { logger, metrics });
+  metrics.activeRunsLimit.set(config.limits.activeRunsPerInstance);
+  metrics.appConcurrentRunsLimit.set(config.limits.concurrentRunsPerApp);
+  metrics.rateLimitPerMinute.set({ scope: 'app' }, config.limits.appPerMinute);
+  metrics.rateLimitPerMinute.set({ scope: 'key' }, config.limits.keyPerMinute);
+  const cache = createCache(cacheStore, { logger, metrics });
+  const outbox = createOutboxRepository(database.db);
+  const eventSink: EventSink | undefined = config.eventSinkUrl
+    ? await startEventSink({ url: config.eventSinkUrl, outbox, metrics, logger })
+    : undefined;
   const models = createModelRegistry({
-    bootstrap,
+    bootstrap: bootstrapProviders,
     managed: {
       load: async () =>
         ((await cache.getOrLoad(cacheKeys.providers(), () => providerStore.list())) ?? []).map((stored) =>
@@ -179,6 +192,7 @@ async function createServices(
         ),
     },
     defaults: config.providerDefaults,
+    instrument: (model, provider) => instrumentModel(model, provider, metrics),
     retryDelayScale: overrides.retryDelayScale,
     onRetry: (event) =>
       logger.warn(
@@ -197,7 +211,8 @@ async function createServices(
     models,
     retryDelayScale: overrides.retryDelayScale,
     logger,
-    metrics,
+    observer: createRunObserver({ metrics, logger }),
+    events: eventSink ? { add: outbox.add, nudge: () => eventSink.nudge() } : undefined,
     cache,
     runTimeoutMs: config.runTimeoutMs,
     nodeRuns,
@@ -221,5 +236,5 @@ async function createServices(
     runReads: createRunReads({ runs, nodeRuns }),
     runs: createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs }),
   };
-  return { dependencies, metrics, models, limiter, httpCaller };
+  return { dependencies, metrics, models, limiter, httpCaller, eventSink, bootstrapProviders };
 }

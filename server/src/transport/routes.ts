@@ -5,7 +5,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { createAstronReadRoutes } from './astron/astron-reads.route.ts';
 import { createAstronRoute, sendAstronError } from './astron/astron.route.ts';
 import { createRunReadRoute } from './astron/run-read.route.ts';
-import { sendJson } from './http/http-io.ts';
+import { createHealthRoutes } from './http/health.route.ts';
 import type { RouteEntry } from './http/route-table.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './openai/openai.route.ts';
 import { handleCalculator } from './tools/calculator.route.ts';
@@ -33,6 +33,7 @@ export function createRoutes(dependencies: TransportDependencies, operations: Op
   const openai = createOpenAIRoutes(dependencies);
   const trpc = createTrpcServing(dependencies);
   const astronSocket = createAstronWebSocket(dependencies);
+  const health = createHealthRoutes({ checkHealth: operations.checkHealth, demoMode: dependencies.config.demoMode });
 
   const routes: RouteEntry[] = [
     {
@@ -48,6 +49,8 @@ export function createRoutes(dependencies: TransportDependencies, operations: Op
       onError: sendAstronError,
     },
     { method: 'GET', path: '/agent/v1/usage', route: astronReads.handleUsage, onError: sendAstronError },
+    { method: 'GET', path: '/agent/v1/chats', route: astronReads.handleChats, onError: sendAstronError },
+    { method: 'GET', path: '/agent/v1/runs', route: astronReads.handleRuns, onError: sendAstronError },
     {
       method: 'GET',
       path: '/agent/v1/runs/{run_id}',
@@ -58,7 +61,9 @@ export function createRoutes(dependencies: TransportDependencies, operations: Op
     { method: 'POST', path: '/v1/chat/completions', route: openai.handleCompletion, onError: sendOpenAIError },
     { method: 'GET', path: '/v1/models', route: openai.handleModels, onError: sendOpenAIError },
     { method: 'GET', path: '/v1/models/{model_id}', route: openai.handleModel, onError: sendOpenAIError },
-    { method: 'GET', path: '/health', route: health(operations, dependencies), onError: sendAstronError },
+    { method: 'GET', path: '/health', route: health.health, onError: sendAstronError },
+    { method: 'GET', path: '/health/live', route: health.live, onError: sendAstronError },
+    { method: 'GET', path: '/health/ready', route: health.ready, onError: sendAstronError },
     { method: 'GET', path: '/metrics', route: metricsRoute(operations), onError: sendAstronError },
   ];
   const upgrades: UpgradeEntry[] = [
@@ -75,14 +80,6 @@ export function createRoutes(dependencies: TransportDependencies, operations: Op
     },
   ];
   return { routes, upgrades, trpc };
-}
-
-function health(operations: Operations, dependencies: TransportDependencies) {
-  return async (_request: IncomingMessage, response: ServerResponse) => {
-    const report = await operations.checkHealth();
-    const status = report.status === 'unavailable' ? 503 : 200;
-    sendJson(response, status, { ...report, demoMode: dependencies.config.demoMode });
-  };
 }
 
 function metricsRoute({ metrics }: Operations) {

@@ -4,6 +4,7 @@ import { sendAstronError } from '../astron/astron.route.ts';
 import { sendOpenAIError } from '../openai/openai.route.ts';
 import { createRoutes, type Operations } from '../routes.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
+import { createConsoleFiles } from './console-files.ts';
 import { requestIdOf } from './http-io.ts';
 import { createRouteTable } from './route-table.ts';
 
@@ -15,6 +16,13 @@ export function createHttpServer(dependencies: TransportDependencies, operations
   const { logger } = dependencies;
   const { routes: entries, upgrades, trpc } = createRoutes(dependencies, operations);
   const routes = createRouteTable(entries);
+  const consoleFiles = createConsoleFiles({ directory: dependencies.config.consoleDir });
+  /** Paths no route takes are the web console's files, or not found. */
+  async function consoleOrNotFound(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (!(await consoleFiles.serve(request, response, (request.url ?? '/').split('?', 1)[0] ?? '/'))) {
+      await notFound(request);
+    }
+  }
 
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
     const startedAt = performance.now();
@@ -26,14 +34,18 @@ export function createHttpServer(dependencies: TransportDependencies, operations
     const entry = match?.entry;
     response.on('close', () => {
       const route = isTrpc ? '/trpc' : (entry?.path ?? 'unmatched');
-      operations.metrics.requests.inc({ route, status: response.statusCode });
+      const durationMs = performance.now() - startedAt;
+      operations.metrics.httpRequestDuration.observe(
+        { method: request.method ?? 'GET', route, status: response.statusCode },
+        durationMs / 1000,
+      );
       logger.info(
         {
           requestId,
           method: request.method,
           path,
           status: response.statusCode,
-          durationMs: round(performance.now() - startedAt),
+          durationMs: round(durationMs),
         },
         'request',
       );
@@ -43,7 +55,7 @@ export function createHttpServer(dependencies: TransportDependencies, operations
       return;
     }
     const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
-    const handle = entry?.route ?? notFound;
+    const handle = entry?.route ?? consoleOrNotFound;
     handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
       const appError = toAppError(error);
       if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');
@@ -68,7 +80,7 @@ export function createHttpServer(dependencies: TransportDependencies, operations
   };
 }
 
-function notFound(request: IncomingMessage, _response: ServerResponse): Promise<void> {
+function notFound(request: IncomingMessage): Promise<void> {
   return Promise.reject(
     new AppError('NOT_FOUND', `No route for ${request.method} ${(request.url ?? '/').split('?', 1)[0]}.`),
   );
