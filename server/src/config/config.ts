@@ -116,6 +116,25 @@ const environmentSchema = z.object({
   PROVIDER_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(1800).default(120),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Also write the JSON log lines to this file (rotated, old files deleted); unset: stdout only. */
+  LOG_FILE: z.string().min(1).optional(),
+  /** Rotate the log file at this size: a number of MB, or with a unit (`500k`, `10m`, `1g`). Default 10m. */
+  LOG_FILE_MAX_SIZE: z
+    .string()
+    .regex(/^\d+[kmg]?$/i, 'must be a size such as 10m, 500k or 1g')
+    .default('10m'),
+  /** Delete rotated log files older than this many days. Default 7. */
+  LOG_FILE_RETENTION_DAYS: z.coerce.number().min(1).max(3650).default(7),
+  /** nats://host:4222: publish run and metering events to NATS JetStream (stream ASTRON_EVENTS); unset: no events. */
+  EVENT_SINK_URL: z
+    .string()
+    .url()
+    .refine((value) => value.startsWith('nats://'), 'must be a nats:// URL, e.g. nats://127.0.0.1:4222')
+    .optional(),
+  /** OTLP/HTTP collector base URL (http://collector:4318): traces are exported there; unset: tracing is off. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  /** Put message contents (prompts, answers, tool arguments) on spans. Default false. */
+  OTEL_GENAI_CAPTURE_CONTENT: booleanFromEnv.default(false),
 });
 
 export type Config = Readonly<{
@@ -154,6 +173,9 @@ export type Config = Readonly<{
   };
   consoleDir: string;
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
+  logFile: { path: string; maxSize: string; retentionDays: number } | undefined;
+  eventSinkUrl: string | undefined;
+  tracing: { endpoint: string; captureContent: boolean } | undefined;
 }>;
 
 export const DEMO_ADMIN_TOKEN = 'demo-admin-token';
@@ -224,6 +246,19 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     },
     consoleDir: path.resolve(env.CONSOLE_DIR),
     logLevel: env.LOG_LEVEL,
+    logFile:
+      env.LOG_FILE === undefined
+        ? undefined
+        : {
+            path: path.resolve(env.LOG_FILE),
+            maxSize: env.LOG_FILE_MAX_SIZE.toLowerCase(),
+            retentionDays: env.LOG_FILE_RETENTION_DAYS,
+          },
+    eventSinkUrl: env.EVENT_SINK_URL,
+    tracing:
+      env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+        ? undefined
+        : { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, captureContent: env.OTEL_GENAI_CAPTURE_CONTENT },
   });
 }
 

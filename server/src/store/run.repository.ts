@@ -33,9 +33,28 @@ export type RunRecord = {
   provider: string | undefined;
 };
 
+/** An event for the event sink (observability/run-events.ts builds them), as the outbox stores it. */
+export type OutboxEvent = { id: string; subject: string; payload: string; createdAt: number };
+
+/** Adds events to the outbox, inside the caller's transaction (or on their own). */
+export async function writeOutbox(db: Database, events: OutboxEvent[]): Promise<void> {
+  await db
+    .insertInto('event_outbox')
+    .values(
+      events.map((event) => ({
+        id: event.id,
+        subject: event.subject,
+        payload: event.payload,
+        created_at: event.createdAt,
+        sent_at: null,
+      })),
+    )
+    .execute();
+}
+
 export function createRunRepository(db: Database, kind: DatabaseKind) {
   /** Writes one run (and its chat and messages) with `executor`, inside the caller's transaction. */
-  async function writeRun(transaction: Database, record: RunRecord): Promise<void> {
+  async function writeRun(transaction: Database, record: RunRecord, events: OutboxEvent[]): Promise<void> {
     const now = Date.now();
     const { chatId } = record;
     if (chatId !== undefined) {
@@ -110,22 +129,29 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         provider: record.provider?.slice(0, 255) ?? null,
       })
       .execute();
+    if (events.length > 0) await writeOutbox(transaction, events);
   }
 
   /**
    * Runs that finish in the same event-loop turn are written in one transaction: under load that is
    * one commit for many runs instead of one each. Each caller still waits for its own run's commit.
    */
-  let batch: Array<{ record: RunRecord; resolve: () => void; reject: (error: unknown) => void }> = [];
+  let batch: Array<{
+    record: RunRecord;
+    events: OutboxEvent[];
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }> = [];
   async function flush(): Promise<void> {
     const items = batch;
     batch = [];
     const only = items.length === 1 ? items[0] : undefined;
     try {
-      if (only && only.record.chatId === undefined) await writeRun(db, only.record);
+      if (only && only.record.chatId === undefined && only.events.length === 0)
+        await writeRun(db, only.record, only.events);
       else
         await db.transaction().execute(async (transaction) => {
-          for (const item of items) await writeRun(transaction, item.record);
+          for (const item of items) await writeRun(transaction, item.record, item.events);
         });
       for (const item of items) item.resolve();
     } catch (error) {
@@ -134,7 +160,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       for (const item of items) {
         await db
           .transaction()
-          .execute((transaction) => writeRun(transaction, item.record))
+          .execute((transaction) => writeRun(transaction, item.record, item.events))
           .then(item.resolve, item.reject);
       }
     }
@@ -164,9 +190,10 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       return row?.bot_id;
     },
 
-    recordRun(record: RunRecord): Promise<void> {
+    /** Stores a finished run, and `events` for the event sink in the same transaction. */
+    recordRun(record: RunRecord, events: OutboxEvent[] = []): Promise<void> {
       return new Promise((resolve, reject) => {
-        batch.push({ record, resolve, reject });
+        batch.push({ record, events, resolve, reject });
         if (batch.length === 1) afterThisTurn(() => void flush());
       });
     },
