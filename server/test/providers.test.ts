@@ -141,6 +141,9 @@ describe.each(testBackends())('model providers on $name', (backend) => {
       data: { appCode: 1001 },
     });
 
+    await expect(admin().admin.providers.update.mutate({ id, timeout: 5 } as never)).rejects.toMatchObject({
+      data: { appCode: 1001 },
+    });
     expect(await admin().admin.providers.delete.mutate({ id })).toEqual({ id, deleted: true });
     await expect(admin().admin.providers.get.query({ id })).rejects.toMatchObject({ data: { appCode: 1008 } });
   });
