@@ -216,31 +216,40 @@ export function createChatService(options: ChatServiceOptions) {
      * Records a run whose instance stopped before it ended, as failed with `error`, from its header
      * and the events it logged. Another instance calls this (the run manager's follower that ends the run).
      */
-    async recordLostRun(run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError): Promise<void> {
-      const answer = await collectAnswer(toRunStart(run), events);
-      await saveRun(
-        options,
-        {
-          ...run,
-          status: 'failed',
-          finishReason: undefined,
-          error: { code: error.code, message: error.message },
-          usage: answer.usage,
-          timeToFirstTokenMs: undefined,
-          durationMs: Date.now() - run.createdAt,
-          provider: undefined,
-          answer: {
-            content: answer.content,
-            reasoning: answer.reasoning,
-            toolCalls: answer.toolCalls.map(toStoredToolCall),
-          },
-        },
-        [],
-      );
-    },
+    recordLostRun: (run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError) =>
+      recordLostRun(options, run, events, error),
   };
 }
 export type ChatService = ReturnType<typeof createChatService>;
+
+/** A run lost with its instance, recorded as failed from its header and the events it logged. */
+async function recordLostRun(
+  options: ChatServiceOptions,
+  run: RunHeader,
+  events: AsyncIterable<ChatEvent>,
+  error: AppError,
+): Promise<void> {
+  const answer = await collectAnswer(toRunStart(run), events);
+  await saveRun(
+    options,
+    {
+      ...run,
+      status: 'failed',
+      finishReason: undefined,
+      error: { code: error.code, message: error.message },
+      usage: answer.usage,
+      timeToFirstTokenMs: undefined,
+      durationMs: Date.now() - run.createdAt,
+      provider: undefined,
+      answer: {
+        content: answer.content,
+        reasoning: answer.reasoning,
+        toolCalls: answer.toolCalls.map(toStoredToolCall),
+      },
+    },
+    [],
+  );
+}
 
 async function findBot(options: ChatServiceOptions, appId: string, botId: string): Promise<BotRecord> {
   const bot = await options.cache.getOrLoad(cacheKeys.workflow(appId, botId), () => options.bots.findBot(appId, botId));
