@@ -14,6 +14,7 @@ import { createLogger } from './lib/logger.ts';
 import { cacheKeys, createCache } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
+import { traceHttpCalls, tracing } from './observability/tracing.ts';
 import { createHealthRoutes } from './transport/http/health.route.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { instrumentModel } from './observability/model-calls.ts';
@@ -97,7 +98,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const bots = createBotRepository(database.db);
   const runs = createRunRepository(database.db, database.kind);
   const nodeRuns = createNodeRunRepository(database.db);
-  const httpCaller = createHttpCaller(config.httpTools);
+  if (config.tracing) tracing.start(config.tracing);
+  const httpCaller = traceHttpCalls(createHttpCaller(config.httpTools));
   const bootstrapProviders: Record<string, ProviderSettings> = {
     demo: { type: 'demo', delayMs: config.demoModelDelayMs },
     ...(config.upstream
@@ -260,8 +262,17 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const isTrpc = path === '/trpc' || path.startsWith('/trpc/');
     const match = isTrpc ? undefined : routes.match(request.method ?? 'GET', path);
     const entry = match?.entry;
+    // One check when tracing is off; on, a server span continuing the caller's traceparent.
+    const span = tracing.enabled
+      ? tracing.startServer(request.method ?? 'GET', request.headers, {
+          'http.request.method': request.method ?? 'GET',
+          'url.path': path,
+          'astron.request_id': requestId,
+        })
+      : undefined;
     response.on('close', () => {
       const route = isTrpc ? '/trpc' : (entry?.path ?? 'unmatched');
+      span?.end(route, response.statusCode);
       const durationMs = performance.now() - startedAt;
       metrics.httpRequestDuration.observe(
         { method: request.method ?? 'GET', route, status: response.statusCode },
@@ -278,25 +289,29 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         'request',
       );
     });
-    if (isTrpc) {
-      const procedurePath = path.slice('/trpc/'.length);
-      if (trpcSse.handles(request.method, procedurePath)) {
-        const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
-        trpcSse.serve(request, response, procedurePath, query).catch((error: unknown) => {
-          logger.error({ err: error, requestId, path }, 'tRPC subscription failed');
-          response.destroy();
-        });
-      } else trpcHandler(request, response);
-      return;
-    }
-    const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
-    const handle = entry?.route ?? consoleOrNotFound;
-    handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
-      const appError = toAppError(error);
-      if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');
-      if (!response.headersSent) onError(response, appError, requestId);
-      else response.end();
-    });
+    const dispatch = () => {
+      if (isTrpc) {
+        const procedurePath = path.slice('/trpc/'.length);
+        if (trpcSse.handles(request.method, procedurePath)) {
+          const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+          trpcSse.serve(request, response, procedurePath, query).catch((error: unknown) => {
+            logger.error({ err: error, requestId, path }, 'tRPC subscription failed');
+            response.destroy();
+          });
+        } else trpcHandler(request, response);
+        return;
+      }
+      const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
+      const handle = entry?.route ?? consoleOrNotFound;
+      handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
+        const appError = toAppError(error);
+        if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');
+        if (!response.headersSent) onError(response, appError, requestId);
+        else response.end();
+      });
+    };
+    if (span) span.run(dispatch);
+    else dispatch();
   });
 
   server.on('upgrade', (request: IncomingMessage, socket, head) => {
@@ -345,6 +360,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await limiter.close();
       await cacheStore.store.close();
       await httpCaller.close();
+      if (config.tracing) await tracing.stop();
       await models.close();
       await eventSink?.close();
       await database.db.destroy();

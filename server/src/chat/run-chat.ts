@@ -161,6 +161,7 @@ export function createChatService(options: ChatServiceOptions) {
         },
         runBot: botRunner(context.appId, request.uid, 0),
         modelContext: { appId: context.appId, onAnswer: ({ provider }) => tally.answeredBy(provider) },
+        traceAttempt: observed.traceAttempt,
       };
       for await (const part of run.execution.run(input, deadline.signal)) {
         const event = tally.take(part);
