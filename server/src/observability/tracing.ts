@@ -42,7 +42,8 @@ export type RunSpan = {
 export type HttpSpan = {
   /** Runs `work` with this span active, so what it starts (runs, model calls) are its children. */
   run<Value>(work: () => Value): Value;
-  end(route: string, status: number): void;
+  /** `status`: the HTTP answer's; none for a WebSocket message. */
+  end(route: string, status?: number): void;
 };
 
 const TRACER = 'astron-chat';
@@ -110,8 +111,9 @@ export const tracing = {
       run: (work) => context.with(active, work),
       end(route, status) {
         span.updateName(name.includes(' ') ? name : `${name} ${route}`);
-        span.setAttributes({ 'http.route': route, 'http.response.status_code': status });
-        ended(span, undefined, status >= 500 ? String(status) : undefined);
+        span.setAttribute('http.route', route);
+        if (status !== undefined) span.setAttribute('http.response.status_code', status);
+        ended(span, undefined, status !== undefined && status >= 500 ? String(status) : undefined);
       },
     };
   },
