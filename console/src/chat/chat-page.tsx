@@ -58,6 +58,7 @@ export function ChatPage(props: { client: ChatClient; uid: string }) {
   const [bots, setBots] = useState<Array<{ botId: string; name: string }>>([]);
   const [botId, setBotId] = useState('');
   const [conversations, setConversations] = useState<Conversation[]>([]);
+  const [olderConversations, setOlderConversations] = useState<string | undefined>(undefined);
   const [chatId, setChatId] = useState(newChatId);
   const [turns, setTurns] = useState<Turn[]>([]);
   const [input, setInput] = useState('');
@@ -80,7 +81,10 @@ export function ChatPage(props: { client: ChatClient; uid: string }) {
   const refreshConversations = useCallback(() => {
     client.trpc.chat.conversations
       .query({ uid, limit: 50 })
-      .then((page) => setConversations(page.chats))
+      .then((page) => {
+        setConversations(page.chats);
+        setOlderConversations(page.nextBefore);
+      })
       .catch((error: unknown) => setProblem(errorMessage(error)));
   }, [client, uid]);
 
@@ -97,6 +101,17 @@ export function ChatPage(props: { client: ChatClient; uid: string }) {
       .catch((error: unknown) => setProblem(errorMessage(error)));
     refreshConversations();
   }, [client, refreshConversations]);
+
+  const loadOlderConversations = () => {
+    if (!olderConversations) return;
+    client.trpc.chat.conversations
+      .query({ uid, limit: 50, before: olderConversations })
+      .then((page) => {
+        setConversations((current) => [...current, ...page.chats]);
+        setOlderConversations(page.nextBefore);
+      })
+      .catch((error: unknown) => setProblem(errorMessage(error)));
+  };
 
   const loadConversation = useCallback(
     async (id: string) => {
@@ -220,6 +235,13 @@ export function ChatPage(props: { client: ChatClient; uid: string }) {
             </li>
           ))}
           {conversations.length === 0 && <li className="muted small">No conversations yet.</li>}
+          {olderConversations && (
+            <li>
+              <button type="button" className="link small" onClick={loadOlderConversations}>
+                Older conversations
+              </button>
+            </li>
+          )}
         </ul>
       </aside>
       <section className="chat-main">
