@@ -187,5 +187,23 @@ describe('OpenTelemetry traces', () => {
       .map((h) => h.traceparent);
     expect(sent).toEqual(models.map((model) => `00-${traceId}-${model.spanId}-01`));
     expect(toolHeaders[0]?.traceparent).toBe(`00-${traceId}-${toolCall?.spanId}-01`);
+
+    // A chat bot (no workflow nodes): its model call is a child of its run span.
+    const chatTrace = 'aaaabbbbccccdddd0000111122223333';
+    await readSse(
+      await postJson(
+        `${server.url}/v1/chat/completions`,
+        { model: 'upstream-bot', stream: true, messages: [{ role: 'user', content: 'Hi' }] },
+        { authorization: 'Bearer sk-demo', traceparent: `00-${chatTrace}-${callerSpanId}-01` },
+      ),
+    );
+    const chatSpans = await eventually(() => {
+      const ofTrace = collector.spans.filter((span) => span.traceId === chatTrace);
+      return Promise.resolve(ofTrace.length >= 3 ? ofTrace : undefined);
+    }, 15_000);
+    const chatRun = chatSpans.find((span) => span.name === 'invoke_agent upstream-bot');
+    const chatModel = chatSpans.find((span) => span.name === 'chat fake-model');
+    expect(chatRun?.attributes).toMatchObject({ 'astron.transport': 'openai', 'astron.bot_kind': 'chat' });
+    expect(chatModel?.parentSpanId).toBe(chatRun?.spanId);
   });
 });

@@ -163,7 +163,8 @@ export function createChatService(options: ChatServiceOptions) {
         modelContext: { appId: context.appId, onAnswer: ({ provider }) => tally.answeredBy(provider) },
         traceAttempt: observed.traceAttempt,
       };
-      for await (const part of run.execution.run(input, deadline.signal)) {
+      const parts = run.execution.run(input, deadline.signal);
+      for await (const part of observed.bind ? observed.bind(parts) : parts) {
         const event = tally.take(part);
         if (event !== undefined) yield numbered(event);
       }

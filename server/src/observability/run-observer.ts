@@ -13,6 +13,8 @@ export type ObservedRun = {
   nodeRun(record: NodeRunRecord): void;
   /** With tracing on: runs a workflow node attempt in its own span (the engine calls it). */
   traceAttempt: RunSpan['traceAttempt'] | undefined;
+  /** With tracing on: the execution's parts under the run span (see tracing.ts). */
+  bind: RunSpan['bind'] | undefined;
   finish(record: RunRecord): void;
 };
 
@@ -25,6 +27,7 @@ export function createRunObserver(options: { metrics: Metrics; logger: Logger })
       const span = tracing.enabled ? tracing.startRun(run, kind) : undefined;
       return {
         traceAttempt: span?.traceAttempt,
+        bind: span?.bind,
         logger: logger.child({ runId: run.runId }),
         nodeRun(record) {
           if (record.status === 'running' || record.status === 'skipped') return;

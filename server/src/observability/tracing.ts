@@ -36,6 +36,8 @@ export type RunSpan = {
     attempt: number,
     work: () => Promise<Value>,
   ) => Promise<Value>;
+  /** The run's parts with the run span active while each is made, so a chat bot's model call is its child. */
+  bind: <Part>(parts: AsyncIterable<Part>) => AsyncIterable<Part>;
   end(record: RunRecord): void;
 };
 
@@ -147,6 +149,17 @@ export const tracing = {
     });
     const runContext = trace.setSpan(context.active(), span);
     return {
+      bind<Part>(parts: AsyncIterable<Part>): AsyncIterable<Part> {
+        const iterator = parts[Symbol.asyncIterator]();
+        const bound: AsyncIterableIterator<Part> = {
+          next: () => context.with(runContext, () => iterator.next()),
+          return: async (value?: unknown) => (await iterator.return?.(value)) ?? { done: true, value: undefined },
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+        };
+        return bound;
+      },
       traceAttempt(node, attempt, work) {
         const child = tracer().startSpan(
           `node ${node.id}`,
