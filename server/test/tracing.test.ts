@@ -1,6 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { createBotRepository } from '../src/store/bot.repository.ts';
 import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson, readSse } from './support/sse.ts';
@@ -205,5 +207,39 @@ describe('OpenTelemetry traces', () => {
     const chatModel = chatSpans.find((span) => span.name === 'chat fake-model');
     expect(chatRun?.attributes).toMatchObject({ 'astron.transport': 'openai', 'astron.bot_kind': 'chat' });
     expect(chatModel?.parentSpanId).toBe(chatRun?.spanId);
+
+    // A WebSocket run message is a server span continuing the upgrade's traceparent; the run is its child.
+    const wsTrace = 'eeeeffff000011112222333344445555';
+    const ts = Math.floor(Date.now() / 1000);
+    const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
+    const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`, {
+      headers: { traceparent: `00-${wsTrace}-${callerSpanId}-01` },
+    });
+    const finished = new Promise<void>((resolve) =>
+      socket.on('message', (raw) => {
+        const frame = JSON.parse((raw as Buffer).toString()) as { choices?: Array<{ finish_reason?: string | null }> };
+        if (frame.choices?.[0]?.finish_reason) resolve();
+      }),
+    );
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    socket.send(
+      JSON.stringify({
+        request_id: 'w1',
+        bot_id: 'demo-bot',
+        uid: 'u',
+        parameters: { messages: [{ role: 'user', content: 'Hi' }] },
+      }),
+    );
+    await finished;
+    socket.close();
+    const wsSpans = await eventually(() => {
+      const ofTrace = collector.spans.filter((span) => span.traceId === wsTrace);
+      return Promise.resolve(
+        ofTrace.some((span) => span.name.startsWith('ws.message')) && ofTrace.length >= 3 ? ofTrace : undefined,
+      );
+    }, 15_000);
+    const message = wsSpans.find((span) => span.name === 'ws.message /agent/v1/ws');
+    expect(message?.parentSpanId).toBe(callerSpanId);
+    expect(wsSpans.find((span) => span.name === 'invoke_agent demo-bot')?.parentSpanId).toBe(message?.spanId);
   });
 });
