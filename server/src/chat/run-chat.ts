@@ -161,8 +161,10 @@ export function createChatService(options: ChatServiceOptions) {
         },
         runBot: botRunner(context.appId, request.uid, 0),
         modelContext: { appId: context.appId, onAnswer: ({ provider }) => tally.answeredBy(provider) },
+        traceAttempt: observed.traceAttempt,
       };
-      for await (const part of run.execution.run(input, deadline.signal)) {
+      const parts = run.execution.run(input, deadline.signal);
+      for await (const part of observed.bind ? observed.bind(parts) : parts) {
         const event = tally.take(part);
         if (event !== undefined) yield numbered(event);
       }

@@ -42,7 +42,8 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
       try {
         response = await send(url, {
           method: 'POST',
-          headers,
+          // `traceparent` when tracing is on (observability/model-calls.ts); one object per call only then.
+          headers: modelRequest.traceHeaders ? { ...headers, ...modelRequest.traceHeaders } : headers,
           body: JSON.stringify(toUpstreamBody(options.model, modelRequest)),
           signal,
           dispatcher: options.dispatcher,

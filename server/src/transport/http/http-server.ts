@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { AppError, toAppError } from '../../errors/app-error.ts';
+import { tracing } from '../../observability/tracing.ts';
 import { sendAstronError } from '../astron/astron.route.ts';
 import { sendOpenAIError } from '../openai/openai.route.ts';
 import { createRoutes, type Operations } from '../routes.ts';
@@ -32,8 +33,17 @@ export function createHttpServer(dependencies: TransportDependencies, operations
     const isTrpc = path === '/trpc' || path.startsWith('/trpc/');
     const match = isTrpc ? undefined : routes.match(request.method ?? 'GET', path);
     const entry = match?.entry;
+    // One check when tracing is off; on, a server span continuing the caller's traceparent.
+    const span = tracing.enabled
+      ? tracing.startServer(request.method ?? 'GET', request.headers, {
+          'http.request.method': request.method ?? 'GET',
+          'url.path': path,
+          'astron.request_id': requestId,
+        })
+      : undefined;
     response.on('close', () => {
       const route = isTrpc ? '/trpc' : (entry?.path ?? 'unmatched');
+      span?.end(route, response.statusCode);
       const durationMs = performance.now() - startedAt;
       operations.metrics.httpRequestDuration.observe(
         { method: request.method ?? 'GET', route, status: response.statusCode },
@@ -50,18 +60,22 @@ export function createHttpServer(dependencies: TransportDependencies, operations
         'request',
       );
     });
-    if (isTrpc) {
-      trpc.serve(request, response, path, requestId);
-      return;
-    }
-    const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
-    const handle = entry?.route ?? consoleOrNotFound;
-    handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
-      const appError = toAppError(error);
-      if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');
-      if (!response.headersSent) onError(response, appError, requestId);
-      else response.end();
-    });
+    const dispatch = () => {
+      if (isTrpc) {
+        trpc.serve(request, response, path, requestId);
+        return;
+      }
+      const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
+      const handle = entry?.route ?? consoleOrNotFound;
+      handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
+        const appError = toAppError(error);
+        if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');
+        if (!response.headersSent) onError(response, appError, requestId);
+        else response.end();
+      });
+    };
+    if (span) span.run(dispatch);
+    else dispatch();
   });
 
   server.on('upgrade', (request: IncomingMessage, socket, head: Buffer) => {
