@@ -408,7 +408,11 @@ describe.each(testBackends())('model providers on $name', (backend) => {
     primary.queue = Array.from({ length: 4 }, () => ({ headerDelayMs: 1_000 }));
     const frames = await ask(botId);
     expect(textOf(frames)).toBe('from backup');
-    expect(primary.requests.length - start).toBe(4);
+    expect((await readRun(frames[0]!.id)).provider).toBe(`backup-${suffix}`);
+    // Tried, retried, given up on. (Not an exact count: on a loaded machine a try can time out before
+    // the fake has read its whole body, and the fake counts requests by body.)
+    expect(primary.requests.length - start).toBeGreaterThanOrEqual(1);
+    expect(primary.requests.length - start).toBeLessThanOrEqual(4);
     primary.queue = [];
     await admin().admin.providers.delete.mutate({ id: slow });
   });
