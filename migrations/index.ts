@@ -7,9 +7,11 @@ import type { Migration } from 'kysely';
 import * as initial from './2026-11-25T120000_initial.ts';
 import * as runDay from './2026-11-25T150000_run_day.ts';
 import * as nodeRuns from './2026-11-25T180000_node_runs.ts';
+import * as runUsageDetails from './2026-12-02T110000_run_usage_details.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-25T120000_initial': initial,
   '2026-11-25T150000_run_day': runDay,
   '2026-11-25T180000_node_runs': nodeRuns,
+  '2026-12-02T110000_run_usage_details': runUsageDetails,
 };

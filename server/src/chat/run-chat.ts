@@ -1,4 +1,12 @@
-import type { ChatEvent, ChatEventBody, FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
+import type {
+  ChatEvent,
+  ChatEventBody,
+  FinishReason,
+  OpenAIForwardedFields,
+  OpenAITool,
+  OpenAIToolChoice,
+  Usage,
+} from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
 import { cacheKeys, type Cache } from '../cache/cache.ts';
@@ -17,6 +25,7 @@ import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
 import type { RunRecord, RunRepository, StoredToolCall } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
+import { applyCallerLimits } from './caller-limits.ts';
 
 /** A chat request after a transport has parsed it; the same for every transport. */
 export type ChatRequest = {
@@ -28,6 +37,8 @@ export type ChatRequest = {
   parameters: ModelParameters;
   tools?: OpenAITool[] | undefined;
   toolChoice?: OpenAIToolChoice | undefined;
+  /** OpenAI fields forwarded to a chat bot's upstream as they are (other bots refuse them). */
+  forwarded?: OpenAIForwardedFields | undefined;
   caller?: string | undefined;
   callerSid?: string | undefined;
   /** Set by the run manager when the id must be known before the run starts (idempotency). */
@@ -187,8 +198,10 @@ export function createChatService(options: ChatServiceOptions) {
     const bot = await resolveBot(context.appId, request.botId);
     const execution = executions.get(bot);
     const history = await loadHistory(context.appId, bot, request.chatId);
+    const taken = applyCallerLimits(bot.definition, request);
     await options.inputAudit?.check(request, bot.definition, signal);
     signal.throwIfAborted();
+    const question = request.messages.at(-1);
 
     const runId = request.runId ?? createId('run');
     const run: RunHeader = {
@@ -204,7 +217,8 @@ export function createChatService(options: ChatServiceOptions) {
       caller: request.caller,
       callerSid: request.callerSid,
       createdAt: startedAt,
-      question: request.messages.at(-1)?.content ?? '',
+      question: question?.content ?? '',
+      ...(question?.role === 'user' && question.parts ? { questionParts: question.parts } : {}),
     };
 
     let seq = 0;
@@ -275,10 +289,15 @@ export function createChatService(options: ChatServiceOptions) {
       const input: BotInput = {
         messages: [...history, ...request.messages],
         // Unset request parameters must not hide the bot's defaults.
-        parameters: withoutUndefined(request.parameters),
+        parameters: withoutUndefined(taken.parameters),
         inputs: request.inputs ?? {},
-        tools: request.tools,
+        tools: taken.tools,
         toolChoice: request.toolChoice,
+        forwarded: request.forwarded,
+        // A model call cut short (cancel, failure) before it reported usage still counts.
+        onUnreportedUsage: (more) => {
+          usage = addUsage(usage, more);
+        },
         user: request.uid,
         onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
         runBot: botRunner(context.appId, request.uid, 0),
@@ -306,6 +325,7 @@ export function createChatService(options: ChatServiceOptions) {
             break;
           case 'step-start':
           case 'step-end':
+          case 'logprobs':
             yield numbered(part);
             break;
           case 'finish':
@@ -361,10 +381,14 @@ export function createChatService(options: ChatServiceOptions) {
 export type ChatService = ReturnType<typeof createChatService>;
 
 function addUsage(total: Usage, more: Usage): Usage {
+  const cachedPromptTokens = (total.cachedPromptTokens ?? 0) + (more.cachedPromptTokens ?? 0);
   return {
     promptTokens: total.promptTokens + more.promptTokens,
     completionTokens: total.completionTokens + more.completionTokens,
     totalTokens: total.totalTokens + more.totalTokens,
+    ...(cachedPromptTokens > 0 ? { cachedPromptTokens } : {}),
+    // One estimated call makes the run's total an estimate.
+    ...(total.estimated || more.estimated ? { estimated: true } : {}),
   };
 }
 

@@ -1,7 +1,19 @@
-import type { FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
+import type {
+  ContentPart,
+  FinishReason,
+  OpenAIForwardedFields,
+  OpenAITool,
+  OpenAIToolChoice,
+  Usage,
+} from '@astron-chat/shared';
 
 export type ModelMessage =
-  | { role: 'system' | 'user'; content: string }
+  | { role: 'system'; content: string }
+  /**
+   * `content` is the text (what audits, templates and history budgets read); `parts`, when the
+   * caller sent images, audio or files, is the whole message as the upstream gets it.
+   */
+  | { role: 'user'; content: string; parts?: ContentPart[] | undefined }
   | {
       role: 'assistant';
       content: string;
@@ -14,6 +26,8 @@ export type ModelParameters = {
   topP?: number | undefined;
   topK?: number | undefined;
   maxTokens?: number | undefined;
+  /** Sent as `max_completion_tokens`, which reasoning models take instead of `max_tokens`. */
+  maxCompletionTokens?: number | undefined;
   stop?: string[] | undefined;
   seed?: number | undefined;
   repetitionPenalty?: number | undefined;
@@ -25,6 +39,13 @@ export type ModelRequest = {
   tools?: OpenAITool[];
   toolChoice?: OpenAIToolChoice;
   user?: string;
+  /** OpenAI fields a chat bot forwards to its upstream exactly as the caller sent them. */
+  forwarded?: OpenAIForwardedFields | undefined;
+  /**
+   * Told the usage of a call that stopped before the provider reported any (the run was
+   * cancelled), estimated from what was sent and streamed so far.
+   */
+  onUnreportedUsage?: ((usage: Usage) => void) | undefined;
 };
 
 /**
@@ -37,6 +58,8 @@ export type ModelPart =
   | { type: 'reasoning-delta'; text: string }
   | { type: 'tool-call'; index: number; id: string; kind: 'tool'; name: string; arguments: string }
   | { type: 'usage'; usage: Usage }
+  /** Log probabilities of the tokens just streamed, as the upstream sent them (`logprobs.content`). */
+  | { type: 'logprobs'; content: unknown[] }
   | { type: 'finish'; finishReason: FinishReason };
 
 export interface ChatModel {

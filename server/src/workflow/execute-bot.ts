@@ -2,7 +2,9 @@ import type {
   BotDefinition,
   ChatEventBody,
   FinishReason,
+  OpenAIForwardedFields,
   OpenAITool,
+  Usage,
   OpenAIToolChoice,
   WorkflowNode,
 } from '@astron-chat/shared';
@@ -23,6 +25,10 @@ export type BotInput = {
   inputs: Record<string, unknown>;
   tools?: OpenAITool[] | undefined;
   toolChoice?: OpenAIToolChoice | undefined;
+  /** OpenAI fields a chat bot forwards to its upstream (the core refuses them for other bots). */
+  forwarded?: OpenAIForwardedFields | undefined;
+  /** Told the usage of a model call that stopped before its provider reported any. */
+  onUnreportedUsage?: ((usage: Usage) => void) | undefined;
   user: string;
   /** Told about every workflow node run as it settles (the core stores them with the run). */
   onNodeRun?: ((nodeRun: NodeRunRecord) => void) | undefined;
@@ -39,7 +45,7 @@ export type BotInput = {
 export type ExecutionPart =
   | Extract<
       ChatEventBody,
-      { type: 'text-delta' | 'reasoning-delta' | 'tool-call' | 'step-start' | 'step-end' | 'usage' }
+      { type: 'text-delta' | 'reasoning-delta' | 'tool-call' | 'step-start' | 'step-end' | 'usage' | 'logprobs' }
     >
   | { type: 'finish'; finishReason: FinishReason };
 
@@ -72,7 +78,7 @@ export function createBotExecution(definition: BotDefinition, dependencies: Exec
               messages: definition.systemPrompt
                 ? [{ role: 'system', content: definition.systemPrompt }, ...input.messages]
                 : input.messages,
-              parameters: { ...definition.parameters, ...input.parameters },
+              parameters: mergeParameters(definition.parameters, input.parameters),
             },
             signal,
           ),
@@ -166,8 +172,20 @@ export function streamModel(model: ChatModel, input: BotInput, signal: AbortSign
       parameters: input.parameters,
       ...(input.tools ? { tools: input.tools } : {}),
       ...(input.toolChoice ? { toolChoice: input.toolChoice } : {}),
+      ...(input.forwarded ? { forwarded: input.forwarded } : {}),
+      ...(input.onUnreportedUsage ? { onUnreportedUsage: input.onUnreportedUsage } : {}),
       user: input.user,
     },
     signal,
   );
+}
+
+/**
+ * A bot's (or node's) own parameters under the caller's: the caller's win. A caller's
+ * `max_completion_tokens` replaces the bot's `maxTokens`: upstreams refuse both at once.
+ */
+export function mergeParameters(own: ModelParameters | undefined, caller: ModelParameters): ModelParameters {
+  const merged = { ...own, ...caller };
+  if (caller.maxCompletionTokens !== undefined && caller.maxTokens === undefined) delete merged.maxTokens;
+  return merged;
 }

@@ -3,7 +3,7 @@ import { AppError } from '../errors/app-error.ts';
 import type { ChatModel, ModelMessage } from '../providers/chat-model.ts';
 import { runAgentLoop } from './agent-loop.ts';
 import type { NodeContext, NodeResult, NodeRunner } from './engine.ts';
-import { streamModel } from './execute-bot.ts';
+import { mergeParameters, streamModel } from './execute-bot.ts';
 import type { HttpCaller } from './http-call.ts';
 import { renderTemplate } from './template.ts';
 
@@ -38,9 +38,11 @@ export function createNodeRunner(options: {
         const messages = promptMessages(node, render, input.messages);
         let text = '';
         let reasoning = '';
+        let calledCallerTools = false;
+        // The caller's sampling parameters and tools reach the node (within the bot's callerLimits).
         for await (const part of streamModel(
           modelOf(node),
-          { ...input, messages, parameters: { ...node.parameters }, tools: undefined, toolChoice: undefined },
+          { ...input, messages, parameters: mergeParameters(node.parameters, input.parameters), forwarded: undefined },
           context.signal,
         )) {
           switch (part.type) {
@@ -56,13 +58,18 @@ export function createNodeRunner(options: {
               context.emit(part);
               break;
             case 'tool-call':
+              // Only the caller's tools are offered here: the call is theirs to run.
+              calledCallerTools = true;
+              context.emit({ ...part, index: context.nextToolIndex() });
+              break;
+            case 'logprobs':
             case 'step-start':
             case 'step-end':
             case 'finish':
               break;
           }
         }
-        return { output: { text, reasoning } };
+        return { output: { text, reasoning }, ...(calledCallerTools ? { finishReason: 'tool_calls' as const } : {}) };
       }
       case 'agent': {
         const result = await runAgentLoop(context, {
@@ -70,7 +77,8 @@ export function createNodeRunner(options: {
           messages: promptMessages(node, render, input.messages),
           tools: node.tools,
           maxLoopCount: node.maxLoopCount,
-          parameters: { ...node.parameters },
+          parameters: mergeParameters(node.parameters, input.parameters),
+          callerTools: input.tools ?? [],
           stream: node.stream,
           http: options.http,
         });
