@@ -448,7 +448,7 @@ describe.each(testBackends())('request fields on $name', (backend) => {
       });
       expect(run.usage).toMatchObject({ promptTokens: 5, cachedPromptTokens: 4, estimated: false });
       const usage = (await (await fetch(`${server.url}/agent/v1/usage`, { headers: auth() })).json()) as {
-        days: Array<Record<string, number>>;
+        days: Array<{ bot_id: string; cached_tokens: number }>;
       };
       expect(usage.days.find((day) => day.bot_id === 'relay')?.cached_tokens).toBeGreaterThanOrEqual(4);
     });

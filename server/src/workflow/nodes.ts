@@ -2,8 +2,8 @@ import type { ConditionOperator, WorkflowNode } from '@astron-chat/shared';
 import { AppError } from '../errors/app-error.ts';
 import type { ChatModel, ModelMessage } from '../providers/chat-model.ts';
 import { runAgentLoop } from './agent-loop.ts';
-import type { NodeContext, NodeResult, NodeRunner } from './engine.ts';
-import { mergeParameters, streamModel } from './execute-bot.ts';
+import type { NodeContext, NodeResult, NodeRunner } from './graph.ts';
+import { callModel, mergeParameters } from './model-call.ts';
 import type { HttpCaller } from './http-call.ts';
 import { renderTemplate } from './template.ts';
 
@@ -35,41 +35,26 @@ export function createNodeRunner(options: {
         return { output: { branch: chosen?.id ?? 'else' }, branch: chosen?.id ?? 'else' };
       }
       case 'llm': {
-        const messages = promptMessages(node, render, input.messages);
-        let text = '';
-        let reasoning = '';
-        let calledCallerTools = false;
         // The caller's sampling parameters and tools reach the node (within the bot's callerLimits).
-        for await (const part of streamModel(
+        const { text, reasoning, toolCalls } = await callModel(
+          context,
           modelOf(node),
-          { ...input, messages, parameters: mergeParameters(node.parameters, input.parameters), forwarded: undefined },
-          context.signal,
-        )) {
-          switch (part.type) {
-            case 'text-delta':
-              text += part.text;
-              if (node.stream) context.emit(part);
-              break;
-            case 'reasoning-delta':
-              reasoning += part.text;
-              if (node.stream) context.emit(part);
-              break;
-            case 'usage':
-              context.emit(part);
-              break;
-            case 'tool-call':
-              // Only the caller's tools are offered here: the call is theirs to run.
-              calledCallerTools = true;
-              context.emit({ ...part, index: context.nextToolIndex() });
-              break;
-            case 'logprobs':
-            case 'step-start':
-            case 'step-end':
-            case 'finish':
-              break;
-          }
+          {
+            ...input,
+            messages: promptMessages(node, render, input.messages),
+            parameters: mergeParameters(node.parameters, input.parameters),
+            forwarded: undefined,
+          },
+          { stream: node.stream, keepReasoning: true },
+        );
+        // Only the caller's tools are offered here: a call is theirs to run.
+        for (const call of toolCalls) {
+          context.emit({ type: 'tool-call', index: context.nextToolIndex(), kind: 'tool', ...call });
         }
-        return { output: { text, reasoning }, ...(calledCallerTools ? { finishReason: 'tool_calls' as const } : {}) };
+        return {
+          output: { text, reasoning },
+          ...(toolCalls.length > 0 ? { finishReason: 'tool_calls' as const } : {}),
+        };
       }
       case 'agent': {
         const result = await runAgentLoop(context, {
