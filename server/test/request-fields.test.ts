@@ -206,6 +206,14 @@ describe.each(testBackends())('request fields on $name', (backend) => {
         response_format: zodResponseFormat(Weather, 'weather'),
       });
       expect(parsed.choices[0]?.message.parsed).toEqual({ city: 'fake', celsius: 42, sunny: true });
+      // The demo model answers in the asked shape too (its strings hold its usual answer).
+      const demo = await openai.chat.completions.parse({
+        model: 'helper-bot',
+        messages: [{ role: 'user', content: 'Weather in Paris?' }],
+        response_format: zodResponseFormat(Weather, 'weather'),
+      });
+      expect(demo.choices[0]?.message.parsed).toMatchObject({ celsius: 42, sunny: true });
+      expect(demo.choices[0]?.message.parsed?.city).toContain('You said: "Weather in Paris?"');
       expect(lastRequest().response_format).toMatchObject({
         type: 'json_schema',
         json_schema: {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exampleOfSchema } from '../../src/providers/builtin/demo-model.ts';
 
 /** What the fake answers next; tests set it per case. */
 export type UpstreamScript = {
@@ -158,41 +159,15 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
 
 /** What the fake says unless scripted: JSON when asked for JSON (in two pieces), else a greeting. */
 function defaultAnswer(body: Record<string, unknown>): string[] {
-  const format = body.response_format as { type?: string; json_schema?: { schema?: JsonSchema } } | undefined;
+  const format = body.response_format as { type?: string; json_schema?: { schema?: object } } | undefined;
   if (format?.type !== 'json_object' && format?.type !== 'json_schema') return ['Hello', ' from', ' upstream'];
   const json = JSON.stringify(
-    format.type === 'json_schema' ? exampleOf(format.json_schema?.schema ?? {}) : { answer: 'Hello from upstream' },
+    format.type === 'json_schema'
+      ? exampleOfSchema(format.json_schema?.schema ?? {}, 'fake')
+      : { answer: 'Hello from upstream' },
   );
   const half = Math.ceil(json.length / 2);
   return [json.slice(0, half), json.slice(half)];
-}
-
-type JsonSchema = {
-  type?: string | string[];
-  properties?: Record<string, JsonSchema>;
-  items?: JsonSchema;
-  enum?: unknown[];
-};
-
-/** A value that satisfies a (simple) JSON schema: every property present, as structured outputs answer. */
-function exampleOf(schema: JsonSchema): unknown {
-  if (schema.enum?.length) return schema.enum[0];
-  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
-  switch (type) {
-    case 'object':
-      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([key, value]) => [key, exampleOf(value)]));
-    case 'array':
-      return schema.items ? [exampleOf(schema.items)] : [];
-    case 'integer':
-    case 'number':
-      return 42;
-    case 'boolean':
-      return true;
-    case 'null':
-      return null;
-    default:
-      return 'fake';
-  }
 }
 
 /** App overrides that make the `upstream` provider (and so `upstream-bot`) stream from `upstream`. */

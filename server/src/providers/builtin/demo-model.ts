@@ -43,12 +43,13 @@ export function createDemoModel(options: { delayMs: number }): ChatModel {
       }
       const thinking = /\bthink|reason|思考/i.test(question);
       const reasoning = thinking ? `The user asked ${countDemoTokens(question)} words; I will echo them back.` : '';
-      const answer =
+      const prose =
         `This is the astron-chat demo model (a built-in demo, not a real LLM). ` +
         (toolResults.length > 0
           ? `The tool answered: ${toolResults.map((message) => message.content.trim()).join(' ')}. `
           : '') +
         `You said: "${question.trim()}". This is turn ${turns} of our conversation.`;
+      const answer = inFormat(request.forwarded?.response_format, prose);
       const maxTokens =
         request.parameters.maxCompletionTokens ?? request.parameters.maxTokens ?? Number.POSITIVE_INFINITY;
       const promptTokens = countPromptTokens(request.messages);
@@ -103,6 +104,55 @@ function demoToolArguments(parameters: Record<string, unknown> | undefined, ques
   if (name === undefined) return {};
   const arithmetic = question.match(/[-+*/().\d\s]*\d[-+*/().\d\s]*[-+*/][-+*/().\d\s]*\d[-+*/().\d\s]*/)?.[0]?.trim();
   return { [name]: arithmetic ?? question.trim() };
+}
+
+/**
+ * JSON mode and structured outputs, as far as a demo can: JSON mode wraps the answer in an object,
+ * a JSON schema gets a value of its shape (strings hold the answer). Other forwarded fields are
+ * sampling controls a demo has nothing to apply to.
+ */
+function inFormat(format: NonNullable<ModelRequest['forwarded']>['response_format'], text: string): string {
+  switch (format?.type) {
+    case 'json_object':
+      return JSON.stringify({ answer: text });
+    case 'json_schema':
+      return JSON.stringify(exampleOfSchema(format.json_schema.schema ?? {}, text));
+    case 'text':
+    case undefined:
+      return text;
+  }
+}
+
+type JsonSchema = {
+  type?: unknown;
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  enum?: unknown[];
+  anyOf?: JsonSchema[];
+};
+
+/** A value of a JSON schema's shape: every property present, as structured outputs answer. */
+export function exampleOfSchema(schema: JsonSchema, text: string): unknown {
+  if (schema.enum?.length) return schema.enum[0];
+  if (schema.anyOf?.[0]) return exampleOfSchema(schema.anyOf[0], text);
+  const type: unknown = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  switch (type) {
+    case 'object':
+      return Object.fromEntries(
+        Object.entries(schema.properties ?? {}).map(([key, value]) => [key, exampleOfSchema(value, text)]),
+      );
+    case 'array':
+      return schema.items ? [exampleOfSchema(schema.items, text)] : [];
+    case 'integer':
+    case 'number':
+      return 42;
+    case 'boolean':
+      return true;
+    case 'null':
+      return null;
+    default:
+      return text;
+  }
 }
 
 function countPromptTokens(messages: ModelMessage[]): number {
