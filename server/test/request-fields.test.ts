@@ -389,6 +389,12 @@ describe.each(testBackends())('request fields on $name', (backend) => {
       expect((lastRequest().messages as unknown[]).at(-1)).toEqual({ role: 'user', content: PARTS });
     });
 
+    it("a workflow llm node whose prompt quotes the question takes the question's media along", async () => {
+      const response = await completions({ model: 'flow', messages: ask(PARTS) });
+      expect(response.status).toBe(200);
+      expect((lastRequest().messages as unknown[]).at(-1)).toEqual({ role: 'user', content: PARTS });
+    });
+
     it('the demo model names the parts it cannot see', async () => {
       const response = await astron({ bot_id: 'helper-bot', parameters: { messages: ask(PARTS) } });
       const body = (await response.json()) as { choices: Array<{ message: { content: string } }> };

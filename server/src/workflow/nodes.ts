@@ -138,7 +138,16 @@ function promptMessages(
     return messages;
   }
   if (node.withHistory) messages.push(...conversation.slice(0, -1));
-  messages.push({ role: 'user', content: render(node.prompt) });
+  const prompt = render(node.prompt);
+  // A prompt that quotes the question takes the question's images, audio and files along.
+  const question = conversation.at(-1);
+  const media = question?.role === 'user' ? question.parts?.filter((part) => part.type !== 'text') : undefined;
+  const quotesQuestion = /\{\{\s*start\.query\s*\}\}/.test(node.prompt);
+  messages.push(
+    media?.length && quotesQuestion
+      ? { role: 'user', content: prompt, parts: [{ type: 'text', text: prompt }, ...media] }
+      : { role: 'user', content: prompt },
+  );
   return messages;
 }
 
