@@ -467,12 +467,12 @@ describe.each(testBackends())('request fields on $name', (backend) => {
       expect(usage.days.find((day) => day.bot_id === 'relay')?.cached_tokens).toBeGreaterThanOrEqual(4);
     });
 
-    it('records the usage streamed up to a cancel', async () => {
+    it.each(['relay', 'flow'])('records the usage streamed up to a cancel (%s)', async (model) => {
       upstream.queue.push({ noUsage: true, delayMs: 60, chunks: ['one', ' two', ' three', ' four', ' five', ' six'] });
       const controller = new AbortController();
       const response = await postJson(
         `${server.url}/v1/chat/completions`,
-        { model: 'relay', stream: true, messages: ask('count') },
+        { model, stream: true, messages: ask('count') },
         auth(),
         controller.signal,
       );

@@ -102,6 +102,15 @@ export type ChatServiceOptions = {
 };
 
 const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+/** How long a stopped run waits for its model calls' usage before it is recorded without it. */
+const UNREPORTED_USAGE_WAIT_MS = 5_000;
+
+async function settledWithin(promises: Array<Promise<unknown>>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+  await Promise.race([Promise.allSettled(promises), timeout]);
+  clearTimeout(timer);
+}
 
 /** The one core: every transport iterates `runChat` and frames its events. */
 export function createChatService(options: ChatServiceOptions) {
@@ -230,6 +239,8 @@ export function createChatService(options: ChatServiceOptions) {
     let reasoning = '';
     const toolCalls: StoredToolCall[] = [];
     let usage = EMPTY_USAGE;
+    /** Model calls that may still report usage they left unreported (see ModelRequest.trackUnreportedUsage). */
+    const unreportedUsage = new Set<Promise<Usage | undefined>>();
     let finishReason: FinishReason | undefined;
     let firstTokenAt: number | undefined;
     let failure: AppError | undefined;
@@ -243,6 +254,9 @@ export function createChatService(options: ChatServiceOptions) {
       if (recorded) return undefined;
       let saveError: AppError | undefined;
       recorded = true;
+      // A stopped run's model calls are winding down (a workflow node is let go at once): wait briefly
+      // for the usage they streamed until then.
+      if (unreportedUsage.size > 0) await settledWithin([...unreportedUsage], UNREPORTED_USAGE_WAIT_MS);
       const durationMs = Date.now() - startedAt;
       const runRecord: RunRecord = {
         ...run,
@@ -295,8 +309,12 @@ export function createChatService(options: ChatServiceOptions) {
         toolChoice: request.toolChoice,
         forwarded: request.forwarded,
         // A model call cut short (cancel, failure) before it reported usage still counts.
-        onUnreportedUsage: (more) => {
-          usage = addUsage(usage, more);
+        trackUnreportedUsage: (pending) => {
+          unreportedUsage.add(pending);
+          void pending.then((more) => {
+            unreportedUsage.delete(pending);
+            if (more) usage = addUsage(usage, more);
+          });
         },
         user: request.uid,
         onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),

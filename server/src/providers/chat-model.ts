@@ -42,10 +42,12 @@ export type ModelRequest = {
   /** OpenAI fields a chat bot forwards to its upstream exactly as the caller sent them. */
   forwarded?: OpenAIForwardedFields | undefined;
   /**
-   * Told the usage of a call that stopped before the provider reported any (the run was
-   * cancelled), estimated from what was sent and streamed so far.
+   * Given, when the call starts, the usage it will leave unreported: settled as the call ends, with
+   * the usage estimated from what was sent and streamed if it stopped (cancelled, failed) before
+   * the provider reported any, else with undefined. The core waits for it before it records a run
+   * that was stopped, whose model calls may still be winding down.
    */
-  onUnreportedUsage?: ((usage: Usage) => void) | undefined;
+  trackUnreportedUsage?: ((usage: Promise<Usage | undefined>) => void) | undefined;
 };
 
 /**

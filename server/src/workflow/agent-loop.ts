@@ -43,7 +43,7 @@ export async function runAgentLoop(
       parameters: options.parameters,
       inputs: {},
       user: context.input.user,
-      onUnreportedUsage: context.input.onUnreportedUsage,
+      trackUnreportedUsage: context.input.trackUnreportedUsage,
       ...(tools.length > 0 ? { tools } : {}),
     };
     const {

@@ -19,8 +19,8 @@ export type BotInput = {
   toolChoice?: OpenAIToolChoice | undefined;
   /** OpenAI fields a chat bot forwards to its upstream (the core refuses them for other bots). */
   forwarded?: OpenAIForwardedFields | undefined;
-  /** Told the usage of a model call that stopped before its provider reported any. */
-  onUnreportedUsage?: ((usage: Usage) => void) | undefined;
+  /** Passed to every model call (`ModelRequest.trackUnreportedUsage`). */
+  trackUnreportedUsage?: ((usage: Promise<Usage | undefined>) => void) | undefined;
   user: string;
   /** Told about every workflow node run as it settles (the core stores them with the run). */
   onNodeRun?: ((nodeRun: NodeRunReport) => void) | undefined;

@@ -16,7 +16,7 @@ export function streamModel(model: ChatModel, input: BotInput, signal: AbortSign
       ...(input.tools ? { tools: input.tools } : {}),
       ...(input.toolChoice ? { toolChoice: input.toolChoice } : {}),
       ...(input.forwarded ? { forwarded: input.forwarded } : {}),
-      ...(input.onUnreportedUsage ? { onUnreportedUsage: input.onUnreportedUsage } : {}),
+      ...(input.trackUnreportedUsage ? { trackUnreportedUsage: input.trackUnreportedUsage } : {}),
       user: input.user,
     },
     signal,

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Usage } from '@astron-chat/shared';
 import type { ChatModel, ModelMessage, ModelPart, ModelRequest } from '../chat-model.ts';
 
 export const DEMO_MODEL_NAME = 'astron-demo (built-in demo model, not an LLM)';
@@ -60,6 +61,8 @@ export function createDemoModel(options: { delayMs: number }): ChatModel {
       };
       let streamedTokens = 0;
       let reported = false;
+      let unreported: ((usage: Usage | undefined) => void) | undefined;
+      request.trackUnreportedUsage?.(new Promise((resolve) => (unreported = resolve)));
       const usage = () => ({
         promptTokens,
         completionTokens: streamedTokens,
@@ -88,7 +91,7 @@ export function createDemoModel(options: { delayMs: number }): ChatModel {
         yield { type: 'finish', finishReason };
       } finally {
         // Cancelled mid-answer: the words streamed so far still count.
-        if (!reported) request.onUnreportedUsage?.(usage());
+        unreported?.(reported ? undefined : usage());
       }
     },
   };

@@ -1,3 +1,4 @@
+import type { Usage } from '@astron-chat/shared';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import { isAbortError } from '../../errors/app-error.ts';
@@ -30,13 +31,21 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
   return {
     modelName: options.model,
     async *stream(modelRequest: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelPart> {
-      const response = await send(url, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(toUpstreamBody(options.model, modelRequest)),
-        signal,
-        dispatcher: options.dispatcher,
-      });
+      let unreported: ((usage: Usage | undefined) => void) | undefined;
+      modelRequest.trackUnreportedUsage?.(new Promise((resolve) => (unreported = resolve)));
+      let response: UpstreamResponse;
+      try {
+        response = await send(url, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(toUpstreamBody(options.model, modelRequest)),
+          signal,
+          dispatcher: options.dispatcher,
+        });
+      } catch (error) {
+        unreported?.(undefined);
+        throw error;
+      }
       let reader: ChunkReader | undefined;
       let usageKnown = false;
       try {
@@ -76,9 +85,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
         // Leaving early (client gone, error) must close the upstream socket now.
         response.close();
         // Stopped mid-answer (cancelled, failed): what was streamed until then is still billed upstream.
-        if (reader && !usageKnown && modelRequest.onUnreportedUsage) {
-          modelRequest.onUnreportedUsage(await estimateUsage(modelRequest, reader.streamed));
-        }
+        unreported?.(reader && !usageKnown ? await estimateUsage(modelRequest, reader.streamed) : undefined);
       }
     },
   };
