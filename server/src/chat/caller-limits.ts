@@ -1,7 +1,7 @@
 import type { BotDefinition, OpenAITool } from '@astron-chat/shared';
 import { AppError } from '../errors/app-error.ts';
 import type { ModelParameters } from '../providers/chat-model.ts';
-import type { ChatRequest } from './run-chat.ts';
+import type { ChatRequest } from './chat-request.ts';
 
 /**
  * What of the caller's request a bot takes, decided before the run starts: the caller's sampling
