@@ -14,10 +14,11 @@ import { createExecutionCache, type BotExecution, type BotInput, type ExecutionP
 import type { HttpCaller } from '../workflow/http-call.ts';
 import type { NodeRunRecord, NodeRunRepository } from '../store/node-run.repository.ts';
 import type { InputAudit } from './input-audit.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { ObservedRun, RunObserver } from '../observability/run-observer.ts';
+import { runFinishedEvents, runStartedEvent } from '../observability/run-events.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
-import type { RunRecord, RunRepository } from '../store/run.repository.ts';
+import type { OutboxEvent, RunRecord, RunRepository } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
 import { createRunTally, toStoredToolCall } from './run-tally.ts';
 import { applyCallerLimits } from './caller-limits.ts';
@@ -27,7 +28,10 @@ export type ChatServiceOptions = {
   runs: RunRepository;
   models: ModelRegistry;
   logger: Logger;
-  metrics: Metrics;
+  /** Metrics, traces and the run's logger (observability/run-observer.ts). */
+  observer: RunObserver;
+  /** With EVENT_SINK_URL: run events go to the outbox (with the run record) and the relay is nudged. */
+  events?: { add(events: OutboxEvent[]): Promise<void>; nudge(): void } | undefined;
   cache: Cache;
   /** Rate limits and concurrency caps, checked before a run starts. */
   admission: Admission;
@@ -81,6 +85,7 @@ export function createChatService(options: ChatServiceOptions) {
           parameters: {},
           inputs: {},
           user,
+          modelContext: { appId },
           depth: depth + 1,
           runBot: botRunner(appId, user, depth + 1),
         },
@@ -144,14 +149,18 @@ export function createChatService(options: ChatServiceOptions) {
       if (recorded) return undefined;
       recorded = true;
       await tally.settleUnreported(UNREPORTED_USAGE_WAIT_MS);
-      return finishRecord(options, tally.toRecord(status, failure), nodeRuns, context.requestId);
+      return finishRecord(options, observed, tally.toRecord(status, failure), nodeRuns, context.requestId);
     };
 
     const release = await options.admission.admit(context);
-    options.metrics.activeRuns.inc();
+    const observed = options.observer.start(header, run.bot.definition.kind);
     // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
     const deadline = childSignal(signal, options.runTimeoutMs);
     try {
+      if (options.events) {
+        await options.events.add([runStartedEvent(header)]);
+        options.events.nudge();
+      }
       yield numbered(toRunStart(header));
       const input: BotInput = {
         messages: [...run.history, ...request.messages],
@@ -164,10 +173,16 @@ export function createChatService(options: ChatServiceOptions) {
         // A model call cut short (cancel, failure) before it reported usage still counts.
         trackUnreportedUsage: (pending) => tally.trackUnreported(pending),
         user: request.uid,
-        onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
+        onNodeRun: (nodeRun) => {
+          nodeRuns.push(nodeRun);
+          observed.nodeRun(nodeRun);
+        },
         runBot: botRunner(context.appId, request.uid, 0),
+        modelContext: { appId: context.appId, onAnswer: ({ provider }) => tally.answeredBy(provider) },
+        traceAttempt: observed.traceAttempt,
       };
-      for await (const part of run.execution.run(input, deadline.signal)) {
+      const parts = run.execution.run(input, deadline.signal);
+      for await (const part of observed.bind ? observed.bind(parts) : parts) {
         const event = tally.take(part);
         if (event !== undefined) yield numbered(event);
       }
@@ -190,7 +205,7 @@ export function createChatService(options: ChatServiceOptions) {
         status = 'cancelled';
         return;
       }
-      failure = runFailure(options, error, deadline.timedOut, header.runId);
+      failure = runFailure(options, error, deadline.timedOut, observed.logger);
       status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
       await record();
       yield numbered({ type: 'error', code: failure.code, message: failure.message, retryable: failure.retryable });
@@ -221,30 +236,40 @@ export function createChatService(options: ChatServiceOptions) {
      * Records a run whose instance stopped before it ended, as failed with `error`, from its header
      * and the events it logged. Another instance calls this (the run manager's follower that ends the run).
      */
-    async recordLostRun(run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError): Promise<void> {
-      const answer = await collectAnswer(toRunStart(run), events);
-      await saveRun(
-        options,
-        {
-          ...run,
-          status: 'failed',
-          finishReason: undefined,
-          error: { code: error.code, message: error.message },
-          usage: answer.usage,
-          timeToFirstTokenMs: undefined,
-          durationMs: Date.now() - run.createdAt,
-          answer: {
-            content: answer.content,
-            reasoning: answer.reasoning,
-            toolCalls: answer.toolCalls.map(toStoredToolCall),
-          },
-        },
-        [],
-      );
-    },
+    recordLostRun: (run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError) =>
+      recordLostRun(options, run, events, error),
   };
 }
 export type ChatService = ReturnType<typeof createChatService>;
+
+/** A run lost with its instance, recorded as failed from its header and the events it logged. */
+async function recordLostRun(
+  options: ChatServiceOptions,
+  run: RunHeader,
+  events: AsyncIterable<ChatEvent>,
+  error: AppError,
+): Promise<void> {
+  const answer = await collectAnswer(toRunStart(run), events);
+  await saveRun(
+    options,
+    {
+      ...run,
+      status: 'failed',
+      finishReason: undefined,
+      error: { code: error.code, message: error.message },
+      usage: answer.usage,
+      timeToFirstTokenMs: undefined,
+      durationMs: Date.now() - run.createdAt,
+      provider: undefined,
+      answer: {
+        content: answer.content,
+        reasoning: answer.reasoning,
+        toolCalls: answer.toolCalls.map(toStoredToolCall),
+      },
+    },
+    [],
+  );
+}
 
 async function findBot(options: ChatServiceOptions, appId: string, botId: string): Promise<BotRecord> {
   const bot = await options.cache.getOrLoad(cacheKeys.workflow(appId, botId), () => options.bots.findBot(appId, botId));
@@ -277,7 +302,8 @@ async function loadHistory(
 
 /** Stores a finished run with its node runs, and lets the chat's next turn see it. */
 async function saveRun(options: ChatServiceOptions, record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
-  await options.runs.recordRun(record);
+  await options.runs.recordRun(record, options.events ? runFinishedEvents(record, nodeRuns) : []);
+  options.events?.nudge();
   await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
   if (record.chatId !== undefined) {
     await options.cache.delete(cacheKeys.history(record.appId, record.chatId));
@@ -288,23 +314,23 @@ async function saveRun(options: ChatServiceOptions, record: RunRecord, nodeRuns:
 /** Observes, stores and logs a run that ended; returns why it could not be saved, if it could not. */
 async function finishRecord(
   options: ChatServiceOptions,
+  observed: ObservedRun,
   record: RunRecord,
   nodeRuns: NodeRunRecord[],
   requestId: string,
 ): Promise<AppError | undefined> {
-  const { runId } = record;
+  const { logger } = observed;
   let saveError: AppError | undefined;
-  observeRun(options.metrics, record);
+  observed.finish(record);
   try {
     await saveRun(options, record, nodeRuns);
   } catch (error) {
-    options.logger.error({ err: error, runId }, 'could not record run');
+    logger.error({ err: error }, 'could not record run');
     saveError = toAppError(error);
   }
-  options.logger.info(
+  logger.info(
     {
       requestId,
-      runId,
       appId: record.appId,
       botId: record.botId,
       transport: record.transport,
@@ -320,7 +346,7 @@ async function finishRecord(
 }
 
 /** Why a run that threw failed: its own timeout (code 1005), or the error as the table knows it. */
-function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boolean, runId: string): AppError {
+function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boolean, logger: Logger): AppError {
   if (timedOut && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
     return new AppError(
       'TIMEOUT_ERROR',
@@ -328,17 +354,6 @@ function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boole
     );
   }
   const failure = toAppError(error);
-  if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ err: error, runId }, 'run failed');
+  if (failure.errorName === 'UNKNOWN_ERROR') logger.error({ err: error }, 'run failed');
   return failure;
-}
-
-function observeRun(metrics: Metrics, record: RunRecord): void {
-  const { transport } = record;
-  metrics.activeRuns.dec();
-  metrics.runs.inc({ transport, bot: record.botId, status: record.status, code: record.error?.code ?? 0 });
-  metrics.runDuration.observe({ transport }, record.durationMs / 1000);
-  if (record.timeToFirstTokenMs !== undefined)
-    metrics.timeToFirstToken.observe({ transport }, record.timeToFirstTokenMs / 1000);
-  metrics.tokens.inc({ kind: 'prompt' }, record.usage.promptTokens);
-  metrics.tokens.inc({ kind: 'completion' }, record.usage.completionTokens);
 }

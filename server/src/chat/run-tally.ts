@@ -18,6 +18,8 @@ export function createRunTally(header: RunHeader) {
   let firstTokenAt: number | undefined;
   /** Model calls that may still report usage they left unreported (see ModelRequest.trackUnreportedUsage). */
   const unreported = new Set<Promise<Usage | undefined>>();
+  /** Providers that answered the run's model calls, in the order they first did. */
+  const providers: string[] = [];
 
   return {
     /** A model call's usage to come if it is cut short (cancel, failure) before it reports any. */
@@ -67,6 +69,10 @@ export function createRunTally(header: RunHeader) {
           return undefined;
       }
     },
+    /** A model call of this run was answered by `provider` (a fallback's id when one took over). */
+    answeredBy(provider: string) {
+      if (!providers.includes(provider)) providers.push(provider);
+    },
     get usage() {
       return usage;
     },
@@ -86,6 +92,7 @@ export function createRunTally(header: RunHeader) {
         timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - header.createdAt,
         durationMs: Date.now() - header.createdAt,
         answer: { content, reasoning, toolCalls },
+        provider: providers.length > 0 ? providers.join(',') : undefined,
       };
     },
   };

@@ -1,3 +1,4 @@
+import type { RetryOverride } from '../errors/retry-policy.ts';
 import type {
   ContentPart,
   FinishReason,
@@ -33,6 +34,16 @@ export type ModelParameters = {
   repetitionPenalty?: number | undefined;
 };
 
+/** Who a model call is for, and where to say which provider answered it (providers/resilient-model.ts). */
+export type ModelCallContext = {
+  /** The app the call runs for: a provider's allow-list is checked against it. */
+  appId?: string | undefined;
+  /** Called once per model call, when a provider's first part arrives. */
+  onAnswer?: ((answer: { provider: string; model: string }) => void) | undefined;
+  /** A workflow node's own `retry` settings, which override the retry table. */
+  retry?: RetryOverride | undefined;
+};
+
 export type ModelRequest = {
   messages: ModelMessage[];
   parameters: ModelParameters;
@@ -48,6 +59,9 @@ export type ModelRequest = {
    * that was stopped, whose model calls may still be winding down.
    */
   trackUnreportedUsage?: ((usage: Promise<Usage | undefined>) => void) | undefined;
+  context?: ModelCallContext | undefined;
+  /** W3C trace context for the upstream request (`traceparent`), when tracing is on. */
+  traceHeaders?: Record<string, string>;
 };
 
 /**

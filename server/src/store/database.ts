@@ -92,6 +92,29 @@ export type RunTable = {
   cached_tokens: Generated<number>;
   /** JSON array of the run's tool calls (server-run ones with their results). */
   tool_calls: string | null;
+  /** Provider ids that answered, comma-separated; null when no model answered. */
+  provider: string | null;
+};
+
+export type ProviderTable = {
+  id: string;
+  type: string;
+  base_url: string;
+  /** Sealed (secret-box.ts). */
+  api_key: string | null;
+  api_key_last4: string | null;
+  /** Sealed JSON object. */
+  headers: string | null;
+  /** Comma-separated, for reads. */
+  header_names: string | null;
+  default_model: string | null;
+  timeout_ms: number | null;
+  connect_timeout_ms: number | null;
+  max_concurrency: number | null;
+  /** JSON array of app ids; null for every app. */
+  allowed_apps: string | null;
+  created_at: number;
+  updated_at: number;
 };
 
 export type NodeRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'timeout';
@@ -115,6 +138,16 @@ export type NodeRunTable = {
   output: string | null;
 };
 
+/** An event for the event sink, until the relay has published it (then `sent_at`). */
+export type EventOutboxTable = {
+  seq: Generated<number>;
+  id: string;
+  subject: string;
+  payload: string;
+  created_at: number;
+  sent_at: number | null;
+};
+
 export type DatabaseSchema = {
   apps: AppTable;
   api_keys: ApiKeyTable;
@@ -125,6 +158,8 @@ export type DatabaseSchema = {
   messages: MessageTable;
   runs: RunTable;
   node_runs: NodeRunTable;
+  providers: ProviderTable;
+  event_outbox: EventOutboxTable;
 };
 
 export type Database = Kysely<DatabaseSchema>;

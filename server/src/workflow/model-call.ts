@@ -18,6 +18,7 @@ export function streamModel(model: ChatModel, input: BotInput, signal: AbortSign
       ...(input.forwarded ? { forwarded: input.forwarded } : {}),
       ...(input.trackUnreportedUsage ? { trackUnreportedUsage: input.trackUnreportedUsage } : {}),
       user: input.user,
+      context: input.modelContext,
     },
     signal,
   );
@@ -53,7 +54,9 @@ export async function callModel(
   options: { stream: boolean; keepReasoning: boolean },
 ): Promise<ModelCallOutcome> {
   const outcome: ModelCallOutcome = { text: '', reasoning: '', toolCalls: [], finishReason: 'stop' };
-  for await (const part of streamModel(model, request, context.signal)) {
+  // The node's own `retry` settings govern the call's retries (providers/resilient-model.ts).
+  const modelContext = { ...request.modelContext, retry: context.node.retry };
+  for await (const part of streamModel(model, { ...request, modelContext }, context.signal)) {
     switch (part.type) {
       case 'text-delta':
         outcome.text += part.text;
