@@ -405,7 +405,8 @@ describe.each(testBackends())('model providers on $name', (backend) => {
     });
     const botId = await chatBot('slow', { provider: slow, fallbacks: [{ provider: `backup-${suffix}` }] });
     const start = primary.requests.length;
-    primary.queue = Array.from({ length: 4 }, () => ({ headerDelayMs: 1_000 }));
+    // Far past the timeout: undici's timers are coarse, and a loaded machine fires them late.
+    primary.queue = Array.from({ length: 4 }, () => ({ headerDelayMs: 5_000, chunks: ['too late'] }));
     const frames = await ask(botId);
     expect(textOf(frames)).toBe('from backup');
     expect((await readRun(frames[0]!.id)).provider).toBe(`backup-${suffix}`);
