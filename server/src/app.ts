@@ -32,7 +32,8 @@ import { createHttpCaller } from './workflow/http-call.ts';
 import { createRunReadRoute } from './transport/astron/run-read.route.ts';
 import { handleCalculator } from './transport/tools/calculator.route.ts';
 import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
-import { requestIdOf, sendJson } from './transport/http/http-io.ts';
+import { createCors } from './transport/http/cors.ts';
+import { refuseUpgrade, requestIdOf, sendJson } from './transport/http/http-io.ts';
 import { createRouteTable } from './transport/http/route-table.ts';
 import { createAstronReadRoutes } from './transport/astron/astron-reads.route.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './transport/openai/openai.route.ts';
@@ -186,6 +187,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
   ]);
 
+  const cors = createCors(config.cors);
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
     const startedAt = performance.now();
     const requestId = requestIdOf(request.headers);
@@ -208,6 +210,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         'request',
       );
     });
+    const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
+    try {
+      if (cors.apply(request, response)) return;
+    } catch (error) {
+      onError(response, toAppError(error), requestId);
+      return;
+    }
     if (isTrpc) {
       const procedurePath = path.slice('/trpc/'.length);
       if (trpcSse.handles(request.method, procedurePath)) {
@@ -219,7 +228,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       } else trpcHandler(request, response);
       return;
     }
-    const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
     const handle = entry?.route ?? notFound;
     handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
       const appError = toAppError(error);
@@ -231,7 +239,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
 
   server.on('upgrade', (request: IncomingMessage, socket, head) => {
     const path = (request.url ?? '/').split('?', 1)[0];
-    if (path === '/agent/v1/ws') {
+    const refused = cors.refuseUpgrade(request);
+    if (refused) refuseUpgrade(socket, refused);
+    else if (path === '/agent/v1/ws') {
       astronSocket.handleUpgrade(request, socket, head).catch((error: unknown) => {
         logger.error({ err: error }, 'websocket upgrade failed');
         socket.destroy();

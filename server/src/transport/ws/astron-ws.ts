@@ -7,7 +7,7 @@ import { AppError, fromZodError, toAppError } from '../../errors/app-error.ts';
 import type { Caller } from '../../auth/authenticator.ts';
 import { createId } from '../../lib/ids.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
-import { requestIdOf } from '../http/http-io.ts';
+import { refuseUpgrade, requestIdOf } from '../http/http-io.ts';
 import { createAstronFramer, fromAstronRequest } from '../astron/astron-frames.ts';
 import { openSocketIo } from './socket-io.ts';
 
@@ -146,11 +146,7 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
           signa: url.searchParams.get('signa')?.replaceAll(' ', '+'),
         });
       } catch (error) {
-        const appError = toAppError(error);
-        const body = JSON.stringify({ code: appError.code, message: appError.message });
-        socket.end(
-          `HTTP/1.1 ${appError.httpStatus} ${appError.errorName}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-        );
+        refuseUpgrade(socket, toAppError(error));
         return;
       }
       wss.handleUpgrade(request, socket, head, (webSocket) => onConnection(webSocket, caller, connectionId));
