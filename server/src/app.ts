@@ -33,6 +33,8 @@ import { createRunReadRoute } from './transport/astron/run-read.route.ts';
 import { handleCalculator } from './transport/tools/calculator.route.ts';
 import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
 import { createCors } from './transport/http/cors.ts';
+import { createDocsRoutes } from './transport/http/docs.route.ts';
+import { createOpenApiDocument } from './transport/http/openapi.ts';
 import { refuseUpgrade, requestIdOf, sendJson } from './transport/http/http-io.ts';
 import { createRouteTable } from './transport/http/route-table.ts';
 import { createAstronReadRoutes } from './transport/astron/astron-reads.route.ts';
@@ -43,6 +45,9 @@ import { createTrpcSseHandler } from './transport/trpc/trpc-sse.ts';
 import { createTrpcWebSocket } from './transport/trpc/trpc-ws.ts';
 import type { TransportDependencies } from './transport/transport-dependencies.ts';
 import { createAstronWebSocket } from './transport/ws/astron-ws.ts';
+
+/** The API version the OpenAPI document states (the server package's). */
+const SERVER_VERSION = '0.1.0';
 
 export type AppOverrides = {
   logger?: Logger;
@@ -156,6 +161,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   }
 
   const astronReads = createAstronReadRoutes(dependencies);
+  let openApiText = '';
+  const docs = createDocsRoutes({ demoMode: config.demoMode, openApiText: () => openApiText });
   const routes = createRouteTable([
     { method: 'POST', path: '/agent/v1/chat/completions', route: astron, onError: sendAstronError },
     {
@@ -185,7 +192,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       },
       onError: sendAstronError,
     },
+    { method: 'GET', path: '/openapi.json', route: docs.handleOpenApi, onError: sendAstronError },
+    { method: 'GET', path: '/docs', route: docs.handlePage, onError: sendAstronError },
+    { method: 'GET', path: '/docs/{file}', route: docs.handleFile, onError: sendAstronError },
   ]);
+  openApiText = JSON.stringify(
+    createOpenApiDocument({ routes: routes.entries, procedures: router._def.procedures, version: SERVER_VERSION }),
+  );
 
   const cors = createCors(config.cors);
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {

@@ -29,7 +29,7 @@ describe("the design document's Python requests example", () => {
     );
   });
 
-  it("the non-streaming Python call prints the whole answer as one JSON body", async () => {
+  it('the non-streaming Python call prints the whole answer as one JSON body', async () => {
     const { stdout, stderr } = await run('python3', [examplePath('seed_non_stream.py')], {
       env: { ...process.env, ASTRON_URL: server.url },
     });
