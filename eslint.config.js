@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 const layers = ['transport', 'chat', 'workflow', 'providers', 'store', 'cache', 'auth'];
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', 'data/**', 'eslint.config.js', 'client/bin/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', 'data/**', 'eslint.config.js', 'examples/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -13,7 +13,7 @@ import {
 import { EventSource } from 'eventsource';
 import superjson from 'superjson';
 import { WebSocket } from 'ws';
-import type { AppRouter } from '../../server/src/transport/trpc/trpc.router.ts';
+import type { AppRouter } from './app-router.ts';
 
 export type ChatClientOptions = {
   /** Server origin, e.g. `http://localhost:8080`; tRPC lives under `/trpc`. */
