@@ -1,12 +1,12 @@
-import { defaultClientConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // Workspace packages resolve to their TypeScript sources (the `astron-source` export condition), not dist/.
-const source = 'astron-source';
+const conditions = ['astron-source', 'node', 'development|production'];
 
 export default defineConfig({
-  resolve: { conditions: [source, ...defaultClientConditions] },
-  ssr: { resolve: { conditions: [source, ...defaultServerConditions], externalConditions: [source] } },
+  // Tests (the ssr environment) and globalSetup (vitest's own) both run Node code.
+  ssr: { resolve: { conditions } },
+  environments: { __vitest__: { resolve: { conditions } } },
   test: {
     include: [
       'shared/src/**/*.test.ts',
@@ -14,6 +14,8 @@ export default defineConfig({
       'server/test/**/*.test.ts',
       'client/src/**/*.test.ts',
       'client/test/**/*.test.ts',
+      'console/src/**/*.test.ts',
+      'console/test/**/*.test.ts',
     ],
     globalSetup: ['server/test/support/global-setup.ts'],
     testTimeout: 20_000,

@@ -6,8 +6,13 @@ import {
   astronChunkSchema,
   astronCompletionSchema,
   calculatorResponseSchema,
+  chatListSchema,
   healthSchema,
   historySchema,
+  livenessSchema,
+  openaiModelSchema,
+  readinessSchema,
+  runListSchema,
   openaiChunkSchema,
   openaiCompletionSchema,
   openaiModelsSchema,
@@ -131,6 +136,11 @@ describe('GET /openapi.json', () => {
     check(usageReportSchema, await get('/agent/v1/usage'));
     check(runReadSchema, await get(`/agent/v1/runs/${whole.id}`));
     check(healthSchema, await get('/health'));
+    check(livenessSchema, await get('/health/live'));
+    check(readinessSchema, await get('/health/ready'));
+    check(openaiModelSchema, await get('/v1/models/demo-bot'));
+    check(chatListSchema, await get('/agent/v1/chats?uid=u'));
+    check(runListSchema, await get('/agent/v1/runs'));
     check(
       calculatorResponseSchema,
       await (await postJson(`${server.url}/tools/calculator`, { expression: '2*(3+4)' })).json(),

@@ -1,4 +1,5 @@
 import type { ChatEvent, FinishReason, Usage } from '@astron-chat/shared';
+import { zeroUsage } from '../lib/usage.ts';
 
 export type CollectedToolCall = Extract<ChatEvent, { type: 'tool-call' }>;
 
@@ -22,7 +23,7 @@ export async function collectAnswer(
     content: '',
     reasoning: '',
     toolCalls: [],
-    usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+    usage: zeroUsage(),
     finishReason: undefined,
     error: undefined,
   };

@@ -1,80 +1,36 @@
-import type { ChatEvent, ChatEventBody, FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
+import type { ChatEvent, ChatEventBody } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
 import { cacheKeys, type Cache } from '../cache/cache.ts';
 import type { Admission } from './admission.ts';
+import type { ChatContext, ChatRequest } from './chat-request.ts';
 import { applyHistoryBudget, STORED_HISTORY_LIMIT } from './history-budget.ts';
 import { childSignal } from '../lib/abort.ts';
 import { createId } from '../lib/ids.ts';
 import { withoutUndefined } from '../lib/objects.ts';
-import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
-import { createExecutionCache, type BotInput, type ExecutionPart } from '../workflow/execute-bot.ts';
+import type { ModelMessage } from '../providers/chat-model.ts';
+import { toRunStart, type RunHeader, type RunStart } from '../run-log/run-log.ts';
+import { createExecutionCache, type BotExecution, type BotInput, type ExecutionPart } from '../workflow/execute-bot.ts';
 import type { HttpCaller } from '../workflow/http-call.ts';
 import type { NodeRunRecord, NodeRunRepository } from '../store/node-run.repository.ts';
 import type { InputAudit } from './input-audit.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { ObservedRun, RunObserver } from '../observability/run-observer.ts';
+import { runFinishedEvents, runStartedEvent } from '../observability/run-events.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
-import type { RunRecord, RunRepository, StoredToolCall } from '../store/run.repository.ts';
+import type { OutboxEvent, RunRecord, RunRepository } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
-
-/** A chat request after a transport has parsed it; the same for every transport. */
-export type ChatRequest = {
-  botId: string;
-  uid: string;
-  chatId?: string | undefined;
-  /** Earlier turns and the question (last). */
-  messages: ModelMessage[];
-  parameters: ModelParameters;
-  tools?: OpenAITool[] | undefined;
-  toolChoice?: OpenAIToolChoice | undefined;
-  caller?: string | undefined;
-  callerSid?: string | undefined;
-  /** Set by the run manager when the id must be known before the run starts (idempotency). */
-  runId?: string | undefined;
-  /** Workflow inputs (the Astron body's extra `parameters` fields). */
-  inputs?: Record<string, unknown> | undefined;
-  /** Set by the run manager: called with the run's header just before `run-start`, to keep it in the run log. */
-  onStart?: ((run: RunHeader) => void) | undefined;
-};
-
-export type RunStart = Extract<ChatEvent, { type: 'run-start' }>;
-
-/**
- * What a run's record holds from its start on. The run log keeps it with the run: subscribers frame
- * with it, and the follower that ends a run lost with its instance records the run from it.
- */
-export type RunHeader = Omit<
-  RunRecord,
-  'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer'
->;
-
-export function toRunStart(run: RunHeader): RunStart {
-  return {
-    type: 'run-start',
-    seq: 0,
-    runId: run.runId,
-    chatId: run.chatId ?? null,
-    botId: run.botId,
-    model: run.model,
-    created: Math.floor(run.createdAt / 1000),
-  };
-}
-
-/** Who asks and through what; set by the transport after authentication. */
-export type ChatContext = {
-  appId: string;
-  apiKeyId?: string | undefined;
-  requestId: string;
-  transport: 'astron' | 'openai' | 'trpc' | 'ws';
-};
+import { createRunTally, toStoredToolCall } from './run-tally.ts';
 
 export type ChatServiceOptions = {
   bots: BotRepository;
   runs: RunRepository;
   models: ModelRegistry;
   logger: Logger;
-  metrics: Metrics;
+  /** Metrics, traces and the run's logger (observability/run-observer.ts). */
+  observer: RunObserver;
+  /** With EVENT_SINK_URL: run events go to the outbox (with the run record) and the relay is nudged. */
+  events?: { add(events: OutboxEvent[]): Promise<void>; nudge(): void } | undefined;
   cache: Cache;
   /** Rate limits and concurrency caps, checked before a run starts. */
   admission: Admission;
@@ -90,16 +46,23 @@ export type ChatServiceOptions = {
   retryDelayScale?: number | undefined;
 };
 
-const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+/**
+ * A run that has started: everything that can refuse it (unknown bot, limits, input checks) has
+ * been decided. `events` are the ones after `start`; iterate them to the end, or `return()` them.
+ */
+export type StartedRun = { header: RunHeader; start: RunStart; events: AsyncGenerator<ChatEvent> };
 
-/** The one core: every transport iterates `runChat` and frames its events. */
+/** A run decided on but not started: its bot, what it answers from, and its header. */
+type PreparedRun = { bot: BotRecord; execution: BotExecution; history: ModelMessage[]; header: RunHeader };
+
+/** The one core. The run manager is its only caller: transports reach it through `runs/`. */
 export function createChatService(options: ChatServiceOptions) {
-  const { cache } = options;
   const executions = createExecutionCache({
     models: options.models,
     http: options.http,
     retryDelayScale: options.retryDelayScale,
   });
+  const resolveBot = (appId: string, botId: string) => findBot(options, appId, botId);
 
   /** Another bot of the app, run as an agent's tool (not recorded as a run of its own). */
   function botRunner(appId: string, user: string, depth: number) {
@@ -111,6 +74,7 @@ export function createChatService(options: ChatServiceOptions) {
           parameters: {},
           inputs: {},
           user,
+          modelContext: { appId },
           depth: depth + 1,
           runBot: botRunner(appId, user, depth + 1),
         },
@@ -119,80 +83,15 @@ export function createChatService(options: ChatServiceOptions) {
     };
   }
 
-  async function resolveBot(appId: string, botId: string): Promise<BotRecord> {
-    const bot = await cache.getOrLoad(cacheKeys.workflow(appId, botId), () => options.bots.findBot(appId, botId));
-    if (!bot) throw new AppError('NOT_FOUND', `Bot "${botId}" was not found for this app.`, { param: 'bot_id' });
-    return bot;
-  }
-
-  async function loadHistory(appId: string, bot: BotRecord, chatId: string | undefined): Promise<ModelMessage[]> {
-    if (chatId === undefined) return [];
-    const session = await cache.getOrLoad(cacheKeys.session(appId, chatId), async () => {
-      const botId = await options.runs.findChatBot(appId, chatId);
-      return botId === undefined ? undefined : { botId };
-    });
-    if (session === undefined) return [];
-    if (session.botId !== bot.botId) {
-      throw new AppError('VALIDATION_ERROR', `Chat "${chatId}" belongs to another bot.`, { param: 'chat_id' });
-    }
-    const stored = await cache.getOrLoad(cacheKeys.history(appId, chatId), () =>
-      options.runs.loadHistory({ appId, chatId, limit: STORED_HISTORY_LIMIT }),
-    );
-    const budget = bot.definition.kind === 'chat' ? bot.definition.history : undefined;
-    return applyHistoryBudget(stored ?? [], budget);
-  }
-
-  /** Stores a finished run with its node runs, and lets the chat's next turn see it. */
-  async function saveRun(record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
-    await options.runs.recordRun(record);
-    await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
-    if (record.chatId !== undefined) {
-      await cache.delete(cacheKeys.history(record.appId, record.chatId));
-      await cache.set(cacheKeys.session(record.appId, record.chatId), { botId: record.botId });
-    }
-  }
-
-  /**
-   * Records a run whose instance stopped before it ended, as failed with `error`, from its header and
-   * the events it logged. Another instance calls this (the run manager's follower that ends the run).
-   */
-  async function recordLostRun(run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError): Promise<void> {
-    const answer = await collectAnswer(toRunStart(run), events);
-    await saveRun(
-      {
-        ...run,
-        status: 'failed',
-        finishReason: undefined,
-        error: { code: error.code, message: error.message },
-        usage: answer.usage,
-        timeToFirstTokenMs: undefined,
-        durationMs: Date.now() - run.createdAt,
-        answer: {
-          content: answer.content,
-          reasoning: answer.reasoning,
-          toolCalls: answer.toolCalls.map(toStoredToolCall),
-        },
-      },
-      [],
-    );
-  }
-
-  /**
-   * Runs one chat. Errors before the first event (unknown bot, bad history) are thrown; after it
-   * they end the stream with an `error` event. Aborting `signal` stops the model at once and the
-   * run is recorded as cancelled; no event follows an abort.
-   */
-  async function* runChat(request: ChatRequest, context: ChatContext, signal: AbortSignal): AsyncGenerator<ChatEvent> {
-    const startedAt = Date.now();
+  async function prepare(request: ChatRequest, context: ChatContext, signal: AbortSignal): Promise<PreparedRun> {
+    const createdAt = Date.now();
     const bot = await resolveBot(context.appId, request.botId);
     const execution = executions.get(bot);
-    const history = await loadHistory(context.appId, bot, request.chatId);
+    const history = await loadHistory(options, context.appId, bot, request.chatId);
     await options.inputAudit?.check(request, bot.definition, signal);
     signal.throwIfAborted();
-
-    const runId = request.runId ?? createId('run');
-    const run: RunHeader = {
-      runId,
+    const header: RunHeader = {
+      runId: request.runId ?? createId('run'),
       appId: context.appId,
       botId: bot.botId,
       botVersion: bot.version,
@@ -203,117 +102,73 @@ export function createChatService(options: ChatServiceOptions) {
       model: execution.modelName,
       caller: request.caller,
       callerSid: request.callerSid,
-      createdAt: startedAt,
+      createdAt,
       question: request.messages.at(-1)?.content ?? '',
     };
+    return { bot, execution, history, header };
+  }
 
+  /**
+   * Runs a prepared chat: `run-start`, the answer, then `finish` or `error`. Aborting `signal`
+   * stops the model at once and the run is recorded as cancelled; no event follows an abort.
+   */
+  async function* execute(
+    run: PreparedRun,
+    request: ChatRequest,
+    context: ChatContext,
+    signal: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    const { header } = run;
     let seq = 0;
     // Not `{ ...body, seq }`: on Node 20's V8 a spread followed by another property gives every
     // object a hidden class of its own (measured: 60,000 events, 60,000 maps), which costs memory
     // and makes every reader of events megamorphic. Object.assign onto a literal shares one.
     const numbered = (body: ChatEventBody): ChatEvent => Object.assign({}, body, { seq: seq++ });
-    let content = '';
-    let reasoning = '';
-    const toolCalls: StoredToolCall[] = [];
-    let usage = EMPTY_USAGE;
-    let finishReason: FinishReason | undefined;
-    let firstTokenAt: number | undefined;
-    let failure: AppError | undefined;
-    let status: RunRecord['status'] = 'running';
+    const tally = createRunTally(header);
     const nodeRuns: NodeRunRecord[] = [];
+    let status: RunRecord['status'] = 'running';
+    let failure: AppError | undefined;
 
     /** Writes the run exactly once; before the terminal event, so a caller's next turn sees it. */
     let recorded = false;
-    /** Returns why the run could not be saved, if it could not. */
     const record = async (): Promise<AppError | undefined> => {
       if (recorded) return undefined;
-      let saveError: AppError | undefined;
       recorded = true;
-      const durationMs = Date.now() - startedAt;
-      const runRecord: RunRecord = {
-        ...run,
-        status,
-        finishReason: status === 'cancelled' ? 'cancelled' : finishReason,
-        error: failure ? { code: failure.code, message: failure.message } : undefined,
-        usage,
-        timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
-        durationMs,
-        answer: { content, reasoning, toolCalls },
-      };
-      observeRun(options.metrics, runRecord);
-      try {
-        await saveRun(runRecord, nodeRuns);
-      } catch (error) {
-        options.logger.error({ err: error, runId }, 'could not record run');
-        saveError = toAppError(error);
-      }
-      options.logger.info(
-        {
-          requestId: context.requestId,
-          runId,
-          appId: context.appId,
-          botId: bot.botId,
-          transport: context.transport,
-          status,
-          code: failure?.code ?? 0,
-          ttftMs: runRecord.timeToFirstTokenMs,
-          durationMs,
-          totalTokens: usage.totalTokens,
-        },
-        'run finished',
-      );
-      return saveError;
+      return finishRecord(options, observed, tally.toRecord(status, failure), nodeRuns, context.requestId);
     };
 
     const release = await options.admission.admit(context);
-    options.metrics.activeRuns.inc();
+    const observed = options.observer.start(header, run.bot.definition.kind);
     // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
     const deadline = childSignal(signal, options.runTimeoutMs);
     try {
-      request.onStart?.(run);
-      yield numbered(toRunStart(run));
+      if (options.events) {
+        await options.events.add([runStartedEvent(header)]);
+        options.events.nudge();
+      }
+      yield numbered(toRunStart(header));
       const input: BotInput = {
-        messages: [...history, ...request.messages],
+        messages: [...run.history, ...request.messages],
         // Unset request parameters must not hide the bot's defaults.
         parameters: withoutUndefined(request.parameters),
         inputs: request.inputs ?? {},
         tools: request.tools,
         toolChoice: request.toolChoice,
         user: request.uid,
-        onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
+        onNodeRun: (nodeRun) => {
+          nodeRuns.push(nodeRun);
+          observed.nodeRun(nodeRun);
+        },
         runBot: botRunner(context.appId, request.uid, 0),
+        modelContext: { appId: context.appId, onAnswer: ({ provider }) => tally.answeredBy(provider) },
+        traceAttempt: observed.traceAttempt,
       };
-      for await (const part of execution.run(input, deadline.signal)) {
-        switch (part.type) {
-          case 'text-delta':
-            firstTokenAt ??= Date.now();
-            content += part.text;
-            yield numbered(part);
-            break;
-          case 'reasoning-delta':
-            firstTokenAt ??= Date.now();
-            reasoning += part.text;
-            yield numbered(part);
-            break;
-          case 'tool-call':
-            firstTokenAt ??= Date.now();
-            toolCalls.push(toStoredToolCall(part));
-            yield numbered(part);
-            break;
-          case 'usage':
-            usage = addUsage(usage, part.usage);
-            yield numbered({ type: 'usage', usage });
-            break;
-          case 'step-start':
-          case 'step-end':
-            yield numbered(part);
-            break;
-          case 'finish':
-            finishReason = part.finishReason;
-            break;
-        }
+      const parts = run.execution.run(input, deadline.signal);
+      for await (const part of observed.bind ? observed.bind(parts) : parts) {
+        const event = tally.take(part);
+        if (event !== undefined) yield numbered(event);
       }
-      finishReason ??= 'stop';
+      const finishReason = tally.finishReason();
       status = 'succeeded';
       const saveError = await record();
       // An answer that could not be saved is not a success the caller can build on (history, usage).
@@ -325,22 +180,14 @@ export function createChatService(options: ChatServiceOptions) {
           retryable: saveError.retryable,
         });
       } else {
-        yield numbered({ type: 'finish', finishReason, usage });
+        yield numbered({ type: 'finish', finishReason, usage: tally.usage });
       }
     } catch (error) {
       if (signal.aborted) {
         status = 'cancelled';
         return;
       }
-      if (deadline.timedOut && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
-        failure = new AppError(
-          'TIMEOUT_ERROR',
-          `The run took longer than ${Math.round(options.runTimeoutMs / 1000)} s and was stopped.`,
-        );
-      } else {
-        failure = toAppError(error);
-        if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ err: error, runId }, 'run failed');
-      }
+      failure = runFailure(options, error, deadline.timedOut, observed.logger);
       status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
       await record();
       yield numbered({ type: 'error', code: failure.code, message: failure.message, retryable: failure.retryable });
@@ -354,43 +201,141 @@ export function createChatService(options: ChatServiceOptions) {
   }
 
   return {
-    runChat,
-    recordLostRun,
+    /**
+     * Starts one chat: resolves once it has started (its header and `run-start`), or throws what
+     * refused it (unknown bot, bad history, limits) before any event. Aborting `signal` cancels it.
+     */
+    async start(request: ChatRequest, context: ChatContext, signal: AbortSignal): Promise<StartedRun> {
+      const prepared = await prepare(request, context, signal);
+      const events = execute(prepared, request, context, signal);
+      const first = await events.next();
+      if (first.done || first.value.type !== 'run-start')
+        throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
+      return { header: prepared.header, start: first.value, events };
+    },
+
+    /**
+     * Records a run whose instance stopped before it ended, as failed with `error`, from its header
+     * and the events it logged. Another instance calls this (the run manager's follower that ends the run).
+     */
+    recordLostRun: (run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError) =>
+      recordLostRun(options, run, events, error),
   };
 }
 export type ChatService = ReturnType<typeof createChatService>;
 
-function addUsage(total: Usage, more: Usage): Usage {
-  return {
-    promptTokens: total.promptTokens + more.promptTokens,
-    completionTokens: total.completionTokens + more.completionTokens,
-    totalTokens: total.totalTokens + more.totalTokens,
-  };
+/** A run lost with its instance, recorded as failed from its header and the events it logged. */
+async function recordLostRun(
+  options: ChatServiceOptions,
+  run: RunHeader,
+  events: AsyncIterable<ChatEvent>,
+  error: AppError,
+): Promise<void> {
+  const answer = await collectAnswer(toRunStart(run), events);
+  await saveRun(
+    options,
+    {
+      ...run,
+      status: 'failed',
+      finishReason: undefined,
+      error: { code: error.code, message: error.message },
+      usage: answer.usage,
+      timeToFirstTokenMs: undefined,
+      durationMs: Date.now() - run.createdAt,
+      provider: undefined,
+      answer: {
+        content: answer.content,
+        reasoning: answer.reasoning,
+        toolCalls: answer.toolCalls.map(toStoredToolCall),
+      },
+    },
+    [],
+  );
 }
 
-function toStoredToolCall(call: Omit<StoredToolCall, 'result'> & { result?: string | undefined }): StoredToolCall {
-  const { id, kind, name, arguments: callArguments, result } = call;
-  return { id, kind, name, arguments: callArguments, ...(result === undefined ? {} : { result }) };
+async function findBot(options: ChatServiceOptions, appId: string, botId: string): Promise<BotRecord> {
+  const bot = await options.cache.getOrLoad(cacheKeys.workflow(appId, botId), () => options.bots.findBot(appId, botId));
+  if (!bot) throw new AppError('NOT_FOUND', `Bot "${botId}" was not found for this app.`, { param: 'bot_id' });
+  return bot;
 }
 
-function observeRun(metrics: Metrics, record: RunRecord): void {
-  const { transport } = record;
-  metrics.activeRuns.dec();
-  metrics.runs.inc({ transport, bot: record.botId, status: record.status, code: record.error?.code ?? 0 });
-  metrics.runDuration.observe({ transport }, record.durationMs / 1000);
-  if (record.timeToFirstTokenMs !== undefined)
-    metrics.timeToFirstToken.observe({ transport }, record.timeToFirstTokenMs / 1000);
-  metrics.tokens.inc({ kind: 'prompt' }, record.usage.promptTokens);
-  metrics.tokens.inc({ kind: 'completion' }, record.usage.completionTokens);
+async function loadHistory(
+  options: ChatServiceOptions,
+  appId: string,
+  bot: BotRecord,
+  chatId: string | undefined,
+): Promise<ModelMessage[]> {
+  if (chatId === undefined) return [];
+  const { cache } = options;
+  const session = await cache.getOrLoad(cacheKeys.session(appId, chatId), async () => {
+    const botId = await options.runs.findChatBot(appId, chatId);
+    return botId === undefined ? undefined : { botId };
+  });
+  if (session === undefined) return [];
+  if (session.botId !== bot.botId) {
+    throw new AppError('VALIDATION_ERROR', `Chat "${chatId}" belongs to another bot.`, { param: 'chat_id' });
+  }
+  const stored = await cache.getOrLoad(cacheKeys.history(appId, chatId), () =>
+    options.runs.loadHistory({ appId, chatId, limit: STORED_HISTORY_LIMIT }),
+  );
+  const budget = bot.definition.kind === 'chat' ? bot.definition.history : undefined;
+  return applyHistoryBudget(stored ?? [], budget);
 }
 
-/**
- * Waits for a run's first event, `run-start`: everything that can refuse a request (unknown bot,
- * limits, input checks) has then been decided, and errors are still thrown, before any byte is sent.
- */
-export async function awaitRunStart(events: AsyncGenerator<ChatEvent>): Promise<RunStart> {
-  const first = await events.next();
-  if (first.done || first.value.type !== 'run-start')
-    throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
-  return first.value;
+/** Stores a finished run with its node runs, and lets the chat's next turn see it. */
+async function saveRun(options: ChatServiceOptions, record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
+  await options.runs.recordRun(record, options.events ? runFinishedEvents(record, nodeRuns) : []);
+  options.events?.nudge();
+  await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
+  if (record.chatId !== undefined) {
+    await options.cache.delete(cacheKeys.history(record.appId, record.chatId));
+    await options.cache.set(cacheKeys.session(record.appId, record.chatId), { botId: record.botId });
+  }
+}
+
+/** Observes, stores and logs a run that ended; returns why it could not be saved, if it could not. */
+async function finishRecord(
+  options: ChatServiceOptions,
+  observed: ObservedRun,
+  record: RunRecord,
+  nodeRuns: NodeRunRecord[],
+  requestId: string,
+): Promise<AppError | undefined> {
+  const { logger } = observed;
+  let saveError: AppError | undefined;
+  observed.finish(record);
+  try {
+    await saveRun(options, record, nodeRuns);
+  } catch (error) {
+    logger.error({ err: error }, 'could not record run');
+    saveError = toAppError(error);
+  }
+  logger.info(
+    {
+      requestId,
+      appId: record.appId,
+      botId: record.botId,
+      transport: record.transport,
+      status: record.status,
+      code: record.error?.code ?? 0,
+      ttftMs: record.timeToFirstTokenMs,
+      durationMs: record.durationMs,
+      totalTokens: record.usage.totalTokens,
+    },
+    'run finished',
+  );
+  return saveError;
+}
+
+/** Why a run that threw failed: its own timeout (code 1005), or the error as the table knows it. */
+function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boolean, logger: Logger): AppError {
+  if (timedOut && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
+    return new AppError(
+      'TIMEOUT_ERROR',
+      `The run took longer than ${Math.round(options.runTimeoutMs / 1000)} s and was stopped.`,
+    );
+  }
+  const failure = toAppError(error);
+  if (failure.errorName === 'UNKNOWN_ERROR') logger.error({ err: error }, 'run failed');
+  return failure;
 }

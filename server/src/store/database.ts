@@ -3,6 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, MysqlDialect, SqliteDialect, type Generated } from 'kysely';
 import { createPool } from 'mysql2';
+import { redactUrl } from '../lib/redact-url.ts';
 import { withStatementCache } from './sqlite-statement-cache.ts';
 
 export type AppTable = { id: string; name: string; status: 'active' | 'disabled'; created_at: number };
@@ -83,6 +84,29 @@ export type RunTable = {
   finished_at: number | null;
   /** UTC day of `created_at`, `YYYY-MM-DD`: usage groups by it. */
   day: string | null;
+  /** Provider ids that answered, comma-separated; null when no model answered. */
+  provider: string | null;
+};
+
+export type ProviderTable = {
+  id: string;
+  type: string;
+  base_url: string;
+  /** Sealed (secret-box.ts). */
+  api_key: string | null;
+  api_key_last4: string | null;
+  /** Sealed JSON object. */
+  headers: string | null;
+  /** Comma-separated, for reads. */
+  header_names: string | null;
+  default_model: string | null;
+  timeout_ms: number | null;
+  connect_timeout_ms: number | null;
+  max_concurrency: number | null;
+  /** JSON array of app ids; null for every app. */
+  allowed_apps: string | null;
+  created_at: number;
+  updated_at: number;
 };
 
 export type NodeRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'timeout';
@@ -106,6 +130,16 @@ export type NodeRunTable = {
   output: string | null;
 };
 
+/** An event for the event sink, until the relay has published it (then `sent_at`). */
+export type EventOutboxTable = {
+  seq: Generated<number>;
+  id: string;
+  subject: string;
+  payload: string;
+  created_at: number;
+  sent_at: number | null;
+};
+
 export type DatabaseSchema = {
   apps: AppTable;
   api_keys: ApiKeyTable;
@@ -116,6 +150,8 @@ export type DatabaseSchema = {
   messages: MessageTable;
   runs: RunTable;
   node_runs: NodeRunTable;
+  providers: ProviderTable;
+  event_outbox: EventOutboxTable;
 };
 
 export type Database = Kysely<DatabaseSchema>;
@@ -162,10 +198,4 @@ export function createDatabase(options: { databaseUrl: string | undefined; sqlit
     kind: 'sqlite',
     describe: `sqlite:${options.sqlitePath}`,
   };
-}
-
-export function redactUrl(url: URL): string {
-  const copy = new URL(url.href);
-  if (copy.password) copy.password = '***';
-  return copy.href;
 }

@@ -29,11 +29,32 @@ export type RunRecord = {
   createdAt: number;
   question: string;
   answer: { content: string; reasoning: string; toolCalls: StoredToolCall[] };
+  /** Provider ids that answered its model calls, comma-separated (a fallback's when it took over). */
+  provider: string | undefined;
 };
+
+/** An event for the event sink (observability/run-events.ts builds them), as the outbox stores it. */
+export type OutboxEvent = { id: string; subject: string; payload: string; createdAt: number };
+
+/** Adds events to the outbox, inside the caller's transaction (or on their own). */
+export async function writeOutbox(db: Database, events: OutboxEvent[]): Promise<void> {
+  await db
+    .insertInto('event_outbox')
+    .values(
+      events.map((event) => ({
+        id: event.id,
+        subject: event.subject,
+        payload: event.payload,
+        created_at: event.createdAt,
+        sent_at: null,
+      })),
+    )
+    .execute();
+}
 
 export function createRunRepository(db: Database, kind: DatabaseKind) {
   /** Writes one run (and its chat and messages) with `executor`, inside the caller's transaction. */
-  async function writeRun(transaction: Database, record: RunRecord): Promise<void> {
+  async function writeRun(transaction: Database, record: RunRecord, events: OutboxEvent[]): Promise<void> {
     const now = Date.now();
     const { chatId } = record;
     if (chatId !== undefined) {
@@ -45,8 +66,13 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         created_at: now,
         updated_at: now,
       };
+      // A later turn only moves the chat's `updated_at` (the sidebar lists chats by last activity).
       const insert = transaction.insertInto('chats').values(chat);
-      await (kind === 'mysql' ? insert.ignore() : insert.onConflict((conflict) => conflict.doNothing())).execute();
+      await (
+        kind === 'mysql'
+          ? insert.onDuplicateKeyUpdate({ updated_at: now })
+          : insert.onConflict((conflict) => conflict.columns(['app_id', 'id']).doUpdateSet({ updated_at: now }))
+      ).execute();
       const { answer } = record;
       const messages: Array<Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status'>> = [
         { role: 'user', content: record.question, reasoning: null, tool_calls: null, status: 'complete' },
@@ -100,24 +126,32 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         created_at: record.createdAt,
         finished_at: now,
         day: new Date(record.createdAt).toISOString().slice(0, 10),
+        provider: record.provider?.slice(0, 255) ?? null,
       })
       .execute();
+    if (events.length > 0) await writeOutbox(transaction, events);
   }
 
   /**
    * Runs that finish in the same event-loop turn are written in one transaction: under load that is
    * one commit for many runs instead of one each. Each caller still waits for its own run's commit.
    */
-  let batch: Array<{ record: RunRecord; resolve: () => void; reject: (error: unknown) => void }> = [];
+  let batch: Array<{
+    record: RunRecord;
+    events: OutboxEvent[];
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }> = [];
   async function flush(): Promise<void> {
     const items = batch;
     batch = [];
     const only = items.length === 1 ? items[0] : undefined;
     try {
-      if (only && only.record.chatId === undefined) await writeRun(db, only.record);
+      if (only && only.record.chatId === undefined && only.events.length === 0)
+        await writeRun(db, only.record, only.events);
       else
         await db.transaction().execute(async (transaction) => {
-          for (const item of items) await writeRun(transaction, item.record);
+          for (const item of items) await writeRun(transaction, item.record, item.events);
         });
       for (const item of items) item.resolve();
     } catch (error) {
@@ -126,7 +160,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       for (const item of items) {
         await db
           .transaction()
-          .execute((transaction) => writeRun(transaction, item.record))
+          .execute((transaction) => writeRun(transaction, item.record, item.events))
           .then(item.resolve, item.reject);
       }
     }
@@ -156,9 +190,10 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       return row?.bot_id;
     },
 
-    recordRun(record: RunRecord): Promise<void> {
+    /** Stores a finished run, and `events` for the event sink in the same transaction. */
+    recordRun(record: RunRecord, events: OutboxEvent[] = []): Promise<void> {
       return new Promise((resolve, reject) => {
-        batch.push({ record, resolve, reject });
+        batch.push({ record, events, resolve, reject });
         if (batch.length === 1) afterThisTurn(() => void flush());
       });
     },
@@ -188,6 +223,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
           'day',
           'bot_id',
           'api_key_id',
+          'provider',
           expression.fn.countAll<number>().as('runs'),
           expression.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
           expression.fn.sum<number>('completion_tokens').as('completion_tokens'),
@@ -196,7 +232,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         .where('app_id', '=', input.appId)
         .where('day', '>=', input.from)
         .where('day', '<=', input.to)
-        .groupBy(['day', 'bot_id', 'api_key_id'])
+        .groupBy(['day', 'bot_id', 'api_key_id', 'provider'])
         .orderBy('day')
         .orderBy('bot_id')
         .execute();
@@ -205,11 +241,86 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         day: row.day ?? '',
         botId: row.bot_id,
         apiKeyId: row.api_key_id,
+        provider: row.provider,
         runs: Number(row.runs),
         promptTokens: Number(row.prompt_tokens),
         completionTokens: Number(row.completion_tokens),
         totalTokens: Number(row.total_tokens),
       }));
+    },
+
+    /** A user's chats of this app, most recently active first; `before` is the last page's `nextBefore`. */
+    async listChats(input: { appId: string; uid: string; limit: number; before?: { updatedAt: number; id: string } }) {
+      let query = db
+        .selectFrom('chats')
+        .select((expression) => [
+          'chats.id',
+          'chats.bot_id',
+          'chats.created_at',
+          'chats.updated_at',
+          expression
+            .selectFrom('messages')
+            .select('messages.content')
+            .whereRef('messages.app_id', '=', 'chats.app_id')
+            .whereRef('messages.chat_id', '=', 'chats.id')
+            .orderBy('messages.id')
+            .limit(1)
+            .as('first_message'),
+        ])
+        .where('chats.app_id', '=', input.appId)
+        .where('chats.uid', '=', input.uid);
+      const { before } = input;
+      if (before) {
+        query = query.where((expression) =>
+          expression.or([
+            expression('chats.updated_at', '<', before.updatedAt),
+            expression.and([
+              expression('chats.updated_at', '=', before.updatedAt),
+              expression('chats.id', '<', before.id),
+            ]),
+          ]),
+        );
+      }
+      const rows = await query
+        .orderBy('chats.updated_at', 'desc')
+        .orderBy('chats.id', 'desc')
+        .limit(input.limit + 1)
+        .execute();
+      const page = rows.slice(0, input.limit);
+      const last = page.at(-1);
+      return {
+        chats: page,
+        next: rows.length > input.limit && last ? { updatedAt: Number(last.updated_at), id: last.id } : undefined,
+      };
+    },
+
+    /** An app's runs, newest first (run ids sort by creation); `before` is a run id. */
+    async listRuns(input: { appId: string; limit: number; before?: string | undefined }) {
+      let query = db
+        .selectFrom('runs')
+        .select([
+          'id',
+          'bot_id',
+          'bot_version',
+          'chat_id',
+          'uid',
+          'transport',
+          'status',
+          'finish_reason',
+          'error_code',
+          'total_tokens',
+          'time_to_first_token_ms',
+          'duration_ms',
+          'created_at',
+        ])
+        .where('app_id', '=', input.appId);
+      if (input.before) query = query.where('id', '<', input.before);
+      const rows = await query
+        .orderBy('id', 'desc')
+        .limit(input.limit + 1)
+        .execute();
+      const page = rows.slice(0, input.limit);
+      return { runs: page, nextBefore: rows.length > input.limit ? page.at(-1)?.id : undefined };
     },
 
     async findRun(appId: string, runId: string) {

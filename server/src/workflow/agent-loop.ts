@@ -1,8 +1,8 @@
 import type { AgentTool, FinishReason, OpenAITool } from '@astron-chat/shared';
 import { AppError, isAbortError } from '../errors/app-error.ts';
 import type { ChatModel, ModelMessage, ModelParameters } from '../providers/chat-model.ts';
-import type { NodeContext } from './engine.ts';
-import { streamModel } from './execute-bot.ts';
+import type { NodeContext } from './graph.ts';
+import { callModel } from './model-call.ts';
 import type { HttpCaller } from './http-call.ts';
 
 /** How much of a tool's answer goes back to the model and into the event. */
@@ -35,39 +35,22 @@ export async function runAgentLoop(
   const tools = options.tools.map(toOpenAITool);
   let answer = '';
   for (let loop = 1; loop <= options.maxLoopCount; loop += 1) {
-    let text = '';
-    let finishReason: FinishReason = 'stop';
-    const calls: Array<{ id: string; name: string; arguments: string }> = [];
     const request = {
       messages,
       parameters: options.parameters,
       inputs: {},
       user: context.input.user,
+      modelContext: context.input.modelContext,
       ...(tools.length > 0 ? { tools } : {}),
     };
-    for await (const part of streamModel(options.model, request, context.signal)) {
-      switch (part.type) {
-        case 'text-delta':
-          text += part.text;
-          if (options.stream) context.emit(part);
-          break;
-        case 'reasoning-delta':
-          if (options.stream) context.emit(part);
-          break;
-        case 'usage':
-          context.emit(part);
-          break;
-        case 'tool-call':
-          calls.push({ id: part.id, name: part.name, arguments: part.arguments });
-          break;
-        case 'finish':
-          finishReason = part.finishReason;
-          break;
-        case 'step-start':
-        case 'step-end':
-          break;
-      }
-    }
+    const {
+      text,
+      toolCalls: calls,
+      finishReason,
+    } = await callModel(context, options.model, request, {
+      stream: options.stream,
+      keepReasoning: false,
+    });
     answer += text;
     if (calls.length === 0) return { text: answer, finishReason, stoppedAtLimit: false };
 
@@ -75,13 +58,14 @@ export async function runAgentLoop(
     const results = await Promise.all(
       calls.map(async (call) => {
         const tool = options.tools.find((candidate) => candidate.name === call.name);
+        const startedAt = performance.now();
         const outcome = tool
           ? await runTool(tool, call.arguments, context, options.http)
           : { result: JSON.stringify({ error: `There is no tool "${call.name}".` }), failed: true };
-        return { call, tool, ...outcome };
+        return { call, tool, ...outcome, durationMs: Math.round(performance.now() - startedAt) };
       }),
     );
-    for (const { call, tool, result, failed } of results) {
+    for (const { call, tool, result, failed, durationMs } of results) {
       const reason = text.trim() || `Round ${loop} of at most ${options.maxLoopCount}: the model called ${call.name}.`;
       context.emit({
         type: 'tool-call',
@@ -92,6 +76,7 @@ export async function runAgentLoop(
         arguments: call.arguments,
         result,
         reason: failed ? `${reason} The tool failed; its error was given to the model.` : reason,
+        durationMs,
       });
       messages.push({ role: 'tool', content: result, toolCallId: call.id });
     }

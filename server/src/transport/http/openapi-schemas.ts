@@ -143,12 +143,13 @@ export const openaiErrorSchema = z.object({
   error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }),
 });
 
-export const openaiModelsSchema = z.object({
-  object: z.literal('list'),
-  data: z.array(
-    z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() }),
-  ),
+export const openaiModelSchema = z.object({
+  id: z.string(),
+  object: z.literal('model'),
+  created: z.number().int(),
+  owned_by: z.string(),
 });
+export const openaiModelsSchema = z.object({ object: z.literal('list'), data: z.array(openaiModelSchema) });
 
 export const historySchema = z.object({
   chat_id: z.string(),
@@ -186,6 +187,45 @@ export const usageReportSchema = z.object({
   ...envelope,
 });
 
+const page = { next_before: z.string().nullable().meta({ description: 'Pass as `before` for the next page.' }) };
+
+export const chatListSchema = z.object({
+  uid: z.string(),
+  chats: z.array(
+    z.object({
+      chat_id: z.string(),
+      bot_id: z.string(),
+      title: z.string(),
+      created: z.number().int(),
+      updated: z.number().int(),
+    }),
+  ),
+  ...page,
+  ...envelope,
+});
+
+export const runListSchema = z.object({
+  runs: z.array(
+    z.object({
+      run_id: z.string(),
+      bot_id: z.string(),
+      bot_version: z.number().int(),
+      chat_id: z.string().nullable(),
+      uid: z.string(),
+      transport: z.string(),
+      status: z.string(),
+      finish_reason: z.string().nullable(),
+      error_code: z.number().int().nullable(),
+      total_tokens: z.number().int(),
+      time_to_first_token_ms: z.number().nullable(),
+      duration_ms: z.number().nullable(),
+      created: z.number().int(),
+    }),
+  ),
+  ...page,
+  ...envelope,
+});
+
 const camelUsage = z.object({
   promptTokens: z.number().int(),
   completionTokens: z.number().int(),
@@ -218,19 +258,32 @@ export const runReadSchema = z.object({
 
 export const calculatorResponseSchema = z.object({ expression: z.string(), result: z.number() });
 
+const healthChecks = z.record(
+  z.string(),
+  z.looseObject({
+    kind: z.string(),
+    required: z.boolean(),
+    status: z.enum(['up', 'down']),
+    latencyMs: z.number(),
+    error: z.string().exactOptional(),
+  }),
+);
+
 export const healthSchema = z.object({
   status: z.enum(['ok', 'degraded', 'unavailable']),
-  checks: z.record(
-    z.string(),
-    z.object({
-      kind: z.string(),
-      required: z.boolean(),
-      status: z.enum(['up', 'down']),
-      latencyMs: z.number(),
-      error: z.string().exactOptional(),
-    }),
-  ),
+  checks: healthChecks,
+  timestamp: z.string(),
   demoMode: z.boolean(),
+});
+
+export const livenessSchema = z.object({ status: z.literal('live'), timestamp: z.string() });
+
+export const readinessSchema = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  failing: z.array(z.string()).exactOptional(),
+  message: z.string().exactOptional(),
+  checks: healthChecks,
+  timestamp: z.string(),
 });
 
 /** tRPC's SSE frames carry one `ChatEvent` in `data` (superjson: `{"json": …}`), with `id` = `runId:seq`. */

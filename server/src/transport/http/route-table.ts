@@ -31,8 +31,6 @@ export function createRouteTable(entries: RouteEntry[]) {
     }
   }
   return {
-    /** Every route, for the OpenAPI document (which therefore lists exactly what is served). */
-    entries: entries.map(({ method, path }) => ({ method, path })),
     match(method: string, path: string): { entry: RouteEntry; params: string[] } | undefined {
       const found = exact.get(`${method} ${path}`);
       if (found) return { entry: found, params: [] };

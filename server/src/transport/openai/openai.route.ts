@@ -1,10 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { httpStatusOfCode, openaiChatRequestSchema } from '@astron-chat/shared';
 import { z } from 'zod';
-import type { AppError } from '../../errors/app-error.ts';
-import { fromZodError } from '../../errors/app-error.ts';
+import { AppError, fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
-import { awaitRunStart } from '../../chat/run-chat.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
 import { openSseStream } from '../http/sse-writer.ts';
@@ -17,7 +15,7 @@ export const OPENAI_PING_FRAME = ': ping\n\n';
 
 /** `POST /v1/chat/completions` and `GET /v1/models`, as the OpenAI SDKs expect them. */
 export function createOpenAIRoutes(dependencies: TransportDependencies) {
-  const { authenticator, chat, config, bots } = dependencies;
+  const { authenticator, runs, config, bots } = dependencies;
 
   async function handleCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
     const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
@@ -26,12 +24,11 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     const body = parsed.data;
 
     const controller = abortOnClose(response);
-    const events = chat.runChat(
+    const { start, events } = await runs.run(
       fromOpenAIRequest(body),
       { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'openai' },
       controller.signal,
     );
-    const start = await awaitRunStart(events);
     const id = `chatcmpl-${start.runId}`;
 
     if (!body.stream) {
@@ -82,7 +79,21 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     });
   }
 
-  return { handleCompletion, handleModels };
+  /** `GET /v1/models/{id}`: one of the app's bots in OpenAI's model shape; 404 with an OpenAI error body otherwise. */
+  async function handleModel(request: IncomingMessage, response: ServerResponse, _requestId: string, params: string[]) {
+    const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
+    const id = params[0] ?? '';
+    const bot = (await bots.listBots(caller.appId)).find((candidate) => candidate.id === id);
+    if (!bot) throw new AppError('NOT_FOUND', `The model '${id}' does not exist.`, { param: 'model' });
+    sendJson(response, 200, {
+      id: bot.id,
+      object: 'model',
+      created: Math.floor(bot.created_at / 1000),
+      owned_by: caller.appId,
+    });
+  }
+
+  return { handleCompletion, handleModels, handleModel };
 }
 
 export function sendOpenAIError(response: ServerResponse, error: AppError): void {
