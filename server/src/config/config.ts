@@ -70,6 +70,15 @@ const environmentSchema = z.object({
   /** Origins (`https://api.example.com`) that workflow `http` nodes and agent http tools may call,
    * comma-separated. Default none; demo mode also allows this server's own origin. */
   HTTP_TOOL_ALLOWLIST: commaList(''),
+  /** Browser origins (`https://app.example.com`) that may call this server, comma-separated, or `*` for any.
+   * Default none: only same-origin pages and non-browser callers. */
+  CORS_ORIGINS: commaList('').pipe(
+    z.array(
+      z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'each entry must be an origin like https://app.example.com, or *'),
+    ),
+  ),
+  /** Send `access-control-allow-credentials: true` to listed origins (cookies). Not with `*`. Default false. */
+  CORS_ALLOW_CREDENTIALS: booleanFromEnv.default(false),
   /** Let allow-listed host names resolve to private or loopback addresses. Default false. */
   HTTP_TOOL_ALLOW_PRIVATE: booleanFromEnv.default(false),
   /** Inputs containing any of these terms (comma-separated, case-insensitive) are refused with 1007. */
@@ -172,6 +181,7 @@ export type Config = Readonly<{
     activeRunsPerInstance: number;
   };
   httpTools: { allowlist: string[]; allowPrivateNetwork: boolean };
+  cors: { origins: string[]; allowCredentials: boolean };
   inputPolicy: {
     blockedTerms: string[];
     maxInputChars: number;
@@ -197,6 +207,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     throw new Error(`Invalid configuration: ${problems.join('; ')}`);
   }
   const env = parsed.data;
+  if (env.CORS_ALLOW_CREDENTIALS && env.CORS_ORIGINS.includes('*')) {
+    throw new Error(
+      'Invalid configuration: CORS_ORIGINS: "*" cannot be combined with CORS_ALLOW_CREDENTIALS; list the origins instead',
+    );
+  }
   const embedded = env.DATABASE_URL === undefined;
   const demoMode = env.DEMO_MODE ?? (embedded && LOOPBACK_HOSTS.has(env.HOST));
   return Object.freeze({
@@ -232,6 +247,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     streamMaxBufferedBytes: env.STREAM_MAX_BUFFERED_BYTES,
     adminToken: env.ADMIN_TOKEN ?? (demoMode ? DEMO_ADMIN_TOKEN : undefined),
     httpTools: { allowlist: env.HTTP_TOOL_ALLOWLIST, allowPrivateNetwork: env.HTTP_TOOL_ALLOW_PRIVATE },
+    cors: {
+      origins: env.CORS_ORIGINS.map((origin) => origin.toLowerCase()),
+      allowCredentials: env.CORS_ALLOW_CREDENTIALS,
+    },
     inputPolicy: {
       blockedTerms: env.INPUT_BLOCKED_TERMS,
       maxInputChars: env.INPUT_MAX_CHARS,

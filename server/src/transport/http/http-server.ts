@@ -6,7 +6,8 @@ import { sendOpenAIError } from '../openai/openai.route.ts';
 import { createRoutes, type Operations } from '../routes.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { createConsoleFiles } from './console-files.ts';
-import { requestIdOf } from './http-io.ts';
+import { createCors } from './cors.ts';
+import { refuseUpgrade, requestIdOf } from './http-io.ts';
 import { createRouteTable } from './route-table.ts';
 
 /**
@@ -17,6 +18,7 @@ export function createHttpServer(dependencies: TransportDependencies, operations
   const { logger } = dependencies;
   const { routes: entries, upgrades, trpc } = createRoutes(dependencies, operations);
   const routes = createRouteTable(entries);
+  const cors = createCors(dependencies.config.cors);
   const consoleFiles = createConsoleFiles({ directory: dependencies.config.consoleDir });
   /** Paths no route takes are the web console's files, or not found. */
   async function consoleOrNotFound(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -61,11 +63,17 @@ export function createHttpServer(dependencies: TransportDependencies, operations
       );
     });
     const dispatch = () => {
+      const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
+      try {
+        if (cors.apply(request, response)) return;
+      } catch (error) {
+        onError(response, toAppError(error), requestId);
+        return;
+      }
       if (isTrpc) {
         trpc.serve(request, response, path, requestId);
         return;
       }
-      const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
       const handle = entry?.route ?? consoleOrNotFound;
       handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
         const appError = toAppError(error);
@@ -81,7 +89,9 @@ export function createHttpServer(dependencies: TransportDependencies, operations
   server.on('upgrade', (request: IncomingMessage, socket, head: Buffer) => {
     const path = (request.url ?? '/').split('?', 1)[0];
     const upgrade = upgrades.find((candidate) => candidate.path === path);
-    if (upgrade) upgrade.handleUpgrade(request, socket, head);
+    const refused = cors.refuseUpgrade(request);
+    if (refused) refuseUpgrade(socket, refused);
+    else if (upgrade) upgrade.handleUpgrade(request, socket, head);
     else socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
   });
 

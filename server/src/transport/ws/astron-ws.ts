@@ -8,7 +8,7 @@ import type { Caller } from '../../auth/authenticator.ts';
 import { tracing } from '../../observability/tracing.ts';
 import { createId } from '../../lib/ids.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
-import { requestIdOf } from '../http/http-io.ts';
+import { refuseUpgrade, requestIdOf } from '../http/http-io.ts';
 import { createAstronFramer, fromAstronRequest } from '../astron/astron-frames.ts';
 import { openSocketIo } from './socket-io.ts';
 
@@ -156,11 +156,7 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
           signa: url.searchParams.get('signa')?.replaceAll(' ', '+'),
         });
       } catch (error) {
-        const appError = toAppError(error);
-        const body = JSON.stringify({ code: appError.code, message: appError.message });
-        socket.end(
-          `HTTP/1.1 ${appError.httpStatus} ${appError.errorName}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-        );
+        refuseUpgrade(socket, toAppError(error));
         return;
       }
       wss.handleUpgrade(request, socket, head, (webSocket) =>
