@@ -131,6 +131,9 @@ export function applyChatEvent(state: ChatCompletionState, event: ChatEvent, ela
       state.error = { code: event.code, message: event.message };
       state.status = 'failed';
       break;
+    case 'logprobs':
+      // Token log-probabilities are for callers that asked for them (onEvent); the view shows none.
+      break;
   }
 }
 
