@@ -9,6 +9,8 @@ export type CollectedAnswer = {
   content: string;
   reasoning: string;
   toolCalls: CollectedToolCall[];
+  /** Token log probabilities, when the caller asked and the upstream sent them. */
+  logprobs: unknown[] | undefined;
   usage: Usage;
   finishReason: FinishReason | undefined;
   error: Extract<ChatEvent, { type: 'error' }> | undefined;
@@ -23,6 +25,7 @@ export async function collectAnswer(
     content: '',
     reasoning: '',
     toolCalls: [],
+    logprobs: undefined,
     usage: zeroUsage(),
     finishReason: undefined,
     error: undefined,
@@ -40,6 +43,9 @@ export async function collectAnswer(
         break;
       case 'usage':
         answer.usage = event.usage;
+        break;
+      case 'logprobs':
+        (answer.logprobs ??= []).push(...event.content);
         break;
       case 'finish':
         answer.usage = event.usage;

@@ -85,6 +85,13 @@ const environmentSchema = z.object({
   INPUT_BLOCKED_TERMS: commaList(''),
   /** Longest question plus inputs, characters. Default 100000. */
   INPUT_MAX_CHARS: z.coerce.number().int().min(1).default(100_000),
+  /** Largest inline data of one content part (a data: image URL, input_audio data, file_data), bytes;
+   * larger is refused with 1011. The whole body is bounded by MAX_BODY_BYTES. Default 512 KiB. */
+  INPUT_MAX_PART_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(512 * 1024),
   /** OpenAI-compatible moderation endpoint (`…/v1/moderations`); unset means no moderation call. */
   MODERATION_URL: z.string().url().optional(),
   MODERATION_API_KEY: z.string().optional(),
@@ -178,6 +185,7 @@ export type Config = Readonly<{
   inputPolicy: {
     blockedTerms: string[];
     maxInputChars: number;
+    maxPartBytes: number;
     moderation: { url: string; apiKey: string | undefined; model: string | undefined } | undefined;
     files: { allowedOrigins: string[]; allowedTypes: string[]; maxBytes: number };
   };
@@ -246,6 +254,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     inputPolicy: {
       blockedTerms: env.INPUT_BLOCKED_TERMS,
       maxInputChars: env.INPUT_MAX_CHARS,
+      maxPartBytes: env.INPUT_MAX_PART_BYTES,
       moderation:
         env.MODERATION_URL === undefined
           ? undefined
