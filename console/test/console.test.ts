@@ -7,9 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testBackends } from '../../server/test/support/backends.ts';
+import { launchChromium } from '../../server/test/support/browser.ts';
 import { startTestApp, type TestApp } from '../../server/test/support/test-app.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -54,18 +55,7 @@ const sockets = new Set<Socket>();
 beforeAll(async () => {
   await ensureBuilt();
   [browser, server, fastServer] = await Promise.all([
-    chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-background-networking',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    }),
+    launchChromium(),
     // MySQL and Redis when the suite has them (CI does): follow, reload and reconnect then read the Redis run log.
     startTestApp(backend, { env: { DEMO_MODEL_DELAY_MS: String(DELAY_MS) } }),
     // 1 ms between words: a thousand deltas a second, faster than any model, without one burst.
