@@ -39,6 +39,7 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
         .selectFrom('runs')
         .select(['status', 'finish_reason'])
         .where('id', '=', runId)
+        .where('status', '!=', 'running')
         .executeTakeFirst();
       return run;
     });

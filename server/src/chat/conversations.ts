@@ -32,7 +32,7 @@ export function createConversationService(options: { runs: RunRepository }) {
       if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
         throw new AppError('VALIDATION_ERROR', 'limit must be an integer from 1 to 200.', { param: 'limit' });
       }
-      if ((await options.runs.findChatBot(appId, chatId)) === undefined) {
+      if ((await options.runs.findChat(appId, chatId)) === undefined) {
         throw new AppError('NOT_FOUND', `Chat "${chatId}" was not found for this app.`, { param: 'chat_id' });
       }
       const { messages, nextBefore } = await options.runs.listMessages({ appId, chatId, limit, before: page.before });

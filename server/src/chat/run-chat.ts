@@ -15,7 +15,7 @@ import type { InputAudit } from './input-audit.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
-import type { RunRecord, RunRepository, StoredToolCall } from '../store/run.repository.ts';
+import { ChatOwnerError, type RunRecord, type RunRepository, type StoredToolCall } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
 
 /** A chat request after a transport has parsed it; the same for every transport. */
@@ -125,16 +125,31 @@ export function createChatService(options: ChatServiceOptions) {
     return bot;
   }
 
-  async function loadHistory(appId: string, bot: BotRecord, chatId: string | undefined): Promise<ModelMessage[]> {
-    if (chatId === undefined) return [];
-    const session = await cache.getOrLoad(cacheKeys.session(appId, chatId), async () => {
-      const botId = await options.runs.findChatBot(appId, chatId);
-      return botId === undefined ? undefined : { botId };
-    });
-    if (session === undefined) return [];
-    if (session.botId !== bot.botId) {
+  /** A chat belongs to one bot and one user of one app; anyone else reads it as not found. */
+  function checkChatOwner(chatId: string, owner: { botId: string; uid: string }, bot: BotRecord, uid: string): void {
+    if (owner.uid !== uid) {
+      throw new AppError('NOT_FOUND', `Chat "${chatId}" was not found for user "${uid}".`, { param: 'chat_id' });
+    }
+    if (owner.botId !== bot.botId) {
       throw new AppError('VALIDATION_ERROR', `Chat "${chatId}" belongs to another bot.`, { param: 'chat_id' });
     }
+  }
+
+  async function loadHistory(
+    appId: string,
+    bot: BotRecord,
+    chatId: string | undefined,
+    uid: string,
+  ): Promise<ModelMessage[]> {
+    if (chatId === undefined) return [];
+    let session = await cache.get<{ botId: string; uid?: string }>(cacheKeys.session(appId, chatId));
+    // Entries written before chats were bound to users name no user: read the chat again.
+    if (session?.uid === undefined) {
+      session = await options.runs.findChat(appId, chatId);
+      if (session) await cache.set(cacheKeys.session(appId, chatId), session);
+    }
+    if (session === undefined) return [];
+    checkChatOwner(chatId, { botId: session.botId, uid: session.uid ?? '' }, bot, uid);
     const stored = await cache.getOrLoad(cacheKeys.history(appId, chatId), () =>
       options.runs.loadHistory({ appId, chatId, limit: STORED_HISTORY_LIMIT }),
     );
@@ -142,14 +157,27 @@ export function createChatService(options: ChatServiceOptions) {
     return applyHistoryBudget(stored ?? [], budget);
   }
 
+  /** Writes the run's start (its user message and a `running` row); refuses another user's chat. */
+  async function saveRunStart(run: RunHeader, bot: BotRecord): Promise<void> {
+    try {
+      await options.runs.recordRunStart(run);
+    } catch (error) {
+      if (error instanceof ChatOwnerError && run.chatId !== undefined) {
+        checkChatOwner(run.chatId, error.owner, bot, run.uid);
+      }
+      throw error;
+    }
+    if (run.chatId !== undefined) {
+      await cache.delete(cacheKeys.history(run.appId, run.chatId));
+      await cache.set(cacheKeys.session(run.appId, run.chatId), { botId: run.botId, uid: run.uid });
+    }
+  }
+
   /** Stores a finished run with its node runs, and lets the chat's next turn see it. */
   async function saveRun(record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
     await options.runs.recordRun(record);
     await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
-    if (record.chatId !== undefined) {
-      await cache.delete(cacheKeys.history(record.appId, record.chatId));
-      await cache.set(cacheKeys.session(record.appId, record.chatId), { botId: record.botId });
-    }
+    if (record.chatId !== undefined) await cache.delete(cacheKeys.history(record.appId, record.chatId));
   }
 
   /**
@@ -186,7 +214,7 @@ export function createChatService(options: ChatServiceOptions) {
     const startedAt = Date.now();
     const bot = await resolveBot(context.appId, request.botId);
     const execution = executions.get(bot);
-    const history = await loadHistory(context.appId, bot, request.chatId);
+    const history = await loadHistory(context.appId, bot, request.chatId, request.uid);
     await options.inputAudit?.check(request, bot.definition, signal);
     signal.throwIfAborted();
 
@@ -266,6 +294,12 @@ export function createChatService(options: ChatServiceOptions) {
     };
 
     const release = await options.admission.admit(context);
+    try {
+      await saveRunStart(run, bot);
+    } catch (error) {
+      await release();
+      throw error;
+    }
     options.metrics.activeRuns.inc();
     // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
     const deadline = childSignal(signal, options.runTimeoutMs);

@@ -130,17 +130,16 @@ export function createAppRepository(db: Database) {
       return { id, secret };
     },
 
-    /** Active signing secrets of an app (several during a rotation). */
-    async findSecrets(appId: string): Promise<string[]> {
-      const rows = await db
+    /** Active signing secrets of an app (several during a rotation); none when the app is disabled. */
+    async findSecrets(appId: string): Promise<Array<{ id: string; secret: string }>> {
+      return db
         .selectFrom('app_secrets')
         .innerJoin('apps', 'apps.id', 'app_secrets.app_id')
-        .select('app_secrets.secret')
+        .select(['app_secrets.id', 'app_secrets.secret'])
         .where('app_secrets.app_id', '=', appId)
         .where('app_secrets.revoked_at', 'is', null)
         .where('apps.status', '=', 'active')
         .execute();
-      return rows.map((row) => row.secret);
     },
   };
 }

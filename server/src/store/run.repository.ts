@@ -1,7 +1,7 @@
 import type { FinishReason, ToolCallKind, Usage } from '@astron-chat/shared';
 import { createId } from '../lib/ids.ts';
 import { afterThisTurn } from '../lib/after-this-turn.ts';
-import type { Database, DatabaseKind, MessageTable, RunStatus } from './database.ts';
+import type { Database, DatabaseKind, RunStatus } from './database.ts';
 
 export type StoredToolCall = { id: string; kind: ToolCallKind; name: string; arguments: string; result?: string };
 
@@ -31,105 +31,149 @@ export type RunRecord = {
   answer: { content: string; reasoning: string; toolCalls: StoredToolCall[] };
 };
 
+/** What a run's row and user message hold from its start on (the record without its outcome). */
+export type RunStartRecord = Omit<
+  RunRecord,
+  'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer'
+>;
+
+/** Another user's chat, or another bot's: the run must not read or write it. */
+export class ChatOwnerError extends Error {
+  constructor(readonly owner: { botId: string; uid: string }) {
+    super('The chat belongs to another user or bot.');
+  }
+}
+
 export function createRunRepository(db: Database, kind: DatabaseKind) {
-  /** Writes one run (and its chat and messages) with `executor`, inside the caller's transaction. */
-  async function writeRun(transaction: Database, record: RunRecord): Promise<void> {
+  /**
+   * Written when a run starts, so that a crash loses nothing accepted: the chat (claimed by this
+   * user and bot if new), the user's message and a `running` run row. Throws ChatOwnerError when the
+   * chat is another user's or bot's, before anything of the run is written.
+   */
+  async function writeRunStart(transaction: Database, record: RunStartRecord): Promise<void> {
     const now = Date.now();
     const { chatId } = record;
     if (chatId !== undefined) {
-      const chat = {
+      const insert = transaction.insertInto('chats').values({
         app_id: record.appId,
         id: chatId,
         bot_id: record.botId,
         uid: record.uid,
         created_at: now,
         updated_at: now,
-      };
-      const insert = transaction.insertInto('chats').values(chat);
+      });
       await (kind === 'mysql' ? insert.ignore() : insert.onConflict((conflict) => conflict.doNothing())).execute();
-      const { answer } = record;
-      const messages: Array<Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status'>> = [
-        { role: 'user', content: record.question, reasoning: null, tool_calls: null, status: 'complete' },
-      ];
-      if (answer.content || answer.reasoning || answer.toolCalls.length > 0) {
-        messages.push({
+      // Read back inside the transaction: of two users claiming a new chat id at once, one wins.
+      const owner = await transaction
+        .selectFrom('chats')
+        .select(['bot_id', 'uid'])
+        .where('app_id', '=', record.appId)
+        .where('id', '=', chatId)
+        .executeTakeFirstOrThrow();
+      if (owner.uid !== record.uid || owner.bot_id !== record.botId) {
+        throw new ChatOwnerError({ botId: owner.bot_id, uid: owner.uid });
+      }
+      await transaction
+        .insertInto('messages')
+        .values({
+          id: createId('msg'),
+          app_id: record.appId,
+          chat_id: chatId,
+          run_id: record.runId,
+          role: 'user',
+          content: record.question,
+          reasoning: null,
+          tool_calls: null,
+          status: 'complete',
+          created_at: now,
+        })
+        .execute();
+    }
+    await transaction.insertInto('runs').values(toRunRow(record)).execute();
+  }
+
+  /**
+   * Writes a run's outcome: its row and its answer. A run whose start was never written (an
+   * instance of older code, lost with its process) gets its start written here first.
+   */
+  async function writeRun(transaction: Database, record: RunRecord): Promise<void> {
+    const now = Date.now();
+    const outcome = {
+      status: record.status,
+      finish_reason: record.finishReason ?? null,
+      error_code: record.error?.code ?? null,
+      error_message: record.error?.message.slice(0, 512) ?? null,
+      prompt_tokens: record.usage.promptTokens,
+      completion_tokens: record.usage.completionTokens,
+      total_tokens: record.usage.totalTokens,
+      time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
+      duration_ms: record.durationMs,
+      finished_at: now,
+    };
+    const update = () =>
+      transaction
+        .updateTable('runs')
+        .set(outcome)
+        .where('id', '=', record.runId)
+        .where('app_id', '=', record.appId)
+        .executeTakeFirst();
+    if (Number((await update()).numUpdatedRows) === 0) {
+      await writeRunStart(transaction, record);
+      await update();
+    }
+    const { chatId, answer } = record;
+    if (chatId !== undefined && (answer.content || answer.reasoning || answer.toolCalls.length > 0)) {
+      await transaction
+        .insertInto('messages')
+        .values({
+          id: createId('msg'),
+          app_id: record.appId,
+          chat_id: chatId,
+          run_id: record.runId,
           role: 'assistant',
           content: answer.content,
           reasoning: answer.reasoning || null,
           tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
           status: record.status === 'succeeded' ? 'complete' : 'partial',
-        });
-      }
-      await transaction
-        .insertInto('messages')
-        .values(
-          messages.map((message) => ({
-            ...message,
-            id: createId('msg'),
-            app_id: record.appId,
-            chat_id: chatId,
-            run_id: record.runId,
-            created_at: now,
-          })),
-        )
+          created_at: now,
+        })
         .execute();
     }
-    await transaction
-      .insertInto('runs')
-      .values({
-        id: record.runId,
-        app_id: record.appId,
-        bot_id: record.botId,
-        bot_version: record.botVersion,
-        chat_id: record.chatId ?? null,
-        uid: record.uid,
-        api_key_id: record.apiKeyId ?? null,
-        transport: record.transport,
-        model: record.model.slice(0, 128),
-        status: record.status,
-        finish_reason: record.finishReason ?? null,
-        error_code: record.error?.code ?? null,
-        error_message: record.error?.message.slice(0, 512) ?? null,
-        prompt_tokens: record.usage.promptTokens,
-        completion_tokens: record.usage.completionTokens,
-        total_tokens: record.usage.totalTokens,
-        time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
-        duration_ms: record.durationMs,
-        caller: record.caller ?? null,
-        caller_sid: record.callerSid ?? null,
-        created_at: record.createdAt,
-        finished_at: now,
-        day: new Date(record.createdAt).toISOString().slice(0, 10),
-      })
-      .execute();
   }
 
   /**
-   * Runs that finish in the same event-loop turn are written in one transaction: under load that is
-   * one commit for many runs instead of one each. Each caller still waits for its own run's commit.
+   * Writes queued in the same event-loop turn share one transaction: under load that is one commit
+   * for many runs instead of one each. Each caller still waits for its own write's commit.
    */
-  let batch: Array<{ record: RunRecord; resolve: () => void; reject: (error: unknown) => void }> = [];
+  type Write = { run: (transaction: Database) => Promise<void>; resolve: () => void; reject: (error: unknown) => void };
+  let batch: Write[] = [];
   async function flush(): Promise<void> {
     const items = batch;
     batch = [];
     const only = items.length === 1 ? items[0] : undefined;
     try {
-      if (only && only.record.chatId === undefined) await writeRun(db, only.record);
+      if (only) await db.transaction().execute((transaction) => only.run(transaction));
       else
         await db.transaction().execute(async (transaction) => {
-          for (const item of items) await writeRun(transaction, item.record);
+          for (const item of items) await item.run(transaction);
         });
       for (const item of items) item.resolve();
     } catch (error) {
       if (only) return only.reject(error);
-      // One bad record must not lose the others: write them one by one.
+      // One bad write must not lose the others: write them one by one.
       for (const item of items) {
         await db
           .transaction()
-          .execute((transaction) => writeRun(transaction, item.record))
+          .execute((transaction) => item.run(transaction))
           .then(item.resolve, item.reject);
       }
     }
+  }
+  function enqueue(run: Write['run']): Promise<void> {
+    return new Promise((resolve, reject) => {
+      batch.push({ run, resolve, reject });
+      if (batch.length === 1) afterThisTurn(() => void flush());
+    });
   }
 
   return {
@@ -146,21 +190,35 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       return rows.reverse();
     },
 
-    async findChatBot(appId: string, chatId: string): Promise<string | undefined> {
+    /** Which bot and user a chat of this app belongs to. */
+    async findChat(appId: string, chatId: string): Promise<{ botId: string; uid: string } | undefined> {
       const row = await db
         .selectFrom('chats')
-        .select('bot_id')
+        .select(['bot_id', 'uid'])
         .where('app_id', '=', appId)
         .where('id', '=', chatId)
         .executeTakeFirst();
-      return row?.bot_id;
+      return row && { botId: row.bot_id, uid: row.uid };
+    },
+
+    /** Writes a run's start (see writeRunStart); rejects with ChatOwnerError for another user's chat. */
+    recordRunStart(record: RunStartRecord): Promise<void> {
+      return enqueue((transaction) => writeRunStart(transaction, record));
     },
 
     recordRun(record: RunRecord): Promise<void> {
-      return new Promise((resolve, reject) => {
-        batch.push({ record, resolve, reject });
-        if (batch.length === 1) afterThisTurn(() => void flush());
-      });
+      return enqueue((transaction) => writeRun(transaction, record));
+    },
+
+    /** Runs left `running`, oldest first (at most `limit`): after a crash, runs of a dead process. */
+    async listRunning(limit: number) {
+      return db
+        .selectFrom('runs')
+        .selectAll()
+        .where('status', '=', 'running')
+        .orderBy('created_at')
+        .limit(limit)
+        .execute();
     },
 
     /** A page of a chat's messages, newest last; `before` (a message id) pages back in time. */
@@ -218,3 +276,28 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
   };
 }
 export type RunRepository = ReturnType<typeof createRunRepository>;
+
+function toRunRow(record: RunStartRecord) {
+  return {
+    id: record.runId,
+    app_id: record.appId,
+    bot_id: record.botId,
+    bot_version: record.botVersion,
+    chat_id: record.chatId ?? null,
+    uid: record.uid,
+    api_key_id: record.apiKeyId ?? null,
+    transport: record.transport,
+    model: record.model.slice(0, 128),
+    status: 'running' as RunStatus,
+    finish_reason: null,
+    error_code: null,
+    error_message: null,
+    time_to_first_token_ms: null,
+    duration_ms: null,
+    caller: record.caller ?? null,
+    caller_sid: record.callerSid ?? null,
+    created_at: record.createdAt,
+    finished_at: null,
+    day: new Date(record.createdAt).toISOString().slice(0, 10),
+  };
+}

@@ -34,10 +34,12 @@ export function createTrpc(dependencies: TransportDependencies) {
   const authed = base.use(async ({ ctx, next }) => {
     let caller: Caller;
     try {
-      caller =
-        ctx.signature && !ctx.credentials.apiKey
-          ? await authenticator.verifySignature(ctx.signature)
-          : await authenticator.authenticate(ctx.credentials);
+      if (ctx.signature && !ctx.credentials.apiKey) {
+        // The window applies when the socket opened; a revoked secret or disabled app at once.
+        ctx.signatureCheck ??= authenticator.verifySignature(ctx.signature, ctx.openedAt);
+        caller = await ctx.signatureCheck;
+        await authenticator.recheck(caller);
+      } else caller = await authenticator.authenticate(ctx.credentials);
     } catch (error) {
       throw toTrpcError(error);
     }

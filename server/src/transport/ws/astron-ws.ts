@@ -51,6 +51,17 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
     /** What this socket streams now, by request_id; closing the socket stops the streaming, not the runs. */
     const streams = new Map<string, { controller: AbortController; runId: string }>();
     const { send, stop } = openSocketIo(socket, config);
+    /** Set when the socket's app or secret stopped being valid: the socket closes after saying why. */
+    let credentialsGone = false;
+    /** Before every run or subscription: a disabled app or a revoked secret applies at once. */
+    async function recheckCredentials() {
+      try {
+        await authenticator.recheck(caller);
+      } catch (error) {
+        credentialsGone = true;
+        throw error;
+      }
+    }
 
     /** Streams a run's frames tagged with `request_id`; the run itself outlives this socket. */
     async function stream(requestId: string, start: () => Promise<string>, afterSeq: number) {
@@ -72,6 +83,7 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
         }
       } catch (error) {
         sendError(socket, requestId, toAppError(error));
+        if (credentialsGone) socket.close(1008, 'credentials no longer valid');
       } finally {
         streams.delete(requestId);
       }
@@ -109,7 +121,14 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
           cancel(runId ?? (requestId === undefined ? undefined : streams.get(requestId)?.runId), requestId);
         } else {
           const { run_id: runId, request_id: requestId, after_seq: afterSeq } = control.data;
-          void stream(requestId ?? runId, () => Promise.resolve(runId), afterSeq ?? -1);
+          void stream(
+            requestId ?? runId,
+            async () => {
+              await recheckCredentials();
+              return runId;
+            },
+            afterSeq ?? -1,
+          );
         }
         return;
       }
@@ -121,7 +140,14 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
       }
       const requestId = parsed.data.request_id ?? createId('req');
       const context = { appId: caller.appId, requestId: `${connectionId}/${requestId}`, transport: 'ws' as const };
-      void stream(requestId, async () => (await runs.start(fromAstronRequest(parsed.data), context)).runId, -1);
+      void stream(
+        requestId,
+        async () => {
+          await recheckCredentials();
+          return (await runs.start(fromAstronRequest(parsed.data), context)).runId;
+        },
+        -1,
+      );
     });
 
     socket.on('close', () => {
