@@ -18,6 +18,7 @@ import { createMetrics } from './observability/metrics.ts';
 import { createMemoryRunLog } from './runs/memory-run-log.ts';
 import { createRedisRunLog } from './runs/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
+import { closeInterruptedRuns } from './runs/interrupted-runs.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
 import { createAppRepository } from './store/app.repository.ts';
 import { createBotRepository } from './store/bot.repository.ts';
@@ -121,6 +122,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     inputAudit: createInputAudit(config.inputPolicy),
   });
   const runLog = config.redisUrl ? createRedisRunLog(config.redisUrl) : createMemoryRunLog();
+  const runManager = createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs });
+  // Before serving: what a killed process left `running` is closed, so every accepted run has an end.
+  await closeInterruptedRuns({ runs, runLog, manager: runManager, logger, runTimeoutMs: config.runTimeoutMs });
   const dependencies: TransportDependencies = {
     config,
     logger,
@@ -136,7 +140,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     conversations: createConversationService({ runs }),
     runReads: createRunReads({ runs, nodeRuns }),
     chat,
-    runs: createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs }),
+    runs: runManager,
   };
 
   const router = createAppRouter(dependencies);

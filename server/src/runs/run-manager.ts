@@ -28,6 +28,17 @@ export type RunManagerOptions = {
 const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 /** How long reading back a lost run's answer waits for an event the log may never get. */
 const LOST_RUN_READ_MS = 2_000;
+/** The same, at start-up, for a run whose process is known dead: what the log holds is all there is. */
+const INTERRUPTED_READ_MS = 250;
+
+/** A run whose process stopped before it ended: the answer so far is kept, and trying again may work. */
+function lostRunError(): AppError {
+  return new AppError(
+    'UNKNOWN_ERROR',
+    'The instance running this run stopped before it finished; the answer so far is kept. Start it again.',
+    { retryable: true },
+  );
+}
 
 /**
  * Runs decoupled from connections: a run started here goes on when its client drops, writes every
@@ -127,16 +138,21 @@ export function createRunManager(options: RunManagerOptions) {
    * than a follower saw: an instance killed right after handing events to its own followers may not
    * have written them yet. So the read-back gives up after LOST_RUN_READ_MS without a new event.
    */
-  async function* loggedUpTo(runId: string, lastSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+  async function* loggedUpTo(
+    runId: string,
+    lastSeq: number,
+    signal: AbortSignal,
+    quietMs = LOST_RUN_READ_MS,
+  ): AsyncGenerator<ChatEvent> {
     if (lastSeq < 0) return;
     const reading = childSignal(signal);
-    let quiet = setTimeout(reading.abort, LOST_RUN_READ_MS);
+    let quiet = setTimeout(reading.abort, quietMs);
     try {
       for await (const event of runLog.follow(runId, -1, reading.signal)) {
         yield event;
         if (event.seq >= lastSeq) return;
         clearTimeout(quiet);
-        quiet = setTimeout(reading.abort, LOST_RUN_READ_MS);
+        quiet = setTimeout(reading.abort, quietMs);
       }
     } catch (error) {
       logger.warn({ err: error, runId }, 'lost run: its logged answer could not be read back in full');
@@ -154,11 +170,7 @@ export function createRunManager(options: RunManagerOptions) {
     const { runId } = owner;
     const token = createId('lost');
     if ((await runLog.reserve(`lost:${runId}`, token, options.keepFinishedSeconds ?? 600)) === token) {
-      const lost = new AppError(
-        'UNKNOWN_ERROR',
-        'The instance running this run stopped before it finished; the answer so far is kept. Start it again.',
-        { retryable: true },
-      );
+      const lost = lostRunError();
       const event: ChatEvent = {
         type: 'error',
         seq: lastSeq + 1,
@@ -272,6 +284,43 @@ export function createRunManager(options: RunManagerOptions) {
       if (mine) mine.controller.abort();
       else await runLog.requestCancel(runId);
       return { runId, cancelled: true };
+    },
+
+    /**
+     * Closes a run its process left `running` (killed, crashed) as failed, with what the run log
+     * still holds of its answer, and ends it in the log for anyone who follows it later. Does
+     * nothing for a run this instance or a live owner executes, or one another instance already
+     * closed. Returns whether this call closed it.
+     */
+    async closeInterrupted(run: RunHeader, signal: AbortSignal): Promise<boolean> {
+      const { runId } = run;
+      if (local.has(runId) || (runLog.kind === 'redis' && (await runLog.isAlive(runId, 'owner')))) return false;
+      const token = createId('lost');
+      if ((await runLog.reserve(`lost:${runId}`, token, options.keepFinishedSeconds ?? 600)) !== token) return false;
+      const logged = runLog.kind === 'redis' && (await runLog.owner(runId)) !== undefined;
+      let lastSeq = -1;
+      async function* tracked(): AsyncGenerator<ChatEvent> {
+        if (!logged) return;
+        for await (const event of loggedUpTo(runId, Number.MAX_SAFE_INTEGER, signal, INTERRUPTED_READ_MS)) {
+          lastSeq = event.seq;
+          yield event;
+        }
+      }
+      const lost = lostRunError();
+      await options.chat.recordLostRun(run, tracked(), lost);
+      if (logged) {
+        const event: ChatEvent = {
+          type: 'error',
+          seq: lastSeq + 1,
+          code: lost.code,
+          message: lost.message,
+          retryable: true,
+        };
+        await runLog.append(runId, [event]);
+        await runLog.close(runId, options.keepFinishedSeconds ?? 600);
+      }
+      logger.warn({ runId }, 'run interrupted with its process: recorded as failed');
+      return true;
     },
 
     /** Runs this instance is executing now. */

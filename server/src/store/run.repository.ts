@@ -93,7 +93,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
   }
 
   /**
-   * Writes a run's outcome: its row and its answer. A run whose start was never written (an
+   * Writes a run's outcome: its row and its answer, once. A run whose start was never written (an
    * instance of older code, lost with its process) gets its start written here first.
    */
   async function writeRun(transaction: Database, record: RunRecord): Promise<void> {
@@ -110,14 +110,22 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       duration_ms: record.durationMs,
       finished_at: now,
     };
+    // Only a run still running: a run closed already (say, one thought lost that then finished) keeps its outcome.
     const update = () =>
       transaction
         .updateTable('runs')
         .set(outcome)
         .where('id', '=', record.runId)
         .where('app_id', '=', record.appId)
+        .where('status', '=', 'running')
         .executeTakeFirst();
     if (Number((await update()).numUpdatedRows) === 0) {
+      const existing = await transaction
+        .selectFrom('runs')
+        .select('status')
+        .where('id', '=', record.runId)
+        .executeTakeFirst();
+      if (existing) return;
       await writeRunStart(transaction, record);
       await update();
     }
