@@ -21,6 +21,48 @@ export function createAppRepository(db: Database) {
         .execute();
     },
 
+    /**
+     * An app with one given key and secret, each written only if absent (insert-or-ignore, fixed
+     * ids): several processes may run this at once, and none fails or duplicates a row.
+     */
+    async ensureApp(input: {
+      id: string;
+      name: string;
+      key: { id: string; name: string; key: string };
+      secret: { id: string; secret: string };
+    }) {
+      const now = Date.now();
+      await db
+        .insertInto('apps')
+        .values({ id: input.id, name: input.name, status: 'active', created_at: now })
+        .orIgnore()
+        .execute();
+      await db
+        .insertInto('api_keys')
+        .values({
+          id: input.key.id,
+          app_id: input.id,
+          name: input.key.name,
+          key_hash: hashApiKey(input.key.key),
+          key_prefix: input.key.key.slice(0, 6),
+          created_at: now,
+          revoked_at: null,
+        })
+        .orIgnore()
+        .execute();
+      await db
+        .insertInto('app_secrets')
+        .values({
+          id: input.secret.id,
+          app_id: input.id,
+          secret: input.secret.secret,
+          created_at: now,
+          revoked_at: null,
+        })
+        .orIgnore()
+        .execute();
+    },
+
     /** Stores only the hash; `key` is given (demo, tests) or generated and returned once. */
     async createApiKey(input: { appId: string; name: string; key?: string }) {
       const key = input.key ?? `sk-${randomBytes(24).toString('base64url')}`;
