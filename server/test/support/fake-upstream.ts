@@ -17,6 +17,8 @@ export type UpstreamScript = {
   garbage?: string;
   /** Close the connection after this many chunks without finishing. */
   dropAfter?: number;
+  /** Reset the connection (TCP RST, the peer sees ECONNRESET) after this many chunks. */
+  resetAfter?: number;
 };
 
 export type FakeUpstream = {
@@ -106,6 +108,10 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
       if (response.destroyed) return;
       if (script.dropAfter !== undefined && index >= script.dropAfter) {
         response.destroy();
+        return;
+      }
+      if (script.resetAfter !== undefined && index >= script.resetAfter) {
+        response.socket?.resetAndDestroy();
         return;
       }
       send({ ...base, choices: [{ index: 0, delta, finish_reason: null }] });
