@@ -1,8 +1,66 @@
-// Type-checked lint for the whole monorepo; folder rules keep imports flowing one way (STYLE.md).
+// Type-checked lint for the whole monorepo; the layer rules below keep imports flowing one way
+// (README "Layout", docs/decisions/2026-12-02-import-boundaries.md).
+import { readdirSync } from 'node:fs';
 import js from '@eslint/js';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-const layers = ['transport', 'chat', 'workflow', 'providers', 'store', 'cache', 'auth'];
+/**
+ * The folders of server/src, bottom-up. A folder may import itself and the layers below it, never
+ * a folder beside it or above it; app.ts and main.ts (the wiring) sit on top and may import all.
+ * `shared` (the package) is below everything.
+ */
+const serverLayers = [
+  ['lib', 'errors', 'config'],
+  ['providers', 'store', 'cache', 'run-log'],
+  ['workflow', 'observability'],
+  ['chat', 'admin', 'auth'],
+  ['runs'],
+  ['transport'],
+];
+const layerOrder = serverLayers.map((layer) => layer.join('/')).join(' → ');
+
+// A new folder must be given its place here, or lint fails: no folder escapes the rules.
+const placed = new Set(serverLayers.flat());
+const unplaced = readdirSync(new URL('server/src/', import.meta.url), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && !placed.has(entry.name))
+  .map((entry) => entry.name);
+if (unplaced.length > 0) {
+  throw new Error(`eslint.config.js: place server/src/${unplaced.join(', ')} in serverLayers.`);
+}
+
+/** One no-restricted-imports block per folder: every folder at its layer or above is off limits. */
+const serverLayerRules = serverLayers.flatMap((layer, index) =>
+  layer.map((folder) => {
+    const offLimits = serverLayers
+      .slice(index)
+      .flat()
+      .filter((other) => other !== folder);
+    const below = serverLayers.slice(0, index).flat();
+    return {
+      files: [`server/src/${folder}/**/*.ts`],
+      ignores: ['**/*.test.ts'],
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              ...offLimits.map((other) => ({
+                group: [`**/${other}/**`],
+                message: `${folder}/ may import only ${below.length > 0 ? below.map((name) => `${name}/`).join(', ') : 'shared and packages'}; ${other}/ is beside or above it (layers, bottom-up: ${layerOrder}).`,
+              })),
+              {
+                group: ['**/app.ts', '**/main.ts'],
+                message: 'app.ts and main.ts wire everything; nothing imports them.',
+              },
+            ],
+          },
+        ],
+      },
+    };
+  }),
+);
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', 'data/**', 'eslint.config.js', 'client/bin/**'] },
@@ -19,35 +77,42 @@ export default tseslint.config(
     },
   },
   {
-    // Nothing imports transport/; the core never reaches up into transports.
-    files: ['server/src/**/*.ts'],
-    ignores: ['server/src/transport/**', 'server/src/app.ts', 'server/src/main.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['**/transport/**'], message: 'Only app.ts wires transports.' }] },
-      ],
+    // No import cycles in the three packages' sources. Type-only imports do not count for this
+    // rule (they vanish at run time); the layer rules below still see them.
+    files: ['server/src/**/*.ts', 'client/src/**/*.ts', 'shared/src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: 'tsconfig.json' })],
     },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
   },
-  {
-    files: ['server/src/lib/**/*.ts', 'server/src/errors/**/*.ts', 'server/src/config/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: layers.map((layer) => `**/${layer}/**`), message: 'lib, errors and config hold no domain code.' },
-          ],
-        },
-      ],
-    },
-  },
+  ...serverLayerRules,
   {
     files: ['shared/src/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         { patterns: [{ regex: '^(?!zod$|\\.)', message: 'shared depends on zod only.' }] },
+      ],
+    },
+  },
+  {
+    // The client is a separate package: it may name server types (AppRouter), never server code.
+    files: ['client/src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/server/**'],
+              allowTypeImports: true,
+              message: 'client imports server types only (import type).',
+            },
+          ],
+        },
       ],
     },
   },

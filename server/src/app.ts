@@ -15,8 +15,8 @@ import { createCache } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { createMetrics } from './observability/metrics.ts';
-import { createMemoryRunLog } from './runs/memory-run-log.ts';
-import { createRedisRunLog } from './runs/redis-run-log.ts';
+import { createMemoryRunLog } from './run-log/memory-run-log.ts';
+import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
 import { closeInterruptedRuns } from './runs/interrupted-runs.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
@@ -139,7 +139,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     admin: createAdminService({ apps, bots, cache }),
     conversations: createConversationService({ runs }),
     runReads: createRunReads({ runs, nodeRuns }),
-    chat,
     runs: runManager,
   };
 

@@ -93,13 +93,15 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     upstream.script = { ...slowAnswer, headerDelayMs: 3_000 };
     const controller = new AbortController();
     const ended = upstream.nextEnd();
+    const sent = upstream.requests.length;
     const request = postJson(
       `${server.url}/v1/chat/completions`,
       { model: 'upstream-bot', stream: true, messages: [{ role: 'user', content: 'go' }] },
       { authorization: 'Bearer sk-demo' },
       controller.signal,
     ).catch(() => undefined);
-    await eventually(() => Promise.resolve(upstream.requests.at(-1)?.model === 'fake-model'));
+    // This request's upstream call, not an earlier test's.
+    await eventually(() => Promise.resolve(upstream.requests.length > sent));
     await new Promise((resolve) => setTimeout(resolve, 50));
     const leftAt = Date.now();
     controller.abort();

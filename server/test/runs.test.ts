@@ -1,8 +1,8 @@
 import { createChatClient, type ChatEvent } from '@astron-chat/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type * as MemoryRunLog from '../src/runs/memory-run-log.ts';
-import type * as RedisRunLog from '../src/runs/redis-run-log.ts';
-import type { RunLog } from '../src/runs/run-log.ts';
+import type * as MemoryRunLog from '../src/run-log/memory-run-log.ts';
+import type * as RedisRunLog from '../src/run-log/redis-run-log.ts';
+import type { RunLog } from '../src/run-log/run-log.ts';
 import { testBackends } from './support/backends.ts';
 import { eventually } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
@@ -19,11 +19,11 @@ const { runLogs, capturing } = vi.hoisted(() => {
     };
   return { runLogs, capturing };
 });
-vi.mock('../src/runs/memory-run-log.ts', async (importOriginal) => {
+vi.mock('../src/run-log/memory-run-log.ts', async (importOriginal) => {
   const original = await importOriginal<typeof MemoryRunLog>();
   return { createMemoryRunLog: capturing(original.createMemoryRunLog) };
 });
-vi.mock('../src/runs/redis-run-log.ts', async (importOriginal) => {
+vi.mock('../src/run-log/redis-run-log.ts', async (importOriginal) => {
   const original = await importOriginal<typeof RedisRunLog>();
   return { createRedisRunLog: capturing(original.createRedisRunLog) };
 });
@@ -157,6 +157,47 @@ describe.each(testBackends())('runs decoupled from connections on $name', (backe
         .executeTakeFirst(),
     );
     expect(run.status).toBe('cancelled');
+  });
+
+  it('a REST run is a run like any other: outlives the orphan timeout while read, followed and cancelled elsewhere', async () => {
+    const response = await fetch(`${server.url}/agent/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk-demo', 'content-type': 'application/json' },
+      body: JSON.stringify({ ...ask('a long REST answer to follow and stop '.repeat(20)), stream: true }),
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes('\n\n')) text += (await reader.read()).value ?? '';
+    const runId = (JSON.parse(text.slice('data: '.length, text.indexOf('\n\n'))) as { id: string }).id;
+    // Past the orphan timeout (1 s): the REST caller reading it is its follower.
+    const readUntil = Date.now() + 1_500;
+    while (Date.now() < readUntil) text += (await reader.read()).value ?? '';
+    expect(text).not.toContain('[DONE]');
+
+    const follower = follow(client('ws'), runId);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const cancelledAt = Date.now();
+    await client('sse').trpc.chat.runs.cancel.mutate({ runId });
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    expect(Date.now() - cancelledAt).toBeLessThan(1_000);
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    const events = await follower;
+    expect(events[0]).toMatchObject({ type: 'run-start', seq: 0, runId });
+    expect(events.at(-1)).toMatchObject({ type: 'finish', finishReason: 'cancelled' });
+    expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index));
+    const run = await eventually(() =>
+      server.app.database.db
+        .selectFrom('runs')
+        .select(['status', 'transport'])
+        .where('id', '=', runId)
+        .executeTakeFirst(),
+    );
+    expect(run).toEqual({ status: 'cancelled', transport: 'astron' });
   });
 
   it('is idempotent by meta_data.caller_sid per app', async () => {

@@ -2,8 +2,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors/app-error.ts';
 import { cacheKeys, type Cache } from '../cache/cache.ts';
 import { hashApiKey, type AppRepository } from '../store/app.repository.ts';
-
-export const DEMO_APP_ID = 'demo-app';
+import { DEMO_APP_ID } from '../store/demo-seed.ts';
 
 /** What a transport could read off a request; the authenticator decides which wins. */
 export type Credentials = {

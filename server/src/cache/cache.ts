@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { Metrics } from '../observability/metrics.ts';
 
 /**
  * Key names and TTLs from the design (SPEC §9). Keys carry the app id wherever the design's id is
@@ -30,11 +29,16 @@ export interface CacheStore {
   close(): Promise<void>;
 }
 
+/** What the cache counts; the app's Prometheus metrics (observability/metrics.ts) fit it. */
+export type CacheMetrics = {
+  cacheLookups: { inc(labels: { cache: string; result: 'hit' | 'miss' }): void };
+};
+
 /**
  * The cache the service uses: counts hits and misses per key family, and never fails a request —
  * a store that is down behaves as a miss (the database answers) and is logged.
  */
-export function createCache(store: CacheStore, options: { logger: Logger; metrics: Metrics }) {
+export function createCache(store: CacheStore, options: { logger: Logger; metrics: CacheMetrics }) {
   const family = (key: string) => key.slice(0, key.indexOf(':'));
   const warn = (error: unknown, key: string) =>
     options.logger.warn({ err: error, key: family(key), store: store.kind }, 'cache unavailable; using the database');

@@ -1,4 +1,4 @@
-import { redactUrl } from '../store/database.ts';
+import { redactUrl } from '../lib/redact-url.ts';
 import type { CacheStore } from './cache.ts';
 import { createMemoryCacheStore } from './memory-cache-store.ts';
 import { createRedisCacheStore } from './redis-cache-store.ts';

@@ -1,6 +1,6 @@
 import { AppError } from '../errors/app-error.ts';
 import type { Limiter } from '../cache/rate-limiter.ts';
-import type { ChatContext } from './run-chat.ts';
+import type { ChatContext } from './chat-request.ts';
 
 export type AdmissionLimits = {
   /** RATE_LIMIT_APP_PER_MINUTE: runs an app may start a minute, all instances together; 0 = no limit. */

@@ -1,73 +1,25 @@
-import type { ChatEvent, ChatEventBody, FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
+import type { ChatEvent, ChatEventBody } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError, isAbortError, toAppError } from '../errors/app-error.ts';
 import { cacheKeys, type Cache } from '../cache/cache.ts';
 import type { Admission } from './admission.ts';
+import type { ChatContext, ChatRequest } from './chat-request.ts';
 import { applyHistoryBudget, STORED_HISTORY_LIMIT } from './history-budget.ts';
 import { childSignal } from '../lib/abort.ts';
 import { createId } from '../lib/ids.ts';
 import { withoutUndefined } from '../lib/objects.ts';
-import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
-import { createExecutionCache, type BotInput, type ExecutionPart } from '../workflow/execute-bot.ts';
+import type { ModelMessage } from '../providers/chat-model.ts';
+import { toRunStart, type RunHeader, type RunStart } from '../run-log/run-log.ts';
+import { createExecutionCache, type BotExecution, type BotInput, type ExecutionPart } from '../workflow/execute-bot.ts';
 import type { HttpCaller } from '../workflow/http-call.ts';
 import type { NodeRunRecord, NodeRunRepository } from '../store/node-run.repository.ts';
 import type { InputAudit } from './input-audit.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
-import { ChatOwnerError, type RunRecord, type RunRepository, type StoredToolCall } from '../store/run.repository.ts';
+import { ChatOwnerError, type RunRecord, type RunRepository } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
-
-/** A chat request after a transport has parsed it; the same for every transport. */
-export type ChatRequest = {
-  botId: string;
-  uid: string;
-  chatId?: string | undefined;
-  /** Earlier turns and the question (last). */
-  messages: ModelMessage[];
-  parameters: ModelParameters;
-  tools?: OpenAITool[] | undefined;
-  toolChoice?: OpenAIToolChoice | undefined;
-  caller?: string | undefined;
-  callerSid?: string | undefined;
-  /** Set by the run manager when the id must be known before the run starts (idempotency). */
-  runId?: string | undefined;
-  /** Workflow inputs (the Astron body's extra `parameters` fields). */
-  inputs?: Record<string, unknown> | undefined;
-  /** Set by the run manager: called with the run's header just before `run-start`, to keep it in the run log. */
-  onStart?: ((run: RunHeader) => void) | undefined;
-};
-
-export type RunStart = Extract<ChatEvent, { type: 'run-start' }>;
-
-/**
- * What a run's record holds from its start on. The run log keeps it with the run: subscribers frame
- * with it, and the follower that ends a run lost with its instance records the run from it.
- */
-export type RunHeader = Omit<
-  RunRecord,
-  'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer'
->;
-
-export function toRunStart(run: RunHeader): RunStart {
-  return {
-    type: 'run-start',
-    seq: 0,
-    runId: run.runId,
-    chatId: run.chatId ?? null,
-    botId: run.botId,
-    model: run.model,
-    created: Math.floor(run.createdAt / 1000),
-  };
-}
-
-/** Who asks and through what; set by the transport after authentication. */
-export type ChatContext = {
-  appId: string;
-  apiKeyId?: string | undefined;
-  requestId: string;
-  transport: 'astron' | 'openai' | 'trpc' | 'ws';
-};
+import { createRunTally, toStoredToolCall } from './run-tally.ts';
 
 export type ChatServiceOptions = {
   bots: BotRepository;
@@ -90,16 +42,23 @@ export type ChatServiceOptions = {
   retryDelayScale?: number | undefined;
 };
 
-const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+/**
+ * A run that has started: everything that can refuse it (unknown bot, limits, input checks) has
+ * been decided. `events` are the ones after `start`; iterate them to the end, or `return()` them.
+ */
+export type StartedRun = { header: RunHeader; start: RunStart; events: AsyncGenerator<ChatEvent> };
 
-/** The one core: every transport iterates `runChat` and frames its events. */
+/** A run decided on but not started: its bot, what it answers from, and its header. */
+type PreparedRun = { bot: BotRecord; execution: BotExecution; history: ModelMessage[]; header: RunHeader };
+
+/** The one core. The run manager is its only caller: transports reach it through `runs/`. */
 export function createChatService(options: ChatServiceOptions) {
-  const { cache } = options;
   const executions = createExecutionCache({
     models: options.models,
     http: options.http,
     retryDelayScale: options.retryDelayScale,
   });
+  const resolveBot = (appId: string, botId: string) => findBot(options, appId, botId);
 
   /** Another bot of the app, run as an agent's tool (not recorded as a run of its own). */
   function botRunner(appId: string, user: string, depth: number) {
@@ -119,108 +78,15 @@ export function createChatService(options: ChatServiceOptions) {
     };
   }
 
-  async function resolveBot(appId: string, botId: string): Promise<BotRecord> {
-    const bot = await cache.getOrLoad(cacheKeys.workflow(appId, botId), () => options.bots.findBot(appId, botId));
-    if (!bot) throw new AppError('NOT_FOUND', `Bot "${botId}" was not found for this app.`, { param: 'bot_id' });
-    return bot;
-  }
-
-  /** A chat belongs to one bot and one user of one app; anyone else reads it as not found. */
-  function checkChatOwner(chatId: string, owner: { botId: string; uid: string }, bot: BotRecord, uid: string): void {
-    if (owner.uid !== uid) {
-      throw new AppError('NOT_FOUND', `Chat "${chatId}" was not found for user "${uid}".`, { param: 'chat_id' });
-    }
-    if (owner.botId !== bot.botId) {
-      throw new AppError('VALIDATION_ERROR', `Chat "${chatId}" belongs to another bot.`, { param: 'chat_id' });
-    }
-  }
-
-  async function loadHistory(
-    appId: string,
-    bot: BotRecord,
-    chatId: string | undefined,
-    uid: string,
-  ): Promise<ModelMessage[]> {
-    if (chatId === undefined) return [];
-    let session = await cache.get<{ botId: string; uid?: string }>(cacheKeys.session(appId, chatId));
-    // Entries written before chats were bound to users name no user: read the chat again.
-    if (session?.uid === undefined) {
-      session = await options.runs.findChat(appId, chatId);
-      if (session) await cache.set(cacheKeys.session(appId, chatId), session);
-    }
-    if (session === undefined) return [];
-    checkChatOwner(chatId, { botId: session.botId, uid: session.uid ?? '' }, bot, uid);
-    const stored = await cache.getOrLoad(cacheKeys.history(appId, chatId), () =>
-      options.runs.loadHistory({ appId, chatId, limit: STORED_HISTORY_LIMIT }),
-    );
-    const budget = bot.definition.kind === 'chat' ? bot.definition.history : undefined;
-    return applyHistoryBudget(stored ?? [], budget);
-  }
-
-  /** Writes the run's start (its user message and a `running` row); refuses another user's chat. */
-  async function saveRunStart(run: RunHeader, bot: BotRecord): Promise<void> {
-    try {
-      await options.runs.recordRunStart(run);
-    } catch (error) {
-      if (error instanceof ChatOwnerError && run.chatId !== undefined) {
-        checkChatOwner(run.chatId, error.owner, bot, run.uid);
-      }
-      throw error;
-    }
-    if (run.chatId !== undefined) {
-      await cache.delete(cacheKeys.history(run.appId, run.chatId));
-      await cache.set(cacheKeys.session(run.appId, run.chatId), { botId: run.botId, uid: run.uid });
-    }
-  }
-
-  /** Stores a finished run with its node runs, and lets the chat's next turn see it. */
-  async function saveRun(record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
-    await options.runs.recordRun(record);
-    await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
-    if (record.chatId !== undefined) await cache.delete(cacheKeys.history(record.appId, record.chatId));
-  }
-
-  /**
-   * Records a run whose instance stopped before it ended, as failed with `error`, from its header and
-   * the events it logged. Another instance calls this (the run manager's follower that ends the run).
-   */
-  async function recordLostRun(run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError): Promise<void> {
-    const answer = await collectAnswer(toRunStart(run), events);
-    await saveRun(
-      {
-        ...run,
-        status: 'failed',
-        finishReason: undefined,
-        error: { code: error.code, message: error.message },
-        usage: answer.usage,
-        timeToFirstTokenMs: undefined,
-        durationMs: Date.now() - run.createdAt,
-        answer: {
-          content: answer.content,
-          reasoning: answer.reasoning,
-          toolCalls: answer.toolCalls.map(toStoredToolCall),
-        },
-      },
-      [],
-    );
-  }
-
-  /**
-   * Runs one chat. Errors before the first event (unknown bot, bad history) are thrown; after it
-   * they end the stream with an `error` event. Aborting `signal` stops the model at once and the
-   * run is recorded as cancelled; no event follows an abort.
-   */
-  async function* runChat(request: ChatRequest, context: ChatContext, signal: AbortSignal): AsyncGenerator<ChatEvent> {
-    const startedAt = Date.now();
+  async function prepare(request: ChatRequest, context: ChatContext, signal: AbortSignal): Promise<PreparedRun> {
+    const createdAt = Date.now();
     const bot = await resolveBot(context.appId, request.botId);
     const execution = executions.get(bot);
-    const history = await loadHistory(context.appId, bot, request.chatId, request.uid);
+    const history = await loadHistory(options, context.appId, bot, request.chatId, request.uid);
     await options.inputAudit?.check(request, bot.definition, signal);
     signal.throwIfAborted();
-
-    const runId = request.runId ?? createId('run');
-    const run: RunHeader = {
-      runId,
+    const header: RunHeader = {
+      runId: request.runId ?? createId('run'),
       appId: context.appId,
       botId: bot.botId,
       botVersion: bot.version,
@@ -231,71 +97,44 @@ export function createChatService(options: ChatServiceOptions) {
       model: execution.modelName,
       caller: request.caller,
       callerSid: request.callerSid,
-      createdAt: startedAt,
+      createdAt,
       question: request.messages.at(-1)?.content ?? '',
     };
+    return { bot, execution, history, header };
+  }
 
+  /**
+   * Runs a prepared chat: `run-start`, the answer, then `finish` or `error`. Aborting `signal`
+   * stops the model at once and the run is recorded as cancelled; no event follows an abort.
+   */
+  async function* execute(
+    run: PreparedRun,
+    request: ChatRequest,
+    context: ChatContext,
+    signal: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    const { header } = run;
     let seq = 0;
     // Not `{ ...body, seq }`: on Node 20's V8 a spread followed by another property gives every
     // object a hidden class of its own (measured: 60,000 events, 60,000 maps), which costs memory
     // and makes every reader of events megamorphic. Object.assign onto a literal shares one.
     const numbered = (body: ChatEventBody): ChatEvent => Object.assign({}, body, { seq: seq++ });
-    let content = '';
-    let reasoning = '';
-    const toolCalls: StoredToolCall[] = [];
-    let usage = EMPTY_USAGE;
-    let finishReason: FinishReason | undefined;
-    let firstTokenAt: number | undefined;
-    let failure: AppError | undefined;
-    let status: RunRecord['status'] = 'running';
+    const tally = createRunTally(header);
     const nodeRuns: NodeRunRecord[] = [];
+    let status: RunRecord['status'] = 'running';
+    let failure: AppError | undefined;
 
     /** Writes the run exactly once; before the terminal event, so a caller's next turn sees it. */
     let recorded = false;
-    /** Returns why the run could not be saved, if it could not. */
     const record = async (): Promise<AppError | undefined> => {
       if (recorded) return undefined;
-      let saveError: AppError | undefined;
       recorded = true;
-      const durationMs = Date.now() - startedAt;
-      const runRecord: RunRecord = {
-        ...run,
-        status,
-        finishReason: status === 'cancelled' ? 'cancelled' : finishReason,
-        error: failure ? { code: failure.code, message: failure.message } : undefined,
-        usage,
-        timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
-        durationMs,
-        answer: { content, reasoning, toolCalls },
-      };
-      observeRun(options.metrics, runRecord);
-      try {
-        await saveRun(runRecord, nodeRuns);
-      } catch (error) {
-        options.logger.error({ err: error, runId }, 'could not record run');
-        saveError = toAppError(error);
-      }
-      options.logger.info(
-        {
-          requestId: context.requestId,
-          runId,
-          appId: context.appId,
-          botId: bot.botId,
-          transport: context.transport,
-          status,
-          code: failure?.code ?? 0,
-          ttftMs: runRecord.timeToFirstTokenMs,
-          durationMs,
-          totalTokens: usage.totalTokens,
-        },
-        'run finished',
-      );
-      return saveError;
+      return finishRecord(options, tally.toRecord(status, failure), nodeRuns, context.requestId);
     };
 
     const release = await options.admission.admit(context);
     try {
-      await saveRunStart(run, bot);
+      await saveRunStart(options, header, run.bot);
     } catch (error) {
       await release();
       throw error;
@@ -304,10 +143,9 @@ export function createChatService(options: ChatServiceOptions) {
     // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
     const deadline = childSignal(signal, options.runTimeoutMs);
     try {
-      request.onStart?.(run);
-      yield numbered(toRunStart(run));
+      yield numbered(toRunStart(header));
       const input: BotInput = {
-        messages: [...history, ...request.messages],
+        messages: [...run.history, ...request.messages],
         // Unset request parameters must not hide the bot's defaults.
         parameters: withoutUndefined(request.parameters),
         inputs: request.inputs ?? {},
@@ -317,37 +155,11 @@ export function createChatService(options: ChatServiceOptions) {
         onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
         runBot: botRunner(context.appId, request.uid, 0),
       };
-      for await (const part of execution.run(input, deadline.signal)) {
-        switch (part.type) {
-          case 'text-delta':
-            firstTokenAt ??= Date.now();
-            content += part.text;
-            yield numbered(part);
-            break;
-          case 'reasoning-delta':
-            firstTokenAt ??= Date.now();
-            reasoning += part.text;
-            yield numbered(part);
-            break;
-          case 'tool-call':
-            firstTokenAt ??= Date.now();
-            toolCalls.push(toStoredToolCall(part));
-            yield numbered(part);
-            break;
-          case 'usage':
-            usage = addUsage(usage, part.usage);
-            yield numbered({ type: 'usage', usage });
-            break;
-          case 'step-start':
-          case 'step-end':
-            yield numbered(part);
-            break;
-          case 'finish':
-            finishReason = part.finishReason;
-            break;
-        }
+      for await (const part of run.execution.run(input, deadline.signal)) {
+        const event = tally.take(part);
+        if (event !== undefined) yield numbered(event);
       }
-      finishReason ??= 'stop';
+      const finishReason = tally.finishReason();
       status = 'succeeded';
       const saveError = await record();
       // An answer that could not be saved is not a success the caller can build on (history, usage).
@@ -359,22 +171,14 @@ export function createChatService(options: ChatServiceOptions) {
           retryable: saveError.retryable,
         });
       } else {
-        yield numbered({ type: 'finish', finishReason, usage });
+        yield numbered({ type: 'finish', finishReason, usage: tally.usage });
       }
     } catch (error) {
       if (signal.aborted) {
         status = 'cancelled';
         return;
       }
-      if (deadline.timedOut && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
-        failure = new AppError(
-          'TIMEOUT_ERROR',
-          `The run took longer than ${Math.round(options.runTimeoutMs / 1000)} s and was stopped.`,
-        );
-      } else {
-        failure = toAppError(error);
-        if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ err: error, runId }, 'run failed');
-      }
+      failure = runFailure(options, error, deadline.timedOut, header.runId);
       status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
       await record();
       yield numbered({ type: 'error', code: failure.code, message: failure.message, retryable: failure.retryable });
@@ -388,23 +192,159 @@ export function createChatService(options: ChatServiceOptions) {
   }
 
   return {
-    runChat,
-    recordLostRun,
+    /**
+     * Starts one chat: resolves once it has started (its header and `run-start`), or throws what
+     * refused it (unknown bot, bad history, limits) before any event. Aborting `signal` cancels it.
+     */
+    async start(request: ChatRequest, context: ChatContext, signal: AbortSignal): Promise<StartedRun> {
+      const prepared = await prepare(request, context, signal);
+      const events = execute(prepared, request, context, signal);
+      const first = await events.next();
+      if (first.done || first.value.type !== 'run-start')
+        throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
+      return { header: prepared.header, start: first.value, events };
+    },
+
+    /**
+     * Records a run whose instance stopped before it ended, as failed with `error`, from its header
+     * and the events it logged. Another instance calls this (the run manager's follower that ends the run).
+     */
+    async recordLostRun(run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError): Promise<void> {
+      const answer = await collectAnswer(toRunStart(run), events);
+      await saveRun(
+        options,
+        {
+          ...run,
+          status: 'failed',
+          finishReason: undefined,
+          error: { code: error.code, message: error.message },
+          usage: answer.usage,
+          timeToFirstTokenMs: undefined,
+          durationMs: Date.now() - run.createdAt,
+          answer: {
+            content: answer.content,
+            reasoning: answer.reasoning,
+            toolCalls: answer.toolCalls.map(toStoredToolCall),
+          },
+        },
+        [],
+      );
+    },
   };
 }
 export type ChatService = ReturnType<typeof createChatService>;
 
-function addUsage(total: Usage, more: Usage): Usage {
-  return {
-    promptTokens: total.promptTokens + more.promptTokens,
-    completionTokens: total.completionTokens + more.completionTokens,
-    totalTokens: total.totalTokens + more.totalTokens,
-  };
+async function findBot(options: ChatServiceOptions, appId: string, botId: string): Promise<BotRecord> {
+  const bot = await options.cache.getOrLoad(cacheKeys.workflow(appId, botId), () => options.bots.findBot(appId, botId));
+  if (!bot) throw new AppError('NOT_FOUND', `Bot "${botId}" was not found for this app.`, { param: 'bot_id' });
+  return bot;
 }
 
-function toStoredToolCall(call: Omit<StoredToolCall, 'result'> & { result?: string | undefined }): StoredToolCall {
-  const { id, kind, name, arguments: callArguments, result } = call;
-  return { id, kind, name, arguments: callArguments, ...(result === undefined ? {} : { result }) };
+/** A chat belongs to one bot and one user of one app; anyone else reads it as not found. */
+function checkChatOwner(chatId: string, owner: { botId: string; uid: string }, bot: BotRecord, uid: string): void {
+  if (owner.uid !== uid) {
+    throw new AppError('NOT_FOUND', `Chat "${chatId}" was not found for user "${uid}".`, { param: 'chat_id' });
+  }
+  if (owner.botId !== bot.botId) {
+    throw new AppError('VALIDATION_ERROR', `Chat "${chatId}" belongs to another bot.`, { param: 'chat_id' });
+  }
+}
+
+async function loadHistory(
+  options: ChatServiceOptions,
+  appId: string,
+  bot: BotRecord,
+  chatId: string | undefined,
+  uid: string,
+): Promise<ModelMessage[]> {
+  if (chatId === undefined) return [];
+  const { cache } = options;
+  let session = await cache.get<{ botId: string; uid?: string }>(cacheKeys.session(appId, chatId));
+  // Entries written before chats were bound to users name no user: read the chat again.
+  if (session?.uid === undefined) {
+    session = await options.runs.findChat(appId, chatId);
+    if (session) await cache.set(cacheKeys.session(appId, chatId), session);
+  }
+  if (session === undefined) return [];
+  checkChatOwner(chatId, { botId: session.botId, uid: session.uid ?? '' }, bot, uid);
+  const stored = await cache.getOrLoad(cacheKeys.history(appId, chatId), () =>
+    options.runs.loadHistory({ appId, chatId, limit: STORED_HISTORY_LIMIT }),
+  );
+  const budget = bot.definition.kind === 'chat' ? bot.definition.history : undefined;
+  return applyHistoryBudget(stored ?? [], budget);
+}
+
+/**
+ * Writes the run's start (its user message and a `running` row) before `run-start`, so a crash
+ * loses nothing accepted; refuses another user's chat (claimed in the same transaction).
+ */
+async function saveRunStart(options: ChatServiceOptions, run: RunHeader, bot: BotRecord): Promise<void> {
+  try {
+    await options.runs.recordRunStart(run);
+  } catch (error) {
+    if (error instanceof ChatOwnerError && run.chatId !== undefined) {
+      checkChatOwner(run.chatId, error.owner, bot, run.uid);
+    }
+    throw error;
+  }
+  if (run.chatId !== undefined) {
+    await options.cache.delete(cacheKeys.history(run.appId, run.chatId));
+    await options.cache.set(cacheKeys.session(run.appId, run.chatId), { botId: run.botId, uid: run.uid });
+  }
+}
+
+/** Stores a finished run with its node runs, and lets the chat's next turn see it. */
+async function saveRun(options: ChatServiceOptions, record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
+  await options.runs.recordRun(record);
+  await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
+  if (record.chatId !== undefined) await options.cache.delete(cacheKeys.history(record.appId, record.chatId));
+}
+
+/** Observes, stores and logs a run that ended; returns why it could not be saved, if it could not. */
+async function finishRecord(
+  options: ChatServiceOptions,
+  record: RunRecord,
+  nodeRuns: NodeRunRecord[],
+  requestId: string,
+): Promise<AppError | undefined> {
+  const { runId } = record;
+  let saveError: AppError | undefined;
+  observeRun(options.metrics, record);
+  try {
+    await saveRun(options, record, nodeRuns);
+  } catch (error) {
+    options.logger.error({ err: error, runId }, 'could not record run');
+    saveError = toAppError(error);
+  }
+  options.logger.info(
+    {
+      requestId,
+      runId,
+      appId: record.appId,
+      botId: record.botId,
+      transport: record.transport,
+      status: record.status,
+      code: record.error?.code ?? 0,
+      ttftMs: record.timeToFirstTokenMs,
+      durationMs: record.durationMs,
+      totalTokens: record.usage.totalTokens,
+    },
+    'run finished',
+  );
+  return saveError;
+}
+
+/** Why a run that threw failed: its own timeout (code 1005), or the error as the table knows it. */
+function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boolean, runId: string): AppError {
+  if (timedOut && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
+    return new AppError(
+      'TIMEOUT_ERROR',
+      `The run took longer than ${Math.round(options.runTimeoutMs / 1000)} s and was stopped.`,
+    );
+  }
+  const failure = toAppError(error);
+  if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ err: error, runId }, 'run failed');
+  return failure;
 }
 
 function observeRun(metrics: Metrics, record: RunRecord): void {
@@ -416,15 +356,4 @@ function observeRun(metrics: Metrics, record: RunRecord): void {
     metrics.timeToFirstToken.observe({ transport }, record.timeToFirstTokenMs / 1000);
   metrics.tokens.inc({ kind: 'prompt' }, record.usage.promptTokens);
   metrics.tokens.inc({ kind: 'completion' }, record.usage.completionTokens);
-}
-
-/**
- * Waits for a run's first event, `run-start`: everything that can refuse a request (unknown bot,
- * limits, input checks) has then been decided, and errors are still thrown, before any byte is sent.
- */
-export async function awaitRunStart(events: AsyncGenerator<ChatEvent>): Promise<RunStart> {
-  const first = await events.next();
-  if (first.done || first.value.type !== 'run-start')
-    throw new AppError('UNKNOWN_ERROR', 'The run ended before it started.');
-  return first.value;
 }

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import type { RunHeader } from '../chat/run-chat.ts';
+import type { RunHeader, RunLog } from '../run-log/run-log.ts';
 import type { RunRepository } from '../store/run.repository.ts';
-import type { RunLog } from './run-log.ts';
 import type { RunManager } from './run-manager.ts';
 
 /** Rows looked at per start-up, and closed at once. */

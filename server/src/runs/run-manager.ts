@@ -1,19 +1,13 @@
-import type { ChatEvent, Usage } from '@astron-chat/shared';
+import type { ChatEvent } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.ts';
 import { childSignal } from '../lib/abort.ts';
 import { afterThisTurn } from '../lib/after-this-turn.ts';
 import { createId } from '../lib/ids.ts';
-import {
-  awaitRunStart,
-  toRunStart,
-  type ChatContext,
-  type ChatRequest,
-  type ChatService,
-  type RunHeader,
-  type RunStart,
-} from '../chat/run-chat.ts';
-import { isTerminal, type RunLog, type RunOwner } from './run-log.ts';
+import { zeroUsage } from '../lib/usage.ts';
+import type { ChatContext, ChatRequest } from '../chat/chat-request.ts';
+import type { ChatService, StartedRun } from '../chat/run-chat.ts';
+import { isTerminal, toRunStart, type RunLog, type RunOwner, type RunStart } from '../run-log/run-log.ts';
 
 export type RunManagerOptions = {
   chat: ChatService;
@@ -21,11 +15,13 @@ export type RunManagerOptions = {
   logger: Logger;
   /** ORPHAN_TIMEOUT_SECONDS in ms: a run that no client has followed this long is cancelled. */
   orphanTimeoutMs: number;
-  /** How long a finished run's events stay for late resumes, seconds. */
+  /** How long a finished run's events stay for late resumes, seconds; 600 when not given. */
   keepFinishedSeconds?: number;
 };
 
-const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+/** A run this instance executes. `attached`: its caller reads it directly and ends it by leaving. */
+type LocalRun = { abort: () => void; owner: RunOwner; attached: boolean };
+
 /** How long reading back a lost run's answer waits for an event the log may never get. */
 const LOST_RUN_READ_MS = 2_000;
 /** The same, at start-up, for a run whose process is known dead: what the log holds is all there is. */
@@ -47,22 +43,25 @@ function lostRunError(): AppError {
  */
 export function createRunManager(options: RunManagerOptions) {
   const { runLog, logger } = options;
+  const keepFinishedSeconds = options.keepFinishedSeconds ?? 600;
   /** Runs this instance executes, with their owner record (its header). */
-  const local = new Map<string, { controller: AbortController; owner: RunOwner }>();
+  const local = new Map<string, LocalRun>();
   const heartbeatMs = Math.max(250, Math.floor(options.orphanTimeoutMs / 3));
 
-  runLog.onCancelRequest((runId) => local.get(runId)?.controller.abort());
+  runLog.onCancelRequest((runId) => local.get(runId)?.abort());
 
   /** A beat outlives three missed intervals before anyone gives up on its sender. */
   const ownerTtlMs = heartbeatMs * 3;
   const orphanCheck = setInterval(() => {
-    for (const runId of local.keys()) {
+    for (const [runId, run] of local) {
       void runLog.beat(runId, 'owner', ownerTtlMs).catch(() => undefined);
+      // An attached run is followed by its caller for as long as it runs: it ends when they leave.
+      if (run.attached) continue;
       void runLog.isAlive(runId, 'follower').then(
         (followed) => {
           if (!followed) {
             logger.info({ runId }, 'run has no followers: cancelling it as an orphan');
-            local.get(runId)?.controller.abort();
+            local.get(runId)?.abort();
           }
         },
         () => undefined,
@@ -99,6 +98,7 @@ export function createRunManager(options: RunManagerOptions) {
     };
   }
 
+  /** A run that no one reads directly: its events go to the log, and followers read them there. */
   async function pump(runId: string, events: AsyncGenerator<ChatEvent>, first: ChatEvent) {
     const writer = createWriter(runId);
     let last: ChatEvent = first;
@@ -111,14 +111,74 @@ export function createRunManager(options: RunManagerOptions) {
     } catch (error) {
       logger.error({ err: error, runId }, 'run stopped unexpectedly');
     } finally {
-      // A cancelled run yields no terminal event; followers still need to know it ended.
-      if (!isTerminal(last)) {
-        writer.write({ type: 'finish', seq: last.seq + 1, finishReason: 'cancelled', usage: ZERO_USAGE });
-      }
-      await writer.drain();
-      await runLog.close(runId, options.keepFinishedSeconds ?? 600).catch(() => undefined);
-      local.delete(runId);
+      await end(runId, writer, last);
     }
+  }
+
+  /**
+   * An attached run: its caller gets every event straight from the core, and the log gets the same
+   * events for anyone else who follows. Ends when the run does or the caller stops iterating.
+   */
+  async function* relay(runId: string, events: AsyncGenerator<ChatEvent>, first: ChatEvent, detach: () => void) {
+    const writer = createWriter(runId);
+    let last: ChatEvent = first;
+    writer.write(first);
+    try {
+      for await (const event of events) {
+        last = event;
+        writer.write(event);
+        yield event;
+      }
+      // Cancelled from elsewhere: the caller learns it the way followers do.
+      if (!isTerminal(last)) {
+        last = cancelledAfter(last);
+        writer.write(last);
+        yield last;
+      }
+    } catch (error) {
+      logger.error({ err: error, runId }, 'run stopped unexpectedly');
+    } finally {
+      detach();
+      await end(runId, writer, last);
+    }
+  }
+
+  async function end(runId: string, writer: ReturnType<typeof createWriter>, last: ChatEvent) {
+    // A cancelled run yields no terminal event; followers still need to know it ended.
+    if (!isTerminal(last)) writer.write(cancelledAfter(last));
+    await writer.drain();
+    await runLog.close(runId, keepFinishedSeconds).catch(() => undefined);
+    local.delete(runId);
+  }
+
+  /**
+   * Starts a run in the core and opens it in the log. Nothing may see the run before its first
+   * beat (the orphan check would take it for abandoned), so it is registered only after.
+   */
+  async function open(
+    request: ChatRequest,
+    context: ChatContext,
+    runId: string,
+    run: { abort: () => void; signal: AbortSignal; attached: boolean },
+  ): Promise<StartedRun> {
+    const started = await options.chat.start({ ...request, runId }, context, run.signal);
+    const { header } = started;
+    try {
+      // Independent keys: one round trip for them all, not one each. An attached run's caller
+      // is its follower: it needs no follower beat.
+      await Promise.all([
+        runLog.open(header.runId, header),
+        runLog.beat(header.runId, 'owner', ownerTtlMs),
+        run.attached ? undefined : runLog.beat(header.runId, 'follower', options.orphanTimeoutMs),
+      ]);
+    } catch (error) {
+      // The run log is unreachable: stop the run now (it is recorded and its slot freed).
+      run.abort();
+      await started.events.return(undefined);
+      throw error;
+    }
+    local.set(header.runId, { abort: run.abort, owner: header, attached: run.attached });
+    return started;
   }
 
   /**
@@ -169,7 +229,7 @@ export function createRunManager(options: RunManagerOptions) {
   async function* endLostRun(owner: RunOwner, lastSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
     const { runId } = owner;
     const token = createId('lost');
-    if ((await runLog.reserve(`lost:${runId}`, token, options.keepFinishedSeconds ?? 600)) === token) {
+    if ((await runLog.reserve(`lost:${runId}`, token, keepFinishedSeconds)) === token) {
       const lost = lostRunError();
       const event: ChatEvent = {
         type: 'error',
@@ -184,7 +244,7 @@ export function createRunManager(options: RunManagerOptions) {
         .recordLostRun(owner, loggedUpTo(runId, lastSeq, signal), lost)
         .catch((error: unknown) => logger.error({ err: error, runId }, 'could not record a lost run'));
       await runLog.append(runId, [event]);
-      await runLog.close(runId, options.keepFinishedSeconds ?? 600);
+      await runLog.close(runId, keepFinishedSeconds);
       yield event;
       return;
     }
@@ -193,51 +253,54 @@ export function createRunManager(options: RunManagerOptions) {
 
   return {
     /**
-     * Starts a run and returns its id once it has started (bad requests, unknown bots and the like
-     * throw here, before any event). The run goes on without its caller until it ends or is cancelled.
+     * Starts a run that outlives its caller's connection (tRPC, plain WebSocket) and returns its
+     * id once it has started (bad requests, unknown bots and the like throw here, before any event).
+     * It goes on until it ends or is cancelled; callers `follow` it, from any instance.
      */
     async start(
       request: ChatRequest,
       context: ChatContext,
       startOptions: { idempotent?: boolean } = {},
     ): Promise<{ runId: string; existing: boolean }> {
-      let runId = createId('run');
+      const runId = createId('run');
       if (startOptions.idempotent && request.callerSid) {
         // One run per caller session id and app: a retried create returns the run already going.
-        const held = await runLog.reserve(
-          `${context.appId}:${request.callerSid}`,
-          runId,
-          options.keepFinishedSeconds ?? 600,
-        );
+        const held = await runLog.reserve(`${context.appId}:${request.callerSid}`, runId, keepFinishedSeconds);
         if (held !== runId) return { runId: held, existing: true };
       }
       const controller = new AbortController();
-      let header: RunHeader | undefined;
-      const onStart = (run: RunHeader) => {
-        header = run;
-      };
-      const events = options.chat.runChat({ ...request, runId, onStart }, context, controller.signal);
-      const start = await awaitRunStart(events);
-      runId = start.runId;
+      const abort = () => controller.abort();
+      const started = await open(request, context, runId, { abort, signal: controller.signal, attached: false });
+      void pump(started.header.runId, started.events, started.start);
+      return { runId: started.header.runId, existing: false };
+    },
+
+    /**
+     * Starts a run whose caller reads it to the end (REST): its events come straight from the
+     * core, and `signal` (the caller leaving) cancels it at once. It is a run like any other:
+     * logged, followable and cancellable from any instance, recorded the same way.
+     */
+    async run(
+      request: ChatRequest,
+      context: ChatContext,
+      signal: AbortSignal,
+    ): Promise<{ start: RunStart; events: AsyncGenerator<ChatEvent> }> {
+      const caller = childSignal(signal);
+      let started: StartedRun;
       try {
-        // Set just before run-start, which awaitRunStart has seen.
-        if (!header) throw new AppError('UNKNOWN_ERROR', 'The run started without its header.');
-        // Independent keys: one round trip for the three, not three.
-        await Promise.all([
-          runLog.open(runId, header),
-          runLog.beat(runId, 'owner', ownerTtlMs),
-          runLog.beat(runId, 'follower', options.orphanTimeoutMs),
-        ]);
+        started = await open(request, context, createId('run'), {
+          abort: caller.abort,
+          signal: caller.signal,
+          attached: true,
+        });
       } catch (error) {
-        // The run log is unreachable: stop the run now (it is recorded and its slot freed).
-        controller.abort();
-        await events.return(undefined);
+        caller.dispose();
         throw error;
       }
-      // Only now may the orphan check see the run: before its first beat it would look abandoned.
-      local.set(runId, { controller, owner: header });
-      void pump(runId, events, start);
-      return { runId, existing: false };
+      return {
+        start: started.start,
+        events: relay(started.header.runId, started.events, started.start, () => caller.dispose()),
+      };
     },
 
     /** Events after `afterSeq`, then live ones, for the run's own app only; keeps the run from being orphaned. */
@@ -281,7 +344,7 @@ export function createRunManager(options: RunManagerOptions) {
     async cancel(appId: string, runId: string): Promise<{ runId: string; cancelled: true }> {
       await ownerOf(appId, runId);
       const mine = local.get(runId);
-      if (mine) mine.controller.abort();
+      if (mine) mine.abort();
       else await runLog.requestCancel(runId);
       return { runId, cancelled: true };
     },
@@ -292,11 +355,11 @@ export function createRunManager(options: RunManagerOptions) {
      * nothing for a run this instance or a live owner executes, or one another instance already
      * closed. Returns whether this call closed it.
      */
-    async closeInterrupted(run: RunHeader, signal: AbortSignal): Promise<boolean> {
+    async closeInterrupted(run: RunOwner, signal: AbortSignal): Promise<boolean> {
       const { runId } = run;
       if (local.has(runId) || (runLog.kind === 'redis' && (await runLog.isAlive(runId, 'owner')))) return false;
       const token = createId('lost');
-      if ((await runLog.reserve(`lost:${runId}`, token, options.keepFinishedSeconds ?? 600)) !== token) return false;
+      if ((await runLog.reserve(`lost:${runId}`, token, keepFinishedSeconds)) !== token) return false;
       const logged = runLog.kind === 'redis' && (await runLog.owner(runId)) !== undefined;
       let lastSeq = -1;
       async function* tracked(): AsyncGenerator<ChatEvent> {
@@ -317,7 +380,7 @@ export function createRunManager(options: RunManagerOptions) {
           retryable: true,
         };
         await runLog.append(runId, [event]);
-        await runLog.close(runId, options.keepFinishedSeconds ?? 600);
+        await runLog.close(runId, keepFinishedSeconds);
       }
       logger.warn({ runId }, 'run interrupted with its process: recorded as failed');
       return true;
@@ -336,9 +399,13 @@ export function createRunManager(options: RunManagerOptions) {
 
     async shutdown() {
       clearInterval(orphanCheck);
-      for (const { controller } of local.values()) controller.abort();
+      for (const run of local.values()) run.abort();
       await runLog.shutdown();
     },
   };
 }
 export type RunManager = ReturnType<typeof createRunManager>;
+
+function cancelledAfter(last: ChatEvent): ChatEvent {
+  return { type: 'finish', seq: last.seq + 1, finishReason: 'cancelled', usage: zeroUsage() };
+}

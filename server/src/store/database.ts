@@ -3,6 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, MysqlDialect, SqliteDialect, type Generated } from 'kysely';
 import { createPool } from 'mysql2';
+import { redactUrl } from '../lib/redact-url.ts';
 import { withStatementCache } from './sqlite-statement-cache.ts';
 
 export type AppTable = { id: string; name: string; status: 'active' | 'disabled'; created_at: number };
@@ -162,10 +163,4 @@ export function createDatabase(options: { databaseUrl: string | undefined; sqlit
     kind: 'sqlite',
     describe: `sqlite:${options.sqlitePath}`,
   };
-}
-
-export function redactUrl(url: URL): string {
-  const copy = new URL(url.href);
-  if (copy.password) copy.password = '***';
-  return copy.href;
 }

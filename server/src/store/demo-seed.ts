@@ -1,8 +1,9 @@
 import type { BotDefinition, BotDefinitionInput } from '@astron-chat/shared';
-import { DEMO_APP_ID } from '../auth/authenticator.ts';
 import type { AppRepository } from './app.repository.ts';
 import type { BotRepository } from './bot.repository.ts';
 
+/** The app demo mode seeds; outside demo mode the authenticator refuses it. */
+export const DEMO_APP_ID = 'demo-app';
 export const DEMO_API_KEY = 'sk-demo';
 export const DEMO_SECRET = 'demo-secret';
 export const DEMO_BOT_ID = 'demo-bot';

@@ -1,19 +1,20 @@
 import type { Logger } from 'pino';
 import type { AdminService } from '../admin/admin.service.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
-import type { ChatService } from '../chat/run-chat.ts';
 import type { ConversationService } from '../chat/conversations.ts';
 import type { RunReads } from '../chat/run-reads.ts';
 import type { Config } from '../config/config.ts';
 import type { RunManager } from '../runs/run-manager.ts';
 import type { BotRepository } from '../store/bot.repository.ts';
 
-/** What every transport is given by `createApp`; transports frame, they never reach the store themselves. */
+/**
+ * What every transport is given by `createApp`; transports frame, they never reach the store
+ * themselves. Runs start through `runs` only: it is the one way into the core.
+ */
 export type TransportDependencies = {
   config: Config;
   logger: Logger;
   authenticator: Authenticator;
-  chat: ChatService;
   admin: AdminService;
   conversations: ConversationService;
   runReads: RunReads;

@@ -1,8 +1,8 @@
 import type { AgentTool, FinishReason, OpenAITool } from '@astron-chat/shared';
 import { AppError, isAbortError } from '../errors/app-error.ts';
 import type { ChatModel, ModelMessage, ModelParameters } from '../providers/chat-model.ts';
-import type { NodeContext } from './engine.ts';
-import { streamModel } from './execute-bot.ts';
+import type { NodeContext } from './graph.ts';
+import { callModel } from './model-call.ts';
 import type { HttpCaller } from './http-call.ts';
 
 /** How much of a tool's answer goes back to the model and into the event. */
@@ -35,9 +35,6 @@ export async function runAgentLoop(
   const tools = options.tools.map(toOpenAITool);
   let answer = '';
   for (let loop = 1; loop <= options.maxLoopCount; loop += 1) {
-    let text = '';
-    let finishReason: FinishReason = 'stop';
-    const calls: Array<{ id: string; name: string; arguments: string }> = [];
     const request = {
       messages,
       parameters: options.parameters,
@@ -45,29 +42,14 @@ export async function runAgentLoop(
       user: context.input.user,
       ...(tools.length > 0 ? { tools } : {}),
     };
-    for await (const part of streamModel(options.model, request, context.signal)) {
-      switch (part.type) {
-        case 'text-delta':
-          text += part.text;
-          if (options.stream) context.emit(part);
-          break;
-        case 'reasoning-delta':
-          if (options.stream) context.emit(part);
-          break;
-        case 'usage':
-          context.emit(part);
-          break;
-        case 'tool-call':
-          calls.push({ id: part.id, name: part.name, arguments: part.arguments });
-          break;
-        case 'finish':
-          finishReason = part.finishReason;
-          break;
-        case 'step-start':
-        case 'step-end':
-          break;
-      }
-    }
+    const {
+      text,
+      toolCalls: calls,
+      finishReason,
+    } = await callModel(context, options.model, request, {
+      stream: options.stream,
+      keepReasoning: false,
+    });
     answer += text;
     if (calls.length === 0) return { text: answer, finishReason, stoppedAtLimit: false };
 

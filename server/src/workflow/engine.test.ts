@@ -2,9 +2,9 @@ import { checkBotDefinition, type BotDefinitionInput } from '@astron-chat/shared
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors/app-error.ts';
 import { ProviderError } from '../providers/provider-error.ts';
-import type { NodeRunRecord } from '../store/node-run.repository.ts';
-import { createBotExecution, type BotInput, type ExecutionPart } from './execute-bot.ts';
-import { createScriptedModel, type ScriptedCall } from './test-models.ts';
+import { createScriptedModel, type ScriptedCall } from '../../test/support/scripted-model.ts';
+import { createBotExecution } from './execute-bot.ts';
+import type { BotInput, ExecutionPart, NodeRunReport } from './execution.ts';
 
 const model = { provider: 'scripted' };
 
@@ -21,7 +21,7 @@ async function run(
 ) {
   const scripted = createScriptedModel(script);
   const execution = createBotExecution(definitionOf(definition), { models: scripted.registry, retryDelayScale: 0.01 });
-  const nodeRuns: NodeRunRecord[] = [];
+  const nodeRuns: NodeRunReport[] = [];
   const input: BotInput = {
     messages: [{ role: 'user', content: options.question ?? 'hello?' }],
     parameters: {},

@@ -1,53 +1,16 @@
-import type {
-  BotDefinition,
-  ChatEventBody,
-  FinishReason,
-  OpenAITool,
-  OpenAIToolChoice,
-  WorkflowNode,
-} from '@astron-chat/shared';
+import type { BotDefinition, WorkflowNode } from '@astron-chat/shared';
 import { createMemoryTtlCache } from '../cache/memory-ttl-cache.ts';
-import type { NodeRunRecord } from '../store/node-run.repository.ts';
-import { compileGraph, runGraph, type CompiledGraph } from './engine.ts';
-import type { HttpCaller } from './http-call.ts';
-import { createNodeRunner } from './nodes.ts';
-import type { ChatModel, ModelMessage, ModelParameters } from '../providers/chat-model.ts';
+import type { ChatModel } from '../providers/chat-model.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
+import { runGraph } from './engine.ts';
+import type { BotExecution } from './execution.ts';
+import { compileGraph, type CompiledGraph } from './graph.ts';
+import type { HttpCaller } from './http-call.ts';
+import { streamModel } from './model-call.ts';
+import { createNodeRunner } from './nodes.ts';
 
-/** What a bot is run with: the conversation so far and the caller's parameters. */
-export type BotInput = {
-  /** History and the question (last); the bot adds its own system prompt. */
-  messages: ModelMessage[];
-  parameters: ModelParameters;
-  /** Workflow inputs: the request's extra `parameters` fields. */
-  inputs: Record<string, unknown>;
-  tools?: OpenAITool[] | undefined;
-  toolChoice?: OpenAIToolChoice | undefined;
-  user: string;
-  /** Told about every workflow node run as it settles (the core stores them with the run). */
-  onNodeRun?: ((nodeRun: NodeRunRecord) => void) | undefined;
-  /** Runs another bot of the same app (agents' `bot` tools). */
-  runBot?: ((botId: string, question: string, signal: AbortSignal) => AsyncIterable<ExecutionPart>) | undefined;
-  /** How deep in bots-calling-bots this run is; 0 for the caller's own. */
-  depth?: number | undefined;
-};
-
-/**
- * What executing a bot streams. `usage` parts are per model call and add up; `finish` comes once,
- * last. Everything else is forwarded to the caller as it happens.
- */
-export type ExecutionPart =
-  | Extract<
-      ChatEventBody,
-      { type: 'text-delta' | 'reasoning-delta' | 'tool-call' | 'step-start' | 'step-end' | 'usage' }
-    >
-  | { type: 'finish'; finishReason: FinishReason };
-
-export type BotExecution = {
-  /** Shown to callers as `model`. */
-  modelName: string;
-  run(input: BotInput, signal: AbortSignal): AsyncIterable<ExecutionPart>;
-};
+// The workflow's entry for the core: what running a bot takes and streams.
+export type { BotExecution, BotInput, ExecutionPart, NodeRunReport } from './execution.ts';
 
 export type ExecutorDependencies = {
   models: ModelRegistry;
@@ -153,21 +116,3 @@ export function createExecutionCache(
   };
 }
 export type ExecutionCache = ReturnType<typeof createExecutionCache>;
-
-/**
- * One model call. Its parts are execution parts as they are, so the model's own iterator is
- * returned, not wrapped in a generator that would re-yield every delta: each layer between the
- * upstream socket and the caller costs promises per event (docs/decisions/2026-11-25-fewer-layers-per-event.md).
- */
-export function streamModel(model: ChatModel, input: BotInput, signal: AbortSignal): AsyncIterable<ExecutionPart> {
-  return model.stream(
-    {
-      messages: input.messages,
-      parameters: input.parameters,
-      ...(input.tools ? { tools: input.tools } : {}),
-      ...(input.toolChoice ? { toolChoice: input.toolChoice } : {}),
-      user: input.user,
-    },
-    signal,
-  );
-}

@@ -2,8 +2,8 @@ import type { ConditionOperator, WorkflowNode } from '@astron-chat/shared';
 import { AppError } from '../errors/app-error.ts';
 import type { ChatModel, ModelMessage } from '../providers/chat-model.ts';
 import { runAgentLoop } from './agent-loop.ts';
-import type { NodeContext, NodeResult, NodeRunner } from './engine.ts';
-import { streamModel } from './execute-bot.ts';
+import type { NodeContext, NodeResult, NodeRunner } from './graph.ts';
+import { callModel } from './model-call.ts';
 import type { HttpCaller } from './http-call.ts';
 import { renderTemplate } from './template.ts';
 
@@ -35,33 +35,18 @@ export function createNodeRunner(options: {
         return { output: { branch: chosen?.id ?? 'else' }, branch: chosen?.id ?? 'else' };
       }
       case 'llm': {
-        const messages = promptMessages(node, render, input.messages);
-        let text = '';
-        let reasoning = '';
-        for await (const part of streamModel(
+        const { text, reasoning } = await callModel(
+          context,
           modelOf(node),
-          { ...input, messages, parameters: { ...node.parameters }, tools: undefined, toolChoice: undefined },
-          context.signal,
-        )) {
-          switch (part.type) {
-            case 'text-delta':
-              text += part.text;
-              if (node.stream) context.emit(part);
-              break;
-            case 'reasoning-delta':
-              reasoning += part.text;
-              if (node.stream) context.emit(part);
-              break;
-            case 'usage':
-              context.emit(part);
-              break;
-            case 'tool-call':
-            case 'step-start':
-            case 'step-end':
-            case 'finish':
-              break;
-          }
-        }
+          {
+            ...input,
+            messages: promptMessages(node, render, input.messages),
+            parameters: { ...node.parameters },
+            tools: undefined,
+            toolChoice: undefined,
+          },
+          { stream: node.stream, keepReasoning: true },
+        );
         return { output: { text, reasoning } };
       }
       case 'agent': {

@@ -9,7 +9,7 @@ import {
   type ChatEvent,
   type Usage,
 } from '@astron-chat/shared';
-import type { ChatRequest } from '../../chat/run-chat.ts';
+import type { ChatRequest } from '../../chat/chat-request.ts';
 import { createDeltaFrames } from '../http/delta-frames.ts';
 import type { CollectedAnswer } from '../../chat/collect-answer.ts';
 

@@ -3,7 +3,6 @@ import { astronChatRequestSchema, httpStatusOfCode, type ChatEvent } from '@astr
 import type { AppError } from '../../errors/app-error.ts';
 import { fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
-import { awaitRunStart } from '../../chat/run-chat.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
 import { openSseStream } from '../http/sse-writer.ts';
@@ -13,7 +12,7 @@ export const ASTRON_PING_FRAME = 'data: {"ping":"pong"}\n\n';
 
 /** `POST /agent/v1/chat/completions` — the seed's format, SSE or one JSON answer. */
 export function createAstronRoute(dependencies: TransportDependencies) {
-  const { authenticator, chat, config } = dependencies;
+  const { authenticator, runs, config } = dependencies;
 
   return async function handleAstronCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
     const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
@@ -21,12 +20,11 @@ export function createAstronRoute(dependencies: TransportDependencies) {
     if (!parsed.success) throw fromZodError(parsed.error);
 
     const controller = abortOnClose(response);
-    const events = chat.runChat(
+    const { start, events } = await runs.run(
       fromAstronRequest(parsed.data),
       { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'astron' },
       controller.signal,
     );
-    const start = await awaitRunStart(events);
 
     if (!parsed.data.stream) {
       const answer = await collectAnswer(start, events);

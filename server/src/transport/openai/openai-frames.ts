@@ -11,7 +11,7 @@ import {
   type Usage,
 } from '@astron-chat/shared';
 import { AppError } from '../../errors/app-error.ts';
-import type { ChatRequest } from '../../chat/run-chat.ts';
+import type { ChatRequest } from '../../chat/chat-request.ts';
 import { createDeltaFrames } from '../http/delta-frames.ts';
 import type { CollectedAnswer } from '../../chat/collect-answer.ts';
 import type { ModelMessage } from '../../providers/chat-model.ts';

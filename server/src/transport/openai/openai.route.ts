@@ -4,7 +4,6 @@ import { z } from 'zod';
 import type { AppError } from '../../errors/app-error.ts';
 import { fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
-import { awaitRunStart } from '../../chat/run-chat.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
 import { openSseStream } from '../http/sse-writer.ts';
@@ -17,7 +16,7 @@ export const OPENAI_PING_FRAME = ': ping\n\n';
 
 /** `POST /v1/chat/completions` and `GET /v1/models`, as the OpenAI SDKs expect them. */
 export function createOpenAIRoutes(dependencies: TransportDependencies) {
-  const { authenticator, chat, config, bots } = dependencies;
+  const { authenticator, runs, config, bots } = dependencies;
 
   async function handleCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
     const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
@@ -26,12 +25,11 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     const body = parsed.data;
 
     const controller = abortOnClose(response);
-    const events = chat.runChat(
+    const { start, events } = await runs.run(
       fromOpenAIRequest(body),
       { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'openai' },
       controller.signal,
     );
-    const start = await awaitRunStart(events);
     const id = `chatcmpl-${start.runId}`;
 
     if (!body.stream) {

@@ -1,13 +1,48 @@
 import type { ChatEvent } from '@astron-chat/shared';
-import type { RunHeader } from '../chat/run-chat.ts';
 
 export type HeartbeatRole = 'owner' | 'follower';
+
+/**
+ * What a run's record holds from its start on; the core builds it before `run-start`. The run log
+ * keeps it with the run: subscribers frame with it, and the follower that ends a run lost with its
+ * instance records the run from it.
+ */
+export type RunHeader = {
+  runId: string;
+  appId: string;
+  botId: string;
+  botVersion: number;
+  chatId: string | undefined;
+  uid: string;
+  apiKeyId: string | undefined;
+  transport: string;
+  model: string;
+  caller: string | undefined;
+  callerSid: string | undefined;
+  createdAt: number;
+  question: string;
+};
 
 /**
  * A run as its instance opened it: followers and cancels are checked against its `appId`, late
  * subscribers frame with it, and a run lost with its instance is recorded from it.
  */
 export type RunOwner = RunHeader;
+
+export type RunStart = Extract<ChatEvent, { type: 'run-start' }>;
+
+/** A run's first event, made from its header (the same on every instance). */
+export function toRunStart(run: RunHeader): RunStart {
+  return {
+    type: 'run-start',
+    seq: 0,
+    runId: run.runId,
+    chatId: run.chatId ?? null,
+    botId: run.botId,
+    model: run.model,
+    created: Math.floor(run.createdAt / 1000),
+  };
+}
 
 /**
  * The events of every run, decoupled from the connection that started it: followers replay what

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChatModel, ModelPart, ModelRequest } from '../providers/chat-model.ts';
-import type { ModelRegistry } from '../providers/model-registry.ts';
+import type { ChatModel, ModelPart, ModelRequest } from '../../src/providers/chat-model.ts';
+import type { ModelRegistry } from '../../src/providers/model-registry.ts';
 
 /** What a scripted model does on one call; a function of the request, so tests can branch on the prompt. */
 export type ScriptedCall = {

@@ -1,0 +1,78 @@
+import type { ChatEventBody, FinishReason } from '@astron-chat/shared';
+import type { AppError } from '../errors/app-error.ts';
+import { addUsage, zeroUsage } from '../lib/usage.ts';
+import type { RunHeader } from '../run-log/run-log.ts';
+import type { RunRecord, StoredToolCall } from '../store/run.repository.ts';
+import type { ExecutionPart } from '../workflow/execute-bot.ts';
+
+/**
+ * What one run has produced so far, and the record it leaves: the core feeds it every part of the
+ * execution and asks it, once, for the record to store.
+ */
+export function createRunTally(header: RunHeader) {
+  let content = '';
+  let reasoning = '';
+  const toolCalls: StoredToolCall[] = [];
+  let usage = zeroUsage();
+  let finishReason: FinishReason | undefined;
+  let firstTokenAt: number | undefined;
+
+  return {
+    /** Counts one part in; returns the event the caller sees for it (`finish` is the run's to send). */
+    take(part: ExecutionPart): ChatEventBody | undefined {
+      switch (part.type) {
+        case 'text-delta':
+          firstTokenAt ??= Date.now();
+          content += part.text;
+          return part;
+        case 'reasoning-delta':
+          firstTokenAt ??= Date.now();
+          reasoning += part.text;
+          return part;
+        case 'tool-call':
+          firstTokenAt ??= Date.now();
+          toolCalls.push(toStoredToolCall(part));
+          return part;
+        case 'usage':
+          // Parts carry what one step used; callers see the run's total so far.
+          usage = addUsage(usage, part.usage);
+          return { type: 'usage', usage };
+        case 'step-start':
+        case 'step-end':
+          return part;
+        case 'finish':
+          finishReason = part.finishReason;
+          return undefined;
+      }
+    },
+    get usage() {
+      return usage;
+    },
+    /** Why the model stopped; `stop` when it did not say. */
+    finishReason(): FinishReason {
+      finishReason ??= 'stop';
+      return finishReason;
+    },
+    /** The run as it is stored, ended now with `status` (and `failure` when it failed). */
+    toRecord(status: RunRecord['status'], failure: AppError | undefined): RunRecord {
+      return {
+        ...header,
+        status,
+        finishReason: status === 'cancelled' ? 'cancelled' : finishReason,
+        error: failure ? { code: failure.code, message: failure.message } : undefined,
+        usage,
+        timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - header.createdAt,
+        durationMs: Date.now() - header.createdAt,
+        answer: { content, reasoning, toolCalls },
+      };
+    },
+  };
+}
+export type RunTally = ReturnType<typeof createRunTally>;
+
+export function toStoredToolCall(
+  call: Omit<StoredToolCall, 'result'> & { result?: string | undefined },
+): StoredToolCall {
+  const { id, kind, name, arguments: callArguments, result } = call;
+  return { id, kind, name, arguments: callArguments, ...(result === undefined ? {} : { result }) };
+}
