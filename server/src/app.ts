@@ -213,7 +213,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     });
     if (isTrpc) {
       const procedurePath = path.slice('/trpc/'.length);
-      if (trpcSse.handles(request.method, procedurePath)) {
+      if (trpcSse.refuses(request.method, procedurePath)) trpcSse.refuse(request, response, procedurePath);
+      else if (trpcSse.handles(request.method, procedurePath)) {
         const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
         trpcSse.serve(request, response, procedurePath, query).catch((error: unknown) => {
           logger.error({ err: error, requestId, path }, 'tRPC subscription failed');
