@@ -31,6 +31,7 @@ import { createInputAudit } from './chat/input-audit.ts';
 import { createRunReads } from './chat/run-reads.ts';
 import { createHttpCaller } from './workflow/http-call.ts';
 import { createRunReadRoute } from './transport/astron/run-read.route.ts';
+import { createRunStreamRoute } from './transport/astron/run-stream.route.ts';
 import { handleCalculator } from './transport/tools/calculator.route.ts';
 import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
 import { requestIdOf, sendJson } from './transport/http/http-io.ts';
@@ -171,6 +172,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       method: 'GET',
       path: '/agent/v1/runs/{run_id}',
       route: createRunReadRoute(dependencies),
+      onError: sendAstronError,
+    },
+    {
+      method: 'GET',
+      path: '/agent/v1/runs/{run_id}/stream',
+      route: createRunStreamRoute(dependencies),
       onError: sendAstronError,
     },
     { method: 'POST', path: '/tools/calculator', route: handleCalculator, onError: sendAstronError },

@@ -335,6 +335,11 @@ export function createRunManager(options: RunManagerOptions) {
       }
     },
 
+    /** The run's header as its instance opened it (which transport started it, say), for its own app only. */
+    owner(appId: string, runId: string): Promise<RunOwner> {
+      return ownerOf(appId, runId);
+    },
+
     /** The run's `run-start` as its instance opened it, for frames of followers that join later. */
     async runStart(appId: string, runId: string): Promise<RunStart> {
       return toRunStart(await ownerOf(appId, runId));
