@@ -6,9 +6,4 @@ export default {
   tree: false,
   warning: false,
   progress: false,
-  skipImports: [
-    // Pending i13a (issue 13, the core half): chat/admission.ts takes ChatContext from run-chat.ts
-    // until ChatContext moves to its own file. The lead removes this line when that lands.
-    'server/src/chat/admission\\.ts:server/src/chat/run-chat\\.ts',
-  ],
 };

@@ -7,9 +7,11 @@ import type { Migration } from 'kysely';
 import * as initial from './2026-11-25T120000_initial.ts';
 import * as runDay from './2026-11-25T150000_run_day.ts';
 import * as nodeRuns from './2026-11-25T180000_node_runs.ts';
+import * as providers from './2026-12-02T110000_providers.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-25T120000_initial': initial,
   '2026-11-25T150000_run_day': runDay,
   '2026-11-25T180000_node_runs': nodeRuns,
+  '2026-12-02T110000_providers': providers,
 };

@@ -32,6 +32,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # compose refuses to render the file without it (`${ADMIN_TOKEN:?...}`); any value will do here.
 export ADMIN_TOKEN="${ADMIN_TOKEN:-check-deploy-placeholder}"
+export SECRETS_KEY="${SECRETS_KEY:-check-deploy-placeholder}"
 
 echo "== docker-compose.yml"
 
@@ -88,7 +89,8 @@ const check = (ok, message) => { if (!ok) problems.push(message); };
 // The server's env var names (server/src/config/config.ts) plus compose-only ones.
 const SERVER_ENV = ['PORT', 'HOST', 'DATABASE_URL', 'REDIS_URL', 'DATA_DIR', 'DEMO_MODE',
   'TRUST_CONSUMER_HEADER', 'OPENAI_BASE_URL', 'OPENAI_API_KEY', 'OPENAI_MODEL', 'RUN_TIMEOUT_SECONDS',
-  'PING_INTERVAL_MS', 'MAX_BODY_BYTES', 'LOG_LEVEL', 'ADMIN_TOKEN'];
+  'PING_INTERVAL_MS', 'MAX_BODY_BYTES', 'LOG_LEVEL', 'ADMIN_TOKEN', 'SECRETS_KEY', 'PROVIDER_TIMEOUT_SECONDS',
+  'PROVIDER_CONNECT_TIMEOUT_SECONDS'];
 const REQUIRED_ENV = ['HOST', 'PORT', 'DATABASE_URL', 'REDIS_URL', 'TRUST_CONSUMER_HEADER', 'ADMIN_TOKEN', 'LOG_LEVEL'];
 const INTERPOLATED = new Set([...SERVER_ENV, 'MYSQL_ROOT_PASSWORD']);
 

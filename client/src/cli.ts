@@ -14,6 +14,11 @@ const USAGE = `astron-chat — command line for an astron-chat server
   astron-chat admin secrets create <app-id> | list <app-id> | revoke <app-id> <secret-id>
   astron-chat admin bots create|update <app-id> <bot-id> (--definition '<json>' | --file <path>) [--name <name>]
   astron-chat admin bots list <app-id> | get <app-id> <bot-id> | versions <app-id> <bot-id> | delete <app-id> <bot-id>
+  astron-chat admin providers create <provider-id> --base-url <url> [--api-key <key>] [--header name:value]…
+                 [--timeout-ms N] [--connect-timeout-ms N] [--max-concurrency N] [--default-model <model>] [--allow-app <app-id>]…
+  astron-chat admin providers update <provider-id> [same flags; --api-key rotates the key, --api-key '' removes it,
+                 --header name: removes a header, --allow-app '' opens it to every app]
+  astron-chat admin providers list | get <provider-id> | delete <provider-id>
   astron-chat chat --api-key <key> --bot <bot-id> [--chat-id <id>] [--transport ws|sse] <message>
   astron-chat history --api-key <key> --chat-id <id>
 
@@ -26,7 +31,15 @@ const { values, positionals } = parseArgs({
   options: {
     url: { type: 'string', default: process.env.ASTRON_URL ?? 'http://127.0.0.1:8000' },
     'admin-token': { type: 'string', default: process.env.ASTRON_ADMIN_TOKEN },
-    'api-key': { type: 'string', default: process.env.ASTRON_API_KEY },
+    // No default here: for `admin providers` it is the provider's key; chat and history fall back to ASTRON_API_KEY.
+    'api-key': { type: 'string' },
+    'base-url': { type: 'string' },
+    header: { type: 'string', multiple: true },
+    'timeout-ms': { type: 'string' },
+    'connect-timeout-ms': { type: 'string' },
+    'max-concurrency': { type: 'string' },
+    'default-model': { type: 'string' },
+    'allow-app': { type: 'string', multiple: true },
     name: { type: 'string' },
     definition: { type: 'string' },
     file: { type: 'string' },
@@ -43,6 +56,40 @@ function required(value: string | undefined, what: string): string {
 }
 
 class UsageError extends Error {}
+
+const callerApiKey = () => values['api-key'] ?? process.env.ASTRON_API_KEY;
+
+function integerFlag(name: 'timeout-ms' | 'connect-timeout-ms' | 'max-concurrency'): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`--${name} must be a positive whole number`);
+  return value;
+}
+
+/** The provider fields the flags set; only those given, so an update leaves the rest as they are. */
+function providerFlags() {
+  const headers: Record<string, string> = {};
+  for (const header of values.header ?? []) {
+    const colon = header.indexOf(':');
+    if (colon <= 0) throw new UsageError(`--header must be name:value, got "${header}"`);
+    headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
+  }
+  const apps = (values['allow-app'] ?? []).filter(Boolean);
+  const timeoutMs = integerFlag('timeout-ms');
+  const connectTimeoutMs = integerFlag('connect-timeout-ms');
+  const maxConcurrency = integerFlag('max-concurrency');
+  return {
+    ...(values['base-url'] !== undefined ? { baseUrl: values['base-url'] } : {}),
+    ...(values['api-key'] !== undefined ? { apiKey: values['api-key'] === '' ? null : values['api-key'] } : {}),
+    ...(values.header ? { headers } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+    ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
+    ...(values['default-model'] !== undefined ? { defaultModel: values['default-model'] || null } : {}),
+    ...(values['allow-app'] ? { allowedApps: apps.length > 0 ? apps : null } : {}),
+  };
+}
 
 async function admin(args: string[]): Promise<unknown> {
   const client = createAdminClient({ url: values.url, adminToken: required(values['admin-token'], '--admin-token') });
@@ -90,6 +137,20 @@ async function admin(args: string[]): Promise<unknown> {
       };
       return action === 'create' ? client.admin.bots.create.mutate(input) : client.admin.bots.update.mutate(input);
     }
+    case 'providers create':
+      return client.admin.providers.create.mutate({
+        id: required(first, '<provider-id>'),
+        ...providerFlags(),
+        baseUrl: required(values['base-url'], '--base-url'),
+      });
+    case 'providers update':
+      return client.admin.providers.update.mutate({ id: required(first, '<provider-id>'), ...providerFlags() });
+    case 'providers list':
+      return client.admin.providers.list.query();
+    case 'providers get':
+      return client.admin.providers.get.query({ id: required(first, '<provider-id>') });
+    case 'providers delete':
+      return client.admin.providers.delete.mutate({ id: required(first, '<provider-id>') });
     case 'bots list':
       return client.admin.bots.list.query({ appId: appId() });
     case 'bots get':
@@ -105,7 +166,7 @@ async function admin(args: string[]): Promise<unknown> {
 
 async function chat(message: string): Promise<void> {
   const transport = values.transport === 'ws' ? 'ws' : 'sse';
-  const client = createChatClient({ url: values.url, transport, apiKey: required(values['api-key'], '--api-key') });
+  const client = createChatClient({ url: values.url, transport, apiKey: required(callerApiKey(), '--api-key') });
   try {
     const request = {
       bot_id: required(values.bot, '--bot'),
@@ -128,7 +189,7 @@ async function history(): Promise<unknown> {
   const response = await fetch(
     `${values.url.replace(/\/+$/, '')}/agent/v1/chats/${encodeURIComponent(chatId)}/messages`,
     {
-      headers: { authorization: `Bearer ${required(values['api-key'], '--api-key')}` },
+      headers: { authorization: `Bearer ${required(callerApiKey(), '--api-key')}` },
     },
   );
   const body: unknown = await response.json();

@@ -11,7 +11,7 @@ import { createConversationService } from './chat/conversations.ts';
 import type { Config } from './config/config.ts';
 import { AppError, toAppError } from './errors/app-error.ts';
 import { createLogger } from './lib/logger.ts';
-import { createCache } from './cache/cache.ts';
+import { cacheKeys, createCache } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { createMetrics } from './observability/metrics.ts';
@@ -20,6 +20,8 @@ import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
 import { closeInterruptedRuns } from './runs/interrupted-runs.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
+import { createProviderRepository, toManagedProvider } from './store/provider.repository.ts';
+import { createSecretBox } from './store/secret-box.ts';
 import { createAppRepository } from './store/app.repository.ts';
 import { createBotRepository } from './store/bot.repository.ts';
 import { createDatabase, type DatabaseHandle } from './store/database.ts';
@@ -49,6 +51,8 @@ export type AppOverrides = {
   logger?: Logger;
   /** Extra or replacement model providers by id (tests point `upstream` at a fake server). */
   providers?: Record<string, ProviderSettings>;
+  /** Test seam: scales the retry delays of workflow nodes and model calls. */
+  retryDelayScale?: number;
 };
 
 export type App = {
@@ -83,12 +87,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     throw error;
   }
 
-  const apps = createAppRepository(database.db);
+  const secrets = createSecretBox(config.secretsKey);
+  const apps = createAppRepository(database.db, secrets);
+  const providerStore = createProviderRepository(database.db, secrets);
   const bots = createBotRepository(database.db);
   const runs = createRunRepository(database.db, database.kind);
   const nodeRuns = createNodeRunRepository(database.db);
   const httpCaller = createHttpCaller(config.httpTools);
-  const providers: Record<string, ProviderSettings> = {
+  const bootstrapProviders: Record<string, ProviderSettings> = {
     demo: { type: 'demo', delayMs: config.demoModelDelayMs },
     ...(config.upstream
       ? {
@@ -102,10 +108,38 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       : {}),
     ...overrides.providers,
   };
-  if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in providers });
+  if (config.demoMode) await seedDemo({ apps, bots, withUpstreamBot: 'upstream' in bootstrapProviders });
+  if (secrets.source === undefined) {
+    logger.warn(
+      'SECRETS_KEY is not set: app signing secrets are stored in clear and provider API keys cannot be stored',
+    );
+  } else {
+    const sealed = await apps.sealClearSecrets();
+    if (sealed > 0) logger.info({ sealed }, 'encrypted app signing secrets stored in clear');
+  }
+  if (secrets.source === 'demo') {
+    logger.warn('SECRETS_KEY is not set: demo mode encrypts stored secrets with a fixed derived key (not secret)');
+  }
 
   const metrics = createMetrics();
   const cache = createCache(cacheStore.store, { logger, metrics });
+  const models = createModelRegistry({
+    bootstrap: bootstrapProviders,
+    managed: {
+      load: async () =>
+        ((await cache.getOrLoad(cacheKeys.providers(), () => providerStore.list())) ?? []).map((stored) =>
+          toManagedProvider(stored, secrets),
+        ),
+    },
+    defaults: config.providerDefaults,
+    retryDelayScale: overrides.retryDelayScale,
+    onRetry: (event) =>
+      logger.warn(
+        { provider: event.provider, attempt: event.attempt, delayMs: event.delayMs, code: event.error.code },
+        `model call failed, retrying: ${event.error.message}`,
+      ),
+  });
+  await models.refresh();
   const limiter = config.redisUrl
     ? createRedisLimiter(config.redisUrl, { slotTtlMs: config.runTimeoutMs + 60_000 })
     : createMemoryLimiter();
@@ -113,7 +147,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     admission: createAdmission({ limiter, limits: config.limits }),
     bots,
     runs,
-    models: createModelRegistry(providers),
+    models,
+    retryDelayScale: overrides.retryDelayScale,
     logger,
     metrics,
     cache,
@@ -137,7 +172,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       trustConsumerHeader: config.trustConsumerHeader,
       signatureWindowSeconds: config.signatureWindowSeconds,
     }),
-    admin: createAdminService({ apps, bots, cache }),
+    admin: createAdminService({ apps, bots, cache, providers: providerStore, models, secrets }),
     conversations: createConversationService({ runs }),
     runReads: createRunReads({ runs, nodeRuns }),
     runs: runManager,
@@ -183,6 +218,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     { method: 'POST', path: '/tools/calculator', route: handleCalculator, onError: sendAstronError },
     { method: 'POST', path: '/v1/chat/completions', route: openai.handleCompletion, onError: sendOpenAIError },
     { method: 'GET', path: '/v1/models', route: openai.handleModels, onError: sendOpenAIError },
+    { method: 'GET', path: '/v1/models/{model_id}', route: openai.handleModel, onError: sendOpenAIError },
     { method: 'GET', path: '/health', route: health, onError: sendAstronError },
     {
       method: 'GET',
@@ -286,6 +322,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await limiter.close();
       await cacheStore.store.close();
       await httpCaller.close();
+      await models.close();
       await database.db.destroy();
     },
   };

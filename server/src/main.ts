@@ -31,6 +31,11 @@ async function main() {
       `\nDemo app "demo-app": API key ${DEMO_API_KEY}, signing secret ${DEMO_SECRET}, bot "${DEMO_BOT_ID}".` +
         `\nAdmin token ${config.adminToken ?? '(off)'} for the admin API and \`npx astron-chat admin …\`. Try:\n`,
     );
+    if (config.secretsKey?.source === 'demo') {
+      console.log(
+        'SECRETS_KEY is not set: demo mode encrypts provider keys and app secrets with a fixed derived key, which is not secret.\n',
+      );
+    }
     console.log(
       `curl -N ${url}/agent/v1/chat/completions -H 'x-consumer-username: demo-app' -H 'content-type: application/json' \\\n` +
         `  -d '{"bot_id":"${DEMO_BOT_ID}","uid":"me","stream":true,"parameters":{"messages":[{"role":"user","content":"Hello"}]}}'\n`,

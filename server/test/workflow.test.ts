@@ -252,16 +252,17 @@ describe.each(testBackends())('workflows and agents on $name', (backend) => {
     controller.abort();
     expect(await ended).toBe('closed-by-client');
     expect(Date.now() - leftAt).toBeLessThan(1_000);
+    // The run row is written just before its node runs: wait for both.
     const run = await eventually(async () => {
       const body = await readRun(runId);
-      return body.code === 0 ? body : undefined;
+      return body.code === 0 && body.nodes.some((node: any) => node.nodeId === 'slow') ? body : undefined;
     });
     expect(run.status).toBe('cancelled');
     expect(run.nodes.find((node: any) => node.nodeId === 'slow').status).toBe('cancelled');
     upstream.script = {};
   });
 
-  it('retries a node by the upstream error class and keeps the attempts in the node run', async () => {
+  it("retries an llm node's model call by the upstream error class, with the node's own retry settings", async () => {
     const botId = await saveBot('retry', {
       kind: 'workflow',
       nodes: [
@@ -275,6 +276,7 @@ describe.each(testBackends())('workflows and agents on $name', (backend) => {
       ],
     });
     upstream.queue = [{ status: 500 }, { status: 429 }, { chunks: ['fine'] }];
+    const requestsAtStart = upstream.requests.length;
     const frames = parseFrames((await readSse(await astron(botId, 'go'))).data);
     expect(frames.at(-1)).toMatchObject({ code: 0 });
     expect(frames.map((frame) => frame.choices?.[0]?.delta?.content ?? '').join('')).toBe('fine');
@@ -282,7 +284,10 @@ describe.each(testBackends())('workflows and agents on $name', (backend) => {
       const body = await readRun(frames[0]!.id);
       return body.code === 0 ? body : undefined;
     });
-    expect(run.nodes.find((node: any) => node.nodeId === 'ask')).toMatchObject({ attempts: 3, status: 'succeeded' });
+    // The model call retried inside the node's one attempt (providers/resilient-model.ts), not the node.
+    expect(upstream.requests.length - requestsAtStart).toBe(3);
+    expect(run.nodes.find((node: any) => node.nodeId === 'ask')).toMatchObject({ attempts: 1, status: 'succeeded' });
+    expect(run.provider).toBe('upstream');
 
     // Garbage is a business error: no retry, the caller gets 1009 in the final frame.
     upstream.queue = [{ chunks: ['x'], garbage: '{not json' }];

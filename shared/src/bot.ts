@@ -1,11 +1,20 @@
 import { z } from 'zod';
 
-/** Which configured provider serves a model: `demo` (built-in) or a provider id from server config. */
-export const modelReferenceSchema = z.strictObject({
+/** One provider and model: `demo` (built-in), `upstream` (OPENAI_BASE_URL) or a provider an operator added. */
+const modelCandidateSchema = z.strictObject({
   provider: z.string().min(1).max(64),
   /** Upstream model id; the provider's default when omitted. */
   name: z.string().min(1).max(128).optional(),
 });
+
+/**
+ * Which provider serves a model, and where to go when it fails before its first token (after its
+ * retries): `fallbacks`, tried in order.
+ */
+export const modelReferenceSchema = modelCandidateSchema.extend({
+  fallbacks: z.array(modelCandidateSchema).max(5).optional(),
+});
+export type ModelReferenceDefinition = z.infer<typeof modelReferenceSchema>;
 
 export const modelParametersSchema = z.strictObject({
   temperature: z.number().min(0).max(2).optional(),

@@ -3,6 +3,10 @@ import { cacheKeys, type Cache } from '../cache/cache.ts';
 import { AppError, fromZodError } from '../errors/app-error.ts';
 import type { AppRepository } from '../store/app.repository.ts';
 import type { BotRepository } from '../store/bot.repository.ts';
+import type { ModelRegistry } from '../providers/model-registry.ts';
+import type { ProviderRepository } from '../store/provider.repository.ts';
+import type { SecretBox } from '../store/secret-box.ts';
+import { createProviderService } from './provider.service.ts';
 
 const ID_PATTERN = /^[A-Za-z0-9][\w.-]{0,63}$/;
 
@@ -22,8 +26,16 @@ function notFound(what: string): never {
  * Apps, credentials and bots. Secrets and keys are returned once, at creation; reads never include
  * them. Every change to a bot drops its cached copy so the next run sees it.
  */
-export function createAdminService(options: { apps: AppRepository; bots: BotRepository; cache: Cache }) {
+export function createAdminService(options: {
+  apps: AppRepository;
+  bots: BotRepository;
+  cache: Cache;
+  providers: ProviderRepository;
+  models: ModelRegistry;
+  secrets: SecretBox;
+}) {
   const { apps, bots, cache } = options;
+  const providerService = createProviderService(options);
 
   async function requireApp(appId: string) {
     const app = await apps.findApp(appId);
@@ -55,6 +67,7 @@ export function createAdminService(options: { apps: AppRepository; bots: BotRepo
   }
 
   return {
+    ...providerService,
     /** A new app with its first API key and signing secret, both shown only in this answer. */
     async createApp(input: { id: string; name?: string | undefined }) {
       checkId('App', input.id, 'id');
@@ -128,6 +141,7 @@ export function createAdminService(options: { apps: AppRepository; bots: BotRepo
       checkId('Bot', input.botId, 'botId');
       await requireApp(input.appId);
       const definition = parseDefinition(input.definition);
+      await providerService.checkBotModels(input.appId, definition);
       const existing = await bots.findBot(input.appId, input.botId);
       if (input.mode === 'create' && existing) {
         throw new AppError('VALIDATION_ERROR', `Bot "${input.botId}" already exists; update it instead.`, {

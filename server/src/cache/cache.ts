@@ -15,6 +15,8 @@ export const cacheKeys = {
   app: (appId: string) => ({ key: `app:${appId}`, ttlSeconds: 300 }),
   /** Ids (never values) of an app's active signing secrets: open sockets check theirs is still one. */
   secretIds: (appId: string) => ({ key: `secrets:${appId}`, ttlSeconds: 300 }),
+  /** Every managed model provider, secrets still sealed; dropped on every change to one. */
+  providers: () => ({ key: 'providers:all', ttlSeconds: 60 }),
   /** The stored turns of a chat, oldest first. */
   history: (appId: string, chatId: string) => ({ key: `history:${appId}:${chatId}`, ttlSeconds: 600 }),
 } as const;

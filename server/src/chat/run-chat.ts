@@ -70,6 +70,7 @@ export function createChatService(options: ChatServiceOptions) {
           parameters: {},
           inputs: {},
           user,
+          modelContext: { appId },
           depth: depth + 1,
           runBot: botRunner(appId, user, depth + 1),
         },
@@ -154,6 +155,7 @@ export function createChatService(options: ChatServiceOptions) {
         user: request.uid,
         onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
         runBot: botRunner(context.appId, request.uid, 0),
+        modelContext: { appId: context.appId, onAnswer: ({ provider }) => tally.answeredBy(provider) },
       };
       for await (const part of run.execution.run(input, deadline.signal)) {
         const event = tally.take(part);
@@ -221,6 +223,7 @@ export function createChatService(options: ChatServiceOptions) {
           usage: answer.usage,
           timeToFirstTokenMs: undefined,
           durationMs: Date.now() - run.createdAt,
+          provider: undefined,
           answer: {
             content: answer.content,
             reasoning: answer.reasoning,

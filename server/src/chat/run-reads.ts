@@ -15,6 +15,9 @@ export function createRunReads(options: { runs: RunRepository; nodeRuns: NodeRun
         botVersion: run.bot_version,
         chatId: run.chat_id,
         status: run.status,
+        model: run.model,
+        /** Which provider(s) answered, comma-separated; null when no model answered. */
+        provider: run.provider,
         finishReason: run.finish_reason,
         error: run.error_code === null ? null : { code: run.error_code, message: run.error_message ?? '' },
         usage: {

@@ -16,6 +16,8 @@ export function createRunTally(header: RunHeader) {
   let usage = zeroUsage();
   let finishReason: FinishReason | undefined;
   let firstTokenAt: number | undefined;
+  /** Providers that answered the run's model calls, in the order they first did. */
+  const providers: string[] = [];
 
   return {
     /** Counts one part in; returns the event the caller sees for it (`finish` is the run's to send). */
@@ -45,6 +47,10 @@ export function createRunTally(header: RunHeader) {
           return undefined;
       }
     },
+    /** A model call of this run was answered by `provider` (a fallback's id when one took over). */
+    answeredBy(provider: string) {
+      if (!providers.includes(provider)) providers.push(provider);
+    },
     get usage() {
       return usage;
     },
@@ -64,6 +70,7 @@ export function createRunTally(header: RunHeader) {
         timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - header.createdAt,
         durationMs: Date.now() - header.createdAt,
         answer: { content, reasoning, toolCalls },
+        provider: providers.length > 0 ? providers.join(',') : undefined,
       };
     },
   };

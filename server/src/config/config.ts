@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -99,6 +100,18 @@ const environmentSchema = z.object({
   MAX_CONCURRENT_RUNS_PER_APP: z.coerce.number().int().min(1).default(2000),
   /** Runs this instance executes at once; more are refused with 503. Default 4000 (the design profile: 50). */
   MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(4000),
+  /** Key that encrypts provider API keys and app signing secrets at rest (AES-256-GCM): 32 bytes as
+   * base64 or 64 hex digits (`openssl rand -base64 32`). Required to store provider keys outside demo
+   * mode; demo mode derives a fixed one (not secret) when unset. */
+  SECRETS_KEY: z
+    .string()
+    .refine((value) => parseSecretsKey(value) !== undefined, 'must be 32 bytes as base64 or 64 hex digits')
+    .optional(),
+  /** Default connect timeout of a model provider, seconds (a provider's own `connectTimeoutMs` wins). Default 10. */
+  PROVIDER_CONNECT_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(300).default(10),
+  /** Default first-byte timeout of a model provider, and the longest silence inside its stream, seconds
+   * (a provider's own `timeoutMs` wins). Default 120. */
+  PROVIDER_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(1800).default(120),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -112,6 +125,10 @@ export type Config = Readonly<{
   demoMode: boolean;
   trustConsumerHeader: boolean;
   upstream: { baseUrl: string; apiKey: string | undefined; model: string } | undefined;
+  /** SECRETS_KEY, or the demo's derived key; undefined outside demo mode without SECRETS_KEY. */
+  secretsKey: { bytes: Buffer; source: 'configured' | 'demo' } | undefined;
+  /** Defaults for providers that set none, ms. */
+  providerDefaults: { connectTimeoutMs: number; timeoutMs: number };
   demoModelDelayMs: number;
   runTimeoutMs: number;
   pingIntervalMs: number;
@@ -161,6 +178,19 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       env.OPENAI_BASE_URL === undefined
         ? undefined
         : { baseUrl: env.OPENAI_BASE_URL, apiKey: env.OPENAI_API_KEY, model: env.OPENAI_MODEL },
+    secretsKey:
+      env.SECRETS_KEY !== undefined
+        ? { bytes: parseSecretsKey(env.SECRETS_KEY) as Buffer, source: 'configured' as const }
+        : demoMode
+          ? {
+              bytes: createHash('sha256').update('astron-chat demo mode secrets key (not secret)').digest(),
+              source: 'demo' as const,
+            }
+          : undefined,
+    providerDefaults: {
+      connectTimeoutMs: Math.round(env.PROVIDER_CONNECT_TIMEOUT_SECONDS * 1000),
+      timeoutMs: Math.round(env.PROVIDER_TIMEOUT_SECONDS * 1000),
+    },
     demoModelDelayMs: env.DEMO_MODEL_DELAY_MS,
     runTimeoutMs: env.RUN_TIMEOUT_SECONDS * 1000,
     pingIntervalMs: env.PING_INTERVAL_MS,
@@ -191,4 +221,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     },
     logLevel: env.LOG_LEVEL,
   });
+}
+
+/** SECRETS_KEY as 32 bytes: 64 hex digits, or base64 / base64url of 32 bytes; undefined if it is neither. */
+export function parseSecretsKey(text: string): Buffer | undefined {
+  const trimmed = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex');
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) return undefined;
+  const bytes = Buffer.from(trimmed, /[-_]/.test(trimmed) ? 'base64url' : 'base64');
+  return bytes.length === 32 ? bytes : undefined;
 }

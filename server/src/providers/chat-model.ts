@@ -1,3 +1,4 @@
+import type { RetryOverride } from '../errors/retry-policy.ts';
 import type { FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
 
 export type ModelMessage =
@@ -19,12 +20,23 @@ export type ModelParameters = {
   repetitionPenalty?: number | undefined;
 };
 
+/** Who a model call is for, and where to say which provider answered it (providers/resilient-model.ts). */
+export type ModelCallContext = {
+  /** The app the call runs for: a provider's allow-list is checked against it. */
+  appId?: string | undefined;
+  /** Called once per model call, when a provider's first part arrives. */
+  onAnswer?: ((answer: { provider: string; model: string }) => void) | undefined;
+  /** A workflow node's own `retry` settings, which override the retry table. */
+  retry?: RetryOverride | undefined;
+};
+
 export type ModelRequest = {
   messages: ModelMessage[];
   parameters: ModelParameters;
   tools?: OpenAITool[];
   toolChoice?: OpenAIToolChoice;
   user?: string;
+  context?: ModelCallContext | undefined;
 };
 
 /**

@@ -14,17 +14,29 @@ export class ProviderError extends AppError {
 
   constructor(
     message: string,
-    options: { status?: number; retryable: boolean; cause?: unknown; errorName?: ProviderErrorName },
+    options: {
+      status?: number;
+      retryable: boolean;
+      retryAfterSeconds?: number | undefined;
+      cause?: unknown;
+      errorName?: ProviderErrorName;
+    },
   ) {
-    super(options.errorName ?? 'UPSTREAM_ERROR', message, { retryable: options.retryable, cause: options.cause });
+    super(options.errorName ?? 'UPSTREAM_ERROR', message, {
+      retryable: options.retryable,
+      cause: options.cause,
+      ...(options.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.retryAfterSeconds }),
+    });
     this.status = options.status;
   }
 
-  static fromStatus(status: number, detail: string): ProviderError {
+  /** `retryAfter` is the answer's `Retry-After` header (seconds or an HTTP date), when it sent one. */
+  static fromStatus(status: number, detail: string, retryAfter?: string): ProviderError {
     const retryable = status === 408 || status === 409 || status === 429 || status >= 500;
     return new ProviderError(`Model provider answered HTTP ${status}${detail ? `: ${detail}` : ''}`, {
       status,
       retryable,
+      retryAfterSeconds: parseRetryAfter(retryAfter),
       ...(status === 429 ? { errorName: 'RATE_LIMIT_ERROR' as const } : {}),
     });
   }
@@ -60,4 +72,13 @@ export function toConnectionError(error: unknown, host: string, phase: 'connect'
       ? `Could not reach the model provider at ${host} (${name})`
       : `The connection to the model provider at ${host} broke mid-stream (${name})`;
   return new ProviderError(message, { retryable: true, cause: error });
+}
+
+/** `Retry-After` as seconds from now: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createId } from '../lib/ids.ts';
 import type { Database } from './database.ts';
+import type { SecretBox } from './secret-box.ts';
 
 export type ApiKeyOwner = { keyId: string; appId: string; appStatus: 'active' | 'disabled' };
 
@@ -8,7 +9,12 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
-export function createAppRepository(db: Database) {
+/**
+ * Apps, their API keys (hashes only) and signing secrets. Secrets are sealed with `secrets` when the
+ * server has a key (SECRETS_KEY, or the demo's); without one they are stored as before, in clear.
+ */
+export function createAppRepository(db: Database, secrets?: SecretBox) {
+  const canSeal = secrets?.source !== undefined;
   return {
     async findApp(appId: string) {
       return db.selectFrom('apps').selectAll().where('id', '=', appId).executeTakeFirst();
@@ -55,7 +61,7 @@ export function createAppRepository(db: Database) {
         .values({
           id: input.secret.id,
           app_id: input.id,
-          secret: input.secret.secret,
+          secret: canSeal && secrets ? secrets.seal(input.secret.secret) : input.secret.secret,
           created_at: now,
           revoked_at: null,
         })
@@ -165,16 +171,36 @@ export function createAppRepository(db: Database) {
     async createSecret(input: { appId: string; secret?: string }) {
       const secret = input.secret ?? randomBytes(24).toString('base64url');
       const id = createId('sec');
+      const stored = canSeal && secrets ? secrets.seal(secret) : secret;
       await db
         .insertInto('app_secrets')
-        .values({ id, app_id: input.appId, secret, created_at: Date.now(), revoked_at: null })
+        .values({ id, app_id: input.appId, secret: stored, created_at: Date.now(), revoked_at: null })
         .execute();
       return { id, secret };
     },
 
+    /** Seals secrets stored in clear (before encryption); returns how many. Safe to run on many instances at once. */
+    async sealClearSecrets(): Promise<number> {
+      if (!canSeal || !secrets) return 0;
+      const rows = await db
+        .selectFrom('app_secrets')
+        .select(['id', 'secret'])
+        .where('secret', 'not like', 'enc:%')
+        .execute();
+      for (const row of rows) {
+        await db
+          .updateTable('app_secrets')
+          .set({ secret: secrets.seal(row.secret) })
+          .where('id', '=', row.id)
+          .where('secret', '=', row.secret)
+          .execute();
+      }
+      return rows.length;
+    },
+
     /** Active signing secrets of an app (several during a rotation); none when the app is disabled. */
     async findSecrets(appId: string): Promise<Array<{ id: string; secret: string }>> {
-      return db
+      const rows = await db
         .selectFrom('app_secrets')
         .innerJoin('apps', 'apps.id', 'app_secrets.app_id')
         .select(['app_secrets.id', 'app_secrets.secret'])
@@ -182,6 +208,14 @@ export function createAppRepository(db: Database) {
         .where('app_secrets.revoked_at', 'is', null)
         .where('apps.status', '=', 'active')
         .execute();
+      // A secret sealed with another key cannot sign anything here; the others still do.
+      return rows.flatMap((row) => {
+        try {
+          return [{ id: row.id, secret: secrets ? secrets.open(row.secret) : row.secret }];
+        } catch {
+          return [];
+        }
+      });
     },
   };
 }

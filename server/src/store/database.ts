@@ -84,6 +84,29 @@ export type RunTable = {
   finished_at: number | null;
   /** UTC day of `created_at`, `YYYY-MM-DD`: usage groups by it. */
   day: string | null;
+  /** Provider ids that answered, comma-separated; null when no model answered. */
+  provider: string | null;
+};
+
+export type ProviderTable = {
+  id: string;
+  type: string;
+  base_url: string;
+  /** Sealed (secret-box.ts). */
+  api_key: string | null;
+  api_key_last4: string | null;
+  /** Sealed JSON object. */
+  headers: string | null;
+  /** Comma-separated, for reads. */
+  header_names: string | null;
+  default_model: string | null;
+  timeout_ms: number | null;
+  connect_timeout_ms: number | null;
+  max_concurrency: number | null;
+  /** JSON array of app ids; null for every app. */
+  allowed_apps: string | null;
+  created_at: number;
+  updated_at: number;
 };
 
 export type NodeRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'timeout';
@@ -117,6 +140,7 @@ export type DatabaseSchema = {
   messages: MessageTable;
   runs: RunTable;
   node_runs: NodeRunTable;
+  providers: ProviderTable;
 };
 
 export type Database = Kysely<DatabaseSchema>;

@@ -29,12 +29,14 @@ export type RunRecord = {
   createdAt: number;
   question: string;
   answer: { content: string; reasoning: string; toolCalls: StoredToolCall[] };
+  /** Provider ids that answered its model calls, comma-separated (a fallback's when it took over). */
+  provider: string | undefined;
 };
 
 /** What a run's row and user message hold from its start on (the record without its outcome). */
 export type RunStartRecord = Omit<
   RunRecord,
-  'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer'
+  'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer' | 'provider'
 >;
 
 /** Another user's chat, or another bot's: the run must not read or write it. */
@@ -109,6 +111,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
       duration_ms: record.durationMs,
       finished_at: now,
+      provider: record.provider?.slice(0, 255) ?? null,
     };
     // Only a run still running: a run closed already (say, one thought lost that then finished) keeps its outcome.
     const update = () =>
@@ -254,6 +257,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
           'day',
           'bot_id',
           'api_key_id',
+          'provider',
           expression.fn.countAll<number>().as('runs'),
           expression.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
           expression.fn.sum<number>('completion_tokens').as('completion_tokens'),
@@ -262,7 +266,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         .where('app_id', '=', input.appId)
         .where('day', '>=', input.from)
         .where('day', '<=', input.to)
-        .groupBy(['day', 'bot_id', 'api_key_id'])
+        .groupBy(['day', 'bot_id', 'api_key_id', 'provider'])
         .orderBy('day')
         .orderBy('bot_id')
         .execute();
@@ -271,6 +275,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         day: row.day ?? '',
         botId: row.bot_id,
         apiKeyId: row.api_key_id,
+        provider: row.provider,
         runs: Number(row.runs),
         promptTokens: Number(row.prompt_tokens),
         completionTokens: Number(row.completion_tokens),

@@ -40,6 +40,7 @@ export async function runAgentLoop(
       parameters: options.parameters,
       inputs: {},
       user: context.input.user,
+      modelContext: context.input.modelContext,
       ...(tools.length > 0 ? { tools } : {}),
     };
     const {

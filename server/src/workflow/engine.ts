@@ -1,4 +1,5 @@
-import type { FinishReason, Usage, WorkflowEdge, WorkflowNode } from '@astron-chat/shared';
+import type { FinishReason, WorkflowEdge, WorkflowNode } from '@astron-chat/shared';
+import { zeroUsage } from '../lib/usage.ts';
 import type { BotInput, ExecutionPart, NodeRunReport } from './execution.ts';
 import type { CompiledGraph, NodeRunner } from './graph.ts';
 import { runNodeAttempts, type AttemptHost } from './node-attempts.ts';
@@ -83,7 +84,7 @@ export async function* runGraph(
       attempts: 0,
       startedAt: now,
       finishedAt: now,
-      usage: emptyUsage(),
+      usage: zeroUsage(),
     });
     step({ type: 'step-end', nodeId, nodeType: node.type, stepSeq: stepSeq++, status: 'skipped' });
     resolveEdges(nodeId, () => false);
@@ -128,7 +129,7 @@ export async function* runGraph(
       attempts: 0,
       startedAt: Date.now(),
       finishedAt: undefined,
-      usage: emptyUsage(),
+      usage: zeroUsage(),
     };
     running.set(nodeId, entry);
     runNodeAttempts(node, entry, attemptHost(node)).then(
@@ -180,8 +181,4 @@ export async function* runGraph(
     }
     running.clear();
   }
-}
-
-function emptyUsage(): Usage {
-  return { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 }

@@ -1,5 +1,5 @@
 import type { ChatEventBody, FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
-import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
+import type { ModelCallContext, ModelMessage, ModelParameters } from '../providers/chat-model.ts';
 
 /** What a bot is run with: the conversation so far and the caller's parameters. */
 export type BotInput = {
@@ -17,6 +17,8 @@ export type BotInput = {
   runBot?: ((botId: string, question: string, signal: AbortSignal) => AsyncIterable<ExecutionPart>) | undefined;
   /** How deep in bots-calling-bots this run is; 0 for the caller's own. */
   depth?: number | undefined;
+  /** Passed to every model call: the app (provider allow-lists) and who hears which provider answered. */
+  modelContext?: ModelCallContext | undefined;
 };
 
 /**

@@ -16,6 +16,7 @@ export function streamModel(model: ChatModel, input: BotInput, signal: AbortSign
       ...(input.tools ? { tools: input.tools } : {}),
       ...(input.toolChoice ? { toolChoice: input.toolChoice } : {}),
       user: input.user,
+      context: input.modelContext,
     },
     signal,
   );
@@ -41,7 +42,9 @@ export async function callModel(
   options: { stream: boolean; keepReasoning: boolean },
 ): Promise<ModelCallOutcome> {
   const outcome: ModelCallOutcome = { text: '', reasoning: '', toolCalls: [], finishReason: 'stop' };
-  for await (const part of streamModel(model, request, context.signal)) {
+  // The node's own `retry` settings govern the call's retries (providers/resilient-model.ts).
+  const modelContext = { ...request.modelContext, retry: context.node.retry };
+  for await (const part of streamModel(model, { ...request, modelContext }, context.signal)) {
     switch (part.type) {
       case 'text-delta':
         outcome.text += part.text;

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Usage, WorkflowNode } from '@astron-chat/shared';
+import type { WorkflowNode } from '@astron-chat/shared';
 import { AppError, isAbortError } from '../errors/app-error.ts';
+import { addUsage } from '../lib/usage.ts';
 import { ProviderError } from '../providers/provider-error.ts';
 import { backoffDelayMs, classifyError, NodeTimeoutError, retryPlanFor } from './error-policy.ts';
 import type { BotInput, NodeRunReport } from './execution.ts';
@@ -66,7 +67,7 @@ export async function runNodeAttempts(
           signal: attemptSignal,
           emit(part) {
             if (attemptSignal.aborted) return;
-            if (part.type === 'usage') addUsage(entry.usage, part.usage);
+            if (part.type === 'usage') entry.usage = addUsage(entry.usage, part.usage);
             else streamed = true;
             host.emit(part);
           },
@@ -119,12 +120,6 @@ export async function runNodeAttempts(
       clearTimeout(timeout);
     }
   }
-}
-
-function addUsage(total: Usage, more: Usage): void {
-  total.promptTokens += more.promptTokens;
-  total.completionTokens += more.completionTokens;
-  total.totalTokens += more.totalTokens;
 }
 
 function describeError(error: unknown): string {

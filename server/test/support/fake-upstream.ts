@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What the fake answers next; tests set it per case. */
@@ -13,6 +13,10 @@ export type UpstreamScript = {
   headerDelayMs?: number;
   /** Answer with this HTTP status and an OpenAI error body instead. */
   status?: number;
+  /** `Retry-After` header sent with `status`. */
+  retryAfter?: string;
+  /** Close the connection before any byte of the response (a reset before the first byte). */
+  resetBeforeHeaders?: boolean;
   /** Send this raw line as a chunk (malformed data) after the first chunk. */
   garbage?: string;
   /** Close the connection after this many chunks without finishing. */
@@ -27,6 +31,10 @@ export type FakeUpstream = {
   /** Scripts for the next requests, one each, before `script` applies again (retries, agent rounds). */
   queue: UpstreamScript[];
   requests: Array<Record<string, unknown>>;
+  /** Headers of each chat request, in the same order as `requests`. */
+  requestHeaders: IncomingHttpHeaders[];
+  /** What `GET /v1/models` lists; unset answers 404 (a provider that cannot list its models). */
+  models: string[] | undefined;
   /** Resolves with how the next (or current) request ended: finished, or closed by our server first. */
   nextEnd(): Promise<'finished' | 'closed-by-client'>;
   close(): Promise<void>;
@@ -35,6 +43,7 @@ export type FakeUpstream = {
 /** A real OpenAI-compatible HTTP server on a free port: `POST /v1/chat/completions`, streaming. */
 export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<FakeUpstream> {
   const requests: Array<Record<string, unknown>> = [];
+  const requestHeaders: IncomingHttpHeaders[] = [];
   let waiters: Array<(how: 'finished' | 'closed-by-client') => void> = [];
   const ended = (how: 'finished' | 'closed-by-client') => {
     const current = waiters;
@@ -47,6 +56,8 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
     script: initial,
     queue: [],
     requests,
+    requestHeaders,
+    models: undefined,
     nextEnd: () => new Promise((resolve) => waiters.push(resolve)),
     close: () =>
       new Promise((resolve) => {
@@ -56,6 +67,17 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
   };
 
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    if (request.method === 'GET' && request.url?.endsWith('/models')) {
+      if (!upstream.models) return void response.writeHead(404).end();
+      response.writeHead(200, { 'content-type': 'application/json' });
+      return void response.end(
+        JSON.stringify({
+          object: 'list',
+          data: upstream.models.map((id) => ({ id, object: 'model', owned_by: 'fake' })),
+        }),
+      );
+    }
+    requestHeaders.push(request.headers);
     let body = '';
     request.setEncoding('utf8');
     request.on('data', (chunk: string) => (body += chunk));
@@ -71,9 +93,16 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
       ms ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
     await pause(script.headerDelayMs);
     if (response.destroyed) return;
+    if (script.resetBeforeHeaders) {
+      response.socket?.destroy();
+      return;
+    }
     if (script.status && script.status >= 400) {
       finished = true;
-      response.writeHead(script.status, { 'content-type': 'application/json' });
+      response.writeHead(script.status, {
+        'content-type': 'application/json',
+        ...(script.retryAfter === undefined ? {} : { 'retry-after': script.retryAfter }),
+      });
       response.end(
         JSON.stringify({ error: { message: `fake upstream error ${script.status}`, type: 'server_error' } }),
       );

@@ -12,8 +12,12 @@ export type OpenAICompatibleOptions = {
   apiKey?: string | undefined;
   /** Upstream model id sent in the request. */
   model: string;
+  /** Extra request headers (a provider's own, e.g. an organisation id); ours win on a clash. */
+  headers?: Record<string, string> | undefined;
   /** undici dispatcher (connection pool); the global one by default. */
-  dispatcher?: Dispatcher;
+  dispatcher?: Dispatcher | undefined;
+  /** A provider's concurrency cap: taken before the request (throws when full), given back when it ends. */
+  slots?: { acquire(): void; release(): void } | undefined;
 };
 
 const MAX_ERROR_BODY_BYTES = 8 * 1024;
@@ -23,22 +27,38 @@ const STREAMING = { stream: true } as const;
 /** Streams from any OpenAI-compatible `/chat/completions` endpoint. */
 export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): ChatModel {
   const url = new URL('chat/completions', options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
+  const headers: Record<string, string> = {
+    ...options.headers,
+    'content-type': 'application/json',
+    accept: 'text/event-stream',
+  };
   if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
 
   return {
     modelName: options.model,
     async *stream(modelRequest: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelPart> {
-      const response = await send(url, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(toUpstreamBody(options.model, modelRequest)),
-        signal,
-        dispatcher: options.dispatcher,
-      });
+      options.slots?.acquire();
+      let response: UpstreamResponse;
+      try {
+        response = await send(url, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(toUpstreamBody(options.model, modelRequest)),
+          signal,
+          dispatcher: options.dispatcher,
+        });
+      } catch (error) {
+        options.slots?.release();
+        throw error;
+      }
       try {
         if (response.statusCode < 200 || response.statusCode >= 300) {
-          throw ProviderError.fromStatus(response.statusCode, await readErrorDetail(response));
+          const retryAfter = response.headers['retry-after'];
+          throw ProviderError.fromStatus(
+            response.statusCode,
+            await readErrorDetail(response),
+            Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+          );
         }
         const reader = createChunkReader();
         const decoder = new TextDecoder();
@@ -66,6 +86,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
       } finally {
         // Leaving early (client gone, error) must close the upstream socket now.
         response.close();
+        options.slots?.release();
       }
     },
   };

@@ -14,6 +14,8 @@ export type UpstreamRequest = {
 
 export type UpstreamResponse = {
   readonly statusCode: number;
+  /** Response headers, lower-case names (`retry-after` of a 429). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /**
    * Everything that arrived since the last call, waiting for it if nothing did; `undefined` once
    * the body ended. Throws the error that ended it otherwise (`signal` aborting included).
@@ -61,8 +63,9 @@ export function sendUpstream(url: URL, request: UpstreamRequest): Promise<Upstre
       notify();
     }
 
-    const response: UpstreamResponse & { statusCode: number } = {
+    const response: UpstreamResponse & { statusCode: number; headers: UpstreamResponse['headers'] } = {
       statusCode: 0,
+      headers: {},
       async read() {
         for (;;) {
           if (chunks.length > 0) {
@@ -100,8 +103,9 @@ export function sendUpstream(url: URL, request: UpstreamRequest): Promise<Upstre
           controller = started;
           if (signal.aborted) started.abort(reasonOf(signal));
         },
-        onResponseStart(_controller, statusCode) {
+        onResponseStart(_controller, statusCode, headers) {
           response.statusCode = statusCode;
+          response.headers = headers;
           resolveStart(response);
         },
         onResponseData(paused, chunk) {

@@ -47,6 +47,7 @@ export function createAstronReadRoutes(dependencies: TransportDependencies) {
         day: day.day,
         bot_id: day.botId,
         api_key_id: day.apiKeyId,
+        provider: day.provider,
         runs: day.runs,
         prompt_tokens: day.promptTokens,
         completion_tokens: day.completionTokens,

@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { httpStatusOfCode, openaiChatRequestSchema, type ChatEvent } from '@astron-chat/shared';
 import { z } from 'zod';
-import type { AppError } from '../../errors/app-error.ts';
-import { fromZodError } from '../../errors/app-error.ts';
+import { AppError, fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
@@ -95,7 +94,21 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     });
   }
 
-  return { handleCompletion, handleModels };
+  /** `GET /v1/models/{id}`: one of the app's bots in OpenAI's model shape; 404 with an OpenAI error body otherwise. */
+  async function handleModel(request: IncomingMessage, response: ServerResponse, _requestId: string, params: string[]) {
+    const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
+    const id = params[0] ?? '';
+    const bot = (await bots.listBots(caller.appId)).find((candidate) => candidate.id === id);
+    if (!bot) throw new AppError('NOT_FOUND', `The model '${id}' does not exist.`, { param: 'model' });
+    sendJson(response, 200, {
+      id: bot.id,
+      object: 'model',
+      created: Math.floor(bot.created_at / 1000),
+      owned_by: caller.appId,
+    });
+  }
+
+  return { handleCompletion, handleModels, handleModel };
 }
 
 export function sendOpenAIError(response: ServerResponse, error: AppError): void {

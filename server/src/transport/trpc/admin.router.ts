@@ -6,7 +6,48 @@ const appId = z.object({ appId: z.string().min(1).max(64) });
 const botRef = appId.extend({ botId: z.string().min(1).max(64) });
 const botInput = botRef.extend({ name: z.string().min(1).max(128).optional(), definition: z.unknown() });
 
-/** `admin.*`: apps, keys, secrets and bots of every app; only with the admin token. */
+const providerId = z.object({
+  id: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][\w.-]{0,63}$/,
+      'must be 1–64 letters, digits, "_", "." or "-", starting with a letter or digit',
+    ),
+});
+const milliseconds = z.number().int().min(1).max(1_800_000);
+const providerFields = z.strictObject({
+  type: z.literal('openai-compatible').optional(),
+  baseUrl: z
+    .string()
+    .url()
+    .max(2048)
+    .regex(/^https?:\/\//, 'must be an http(s) URL')
+    .optional(),
+  /** Rotated by an update; `null` or '' removes it. */
+  apiKey: z.string().max(4096).nullable().optional(),
+  /** Merged into the stored headers; an empty value removes that header. */
+  headers: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, 'must be an HTTP header name'),
+      z
+        .string()
+        .max(4096)
+        .regex(/^[^\r\n]*$/, 'must be one line'),
+    )
+    .optional(),
+  defaultModel: z.string().min(1).max(128).nullable().optional(),
+  timeoutMs: milliseconds.nullable().optional(),
+  connectTimeoutMs: milliseconds.nullable().optional(),
+  maxConcurrency: z.number().int().min(1).max(100_000).nullable().optional(),
+  /** App ids that may use it; `null` opens it to every app. */
+  allowedApps: z.array(z.string().min(1).max(64)).max(1000).nullable().optional(),
+});
+const providerCreate = providerId
+  .extend(providerFields.shape)
+  .extend({ baseUrl: providerFields.shape.baseUrl.unwrap() });
+const providerUpdate = providerId.extend(providerFields.shape);
+
+/** `admin.*`: apps, keys, secrets and bots of every app, and the server's model providers; only with the admin token. */
 export function createAdminRouter({ t, admin }: Trpc, dependencies: TransportDependencies) {
   const service = dependencies.admin;
   return t.router({
@@ -34,6 +75,17 @@ export function createAdminRouter({ t, admin }: Trpc, dependencies: TransportDep
       revoke: admin
         .input(appId.extend({ secretId: z.string().min(1) }))
         .mutation(({ input }) => service.revokeSecret(input.appId, input.secretId)),
+    }),
+    providers: t.router({
+      create: admin
+        .input(providerCreate)
+        .mutation(({ input: { id, ...fields } }) => service.createProvider(id, fields)),
+      update: admin
+        .input(providerUpdate)
+        .mutation(({ input: { id, ...fields } }) => service.updateProvider(id, fields)),
+      list: admin.query(() => service.listProviders()),
+      get: admin.input(providerId).query(({ input }) => service.getProvider(input.id)),
+      delete: admin.input(providerId).mutation(({ input }) => service.deleteProvider(input.id)),
     }),
     bots: t.router({
       create: admin.input(botInput).mutation(({ input }) => service.saveBot({ ...input, mode: 'create' })),
