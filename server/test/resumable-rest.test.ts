@@ -38,7 +38,7 @@ async function readFrames(response: Response, stopAfter = Infinity): Promise<Sse
 const answerText = (frames: SseFrame[]) =>
   frames
     .filter((frame) => frame.data !== '[DONE]')
-    .map((frame) => (JSON.parse(frame.data)).choices?.[0]?.delta?.content ?? '')
+    .map((frame) => JSON.parse(frame.data).choices?.[0]?.delta?.content ?? '')
     .join('');
 
 describe.each(testBackends())('resumable REST streams on $name', (backend) => {

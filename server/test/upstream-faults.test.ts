@@ -37,10 +37,12 @@ describe.each(testBackends())('upstream faults on $name', (backend) => {
     );
 
   it("an upstream 429 is the provider's rate limit: 1003 and HTTP 429, not an upstream failure", async () => {
-    upstream.script = { status: 429 };
+    upstream.script = { status: 429, retryAfter: '1' };
     try {
       const response = await postJson(`${server.url}/agent/v1/chat/completions`, ask(false), demoKey);
       expect(response.status).toBe(429);
+      // After the retries the provider's Retry-After allowed, the caller gets it too.
+      expect(response.headers.get('retry-after')).toBe('1');
       const body = (await response.json()) as { code: number; message: string; id: string };
       expect(body.code).toBe(1003);
       expect(body.message).toMatch(/HTTP 429/);

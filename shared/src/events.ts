@@ -59,6 +59,8 @@ export const chatEventSchema = z.discriminatedUnion('type', [
     code: z.number().int(),
     message: z.string(),
     retryable: z.boolean(),
+    /** Seconds to wait before trying again, when the error knows (an upstream 429's `Retry-After`, overload). */
+    retryAfterSeconds: z.number().nonnegative().optional(),
   }),
 ]);
 

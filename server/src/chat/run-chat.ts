@@ -183,7 +183,13 @@ export function createChatService(options: ChatServiceOptions) {
       failure = runFailure(options, error, deadline.timedOut, header.runId);
       status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
       await record();
-      yield numbered({ type: 'error', code: failure.code, message: failure.message, retryable: failure.retryable });
+      yield numbered({
+        type: 'error',
+        code: failure.code,
+        message: failure.message,
+        retryable: failure.retryable,
+        ...(failure.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: failure.retryAfterSeconds }),
+      });
     } finally {
       // Reached also on abort and when the consumer stops iterating early.
       if (status === 'running') status = 'cancelled';

@@ -157,6 +157,23 @@ describe('workflow engine', () => {
     expect(network.calls).toHaveLength(4);
   });
 
+  it("waits a 429's Retry-After before retrying, and does not retry one past the 30 s it would wait for", async () => {
+    const startedAt = Date.now();
+    const waited = await run(single({ retry: { delayMs: 1 } }), (_request, call) =>
+      call < 1 ? { error: ProviderError.fromStatus(429, 'slow down', '0.3') } : { text: ['fine'] },
+    );
+    expect(waited.text).toBe('[fine|]');
+    expect(waited.calls).toHaveLength(2);
+    // Its own backoff is 1 ms: the wait is the server's.
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(300);
+
+    const tooLong = await run(single({ retry: { delayMs: 1 } }), () => ({
+      error: ProviderError.fromStatus(429, 'come back in an hour', '3600'),
+    }));
+    expect(tooLong.calls).toHaveLength(1);
+    expect((tooLong.error as AppError).code).toBe(1003);
+  });
+
   it('never retries a node that already streamed output', async () => {
     const result = await run(single({ stream: true }), () => ({
       text: ['partial ', 'more'],

@@ -45,7 +45,7 @@ export function createAstronRoute(dependencies: TransportDependencies) {
     if (!parsed.data.stream) {
       const answer = await collectAnswer(start, events);
       const status = answer.error ? httpStatusOfCode(answer.error.code) : 200;
-      sendJson(response, status, toAstronCompletion(answer));
+      sendJson(response, status, toAstronCompletion(answer), answer.error ? retryAfterHeader(answer.error) : {});
       return;
     }
 

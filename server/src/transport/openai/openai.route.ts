@@ -63,7 +63,12 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     if (!body.stream) {
       const answer = await collectAnswer(start, events);
       if (answer.error) {
-        sendJson(response, httpStatusOfCode(answer.error.code), toOpenAIErrorBody(answer.error));
+        sendJson(
+          response,
+          httpStatusOfCode(answer.error.code),
+          toOpenAIErrorBody(answer.error),
+          retryAfterHeader(answer.error),
+        );
         return;
       }
       sendJson(response, 200, toOpenAICompletion(answer, { id, model: body.model }));
