@@ -68,3 +68,35 @@ describe.each(testBackends())('upstream faults on $name', (backend) => {
     }
   });
 });
+
+describe.each(testBackends())('an upstream that never answers, on $name', (backend) => {
+  it('is ended by the first-byte timeout as 1005, recorded timeout, long before the run timeout', async () => {
+    const upstream = await startFakeUpstream({ headerDelayMs: 60_000 });
+    const server = await startTestApp(backend, {
+      env: { PROVIDER_TIMEOUT_SECONDS: '0.3', RUN_TIMEOUT_SECONDS: '600' },
+      overrides: usingUpstream(upstream),
+    });
+    try {
+      const startedAt = Date.now();
+      const response = await postJson(`${server.url}/agent/v1/chat/completions`, ask(false), demoKey);
+      const body = (await response.json()) as { code: number; message: string; id: string };
+      expect(response.status).toBe(504);
+      expect(body.code).toBe(1005);
+      expect(body.message).toMatch(/took too long to answer/);
+      // Four tries of 0.3 s and the retry table's backoff between them: seconds, not the run's 600 s.
+      expect(Date.now() - startedAt).toBeLessThan(15_000);
+      const run = await eventually(() =>
+        server.app.database.db
+          .selectFrom('runs')
+          .select(['status', 'error_code'])
+          .where('id', '=', body.id)
+          .where('status', '!=', 'running')
+          .executeTakeFirst(),
+      );
+      expect(run).toEqual({ status: 'timeout', error_code: 1005 });
+    } finally {
+      await server.close();
+      await upstream.close();
+    }
+  });
+});
