@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 
 # astron-chat server image. The server runs as `npm start` does: the bundle `npm run build` writes
-# with esbuild (server/dist/main.js, our sources and migrations in one file; packages stay in node_modules).
+# with esbuild (server/dist/main.js, our sources and migrations in one file; packages stay in node_modules),
+# serving the web console that the same command builds with Vite (console/dist).
 
 # --- deps: the only stage with a C++ toolchain (better-sqlite3 is a native addon) ------------------
 FROM node:20-bookworm-slim AS deps
@@ -17,6 +18,7 @@ COPY package.json package-lock.json ./
 COPY shared/package.json shared/
 COPY server/package.json server/
 COPY client/package.json client/
+COPY console/package.json console/
 
 # No NODE_ENV=production here: it would make npm ci skip esbuild, which builds the server below.
 RUN npm ci --no-audit --no-fund && npm cache clean --force
@@ -32,6 +34,7 @@ COPY --from=deps /app /app
 COPY shared ./shared
 COPY server ./server
 COPY client ./client
+COPY console ./console
 COPY migrations ./migrations
 COPY tsconfig*.json ./
 RUN npm run build --silent

@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import js from '@eslint/js';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 import { importX } from 'eslint-plugin-import-x';
+import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
 /**
@@ -77,13 +78,19 @@ export default tseslint.config(
     },
   },
   {
-    // No import cycles in the three packages' sources. Type-only imports do not count for this
-    // rule (they vanish at run time); the layer rules below still see them.
-    files: ['server/src/**/*.ts', 'client/src/**/*.ts', 'shared/src/**/*.ts'],
+    // The console and the client's React hook: the two classic hook rules.
+    files: ['console/**/*.{ts,tsx}', 'client/src/react.ts'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: { 'react-hooks/rules-of-hooks': 'error', 'react-hooks/exhaustive-deps': 'error' },
+  },
+  {
+    // No import cycles in the packages' sources. Type-only imports do not count for this rule
+    // (they vanish at run time); the layer rules below and dpdm still see them.
+    files: ['server/src/**/*.ts', 'client/src/**/*.ts', 'shared/src/**/*.ts', 'console/src/**/*.{ts,tsx}'],
     plugins: { 'import-x': importX },
     settings: {
-      'import-x/extensions': ['.ts', '.js'],
-      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/extensions': ['.ts', '.tsx', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts', '.tsx'] },
       'import-x/resolver-next': [createTypeScriptImportResolver({ project: 'tsconfig.json' })],
     },
     rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
@@ -99,8 +106,9 @@ export default tseslint.config(
     },
   },
   {
-    // The client is a separate package: it may name server types (AppRouter), never server code.
-    files: ['client/src/**/*.ts'],
+    // The client and the console are separate packages: they may name server types (AppRouter),
+    // never server code.
+    files: ['client/src/**/*.ts', 'console/src/**/*.{ts,tsx}'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
@@ -109,7 +117,7 @@ export default tseslint.config(
             {
               group: ['**/server/**'],
               allowTypeImports: true,
-              message: 'client imports server types only (import type).',
+              message: 'client and console import server types only (import type).',
             },
           ],
         },

@@ -8,6 +8,8 @@ export default defineConfig({
       'server/test/**/*.test.ts',
       'client/src/**/*.test.ts',
       'client/test/**/*.test.ts',
+      'console/src/**/*.test.ts',
+      'console/test/**/*.test.ts',
     ],
     globalSetup: ['server/test/support/global-setup.ts'],
     testTimeout: 20_000,

@@ -7,13 +7,20 @@
 #      names, healthchecks, depends_on), so typos are caught even where compose is missing.
 #   2. Dockerfile: every COPY source exists and is not excluded by .dockerignore; base image,
 #      non-root user, exposed port.
-#   3. deploy/nginx.conf: `nginx -t` on a temp copy. nginx -t resolves upstream host names, and
+#   3. deploy/prometheus: `promtool check config` (which checks alerts.yml too) and `promtool test
+#      rules alerts.test.yml` (synthetic series for each KPI rule); deploy/grafana/astron-chat.json
+#      parses and every panel has a query.
+#   4. deploy/k8s: every manifest against the Kubernetes JSON schemas bundled in the kubernetes-models
+#      npm package, plus probes, env names and HPA metrics (server/test/deploy-files.test.ts, which
+#      also checks that the alert rules and dashboard query metrics the server serves).
+#   5. deploy/nginx.conf: `nginx -t` on a temp copy. nginx -t resolves upstream host names, and
 #      server-1 / server-2 only exist on the compose network, so the copy points them at 127.0.0.1;
 #      a temp prefix holds temp paths and the pid file, and :80 becomes a free loopback port, so
 #      no root is needed.
 #
 # Usage: scripts/check-deploy.sh        Exit status: 0 all checks passed, 1 otherwise.
-# Needs: bash, node; python3 with PyYAML or js-yaml in node_modules; nginx (apt-get install nginx).
+# Needs: bash, node; python3 with PyYAML or js-yaml in node_modules; nginx (apt-get install nginx);
+# promtool (apt-get install prometheus).
 
 set -euo pipefail
 
@@ -215,6 +222,44 @@ EOF
   pass "Dockerfile: base image, COPY sources present and not ignored, non-root USER, EXPOSE 8000"
 else
   fail "Dockerfile (see above)"
+fi
+
+echo "== deploy/prometheus, deploy/grafana"
+
+if ! command -v promtool >/dev/null 2>&1; then
+  fail "promtool is not installed, so the alert rules cannot be tested (apt-get install -y prometheus)"
+else
+  if out="$(promtool check config deploy/prometheus/prometheus.yml 2>&1)"; then
+    pass "promtool check config deploy/prometheus/prometheus.yml (and its rule file alerts.yml)"
+  else
+    fail "promtool check config:"
+    printf '%s\n' "$out" | sed 's/^/      /'
+  fi
+  if out="$(promtool test rules deploy/prometheus/alerts.test.yml 2>&1)"; then
+    pass "promtool test rules deploy/prometheus/alerts.test.yml"
+  else
+    fail "promtool test rules:"
+    printf '%s\n' "$out" | sed 's/^/      /'
+  fi
+fi
+if out="$(node -e '
+  const dashboard = JSON.parse(require("node:fs").readFileSync("deploy/grafana/astron-chat.json", "utf8"));
+  const bad = dashboard.panels.filter((p) => !(p.targets?.length > 0) || p.targets.some((t) => !t.expr));
+  if (bad.length > 0) { console.log(`panels without a query: ${bad.map((p) => p.title).join(", ")}`); process.exit(1); }
+  console.log(`${dashboard.panels.length} panels`);
+' 2>&1)"; then
+  pass "deploy/grafana/astron-chat.json parses, every panel has a query ($out)"
+else
+  fail "deploy/grafana/astron-chat.json: $out"
+fi
+
+echo "== deploy/k8s"
+
+if out="$(npx vitest run server/test/deploy-files.test.ts 2>&1)"; then
+  pass "deploy/k8s: Kubernetes schemas (kubernetes-models), probes, env names, HPA metrics; alert and dashboard metric names"
+else
+  fail "deploy/k8s (server/test/deploy-files.test.ts):"
+  printf '%s\n' "$out" | tail -40
 fi
 
 echo "== deploy/nginx.conf"

@@ -10,9 +10,7 @@ import {
   wsLink,
   type TRPCClient,
 } from '@trpc/client';
-import { EventSource } from 'eventsource';
 import superjson from 'superjson';
-import { WebSocket } from 'ws';
 import type { AppRouter } from '../../server/src/transport/trpc/trpc.router.ts';
 
 export type ChatClientOptions = {
@@ -29,7 +27,20 @@ export type ChatClientOptions = {
   maxBufferedEvents?: number;
 };
 
-export type StreamOptions = { signal?: AbortSignal };
+export type StreamOptions = {
+  signal?: AbortSignal;
+  /**
+   * The subscription's connection: `connecting` with an `error` while it reconnects after a drop,
+   * `pending` once it is (again) receiving. A page shows "reconnecting" from this.
+   */
+  onConnectionStateChange?: (state: { state: 'idle' | 'connecting' | 'pending'; error: unknown }) => void;
+};
+
+/** What the client needs from its platform: Node passes the `ws` and `eventsource` packages, a browser its own. */
+export type ChatClientPlatform = {
+  WebSocket: typeof globalThis.WebSocket;
+  EventSource: typeof globalThis.EventSource;
+};
 
 export type ChatClient = {
   trpc: TRPCClient<AppRouter>;
@@ -39,6 +50,12 @@ export type ChatClient = {
    * event received (the server replays from its run log), so no event is lost or repeated.
    */
   streamCompletion(request: AstronChatRequestInput, options?: StreamOptions): AsyncIterable<ChatEvent>;
+  /**
+   * Follows a run of the same app (started here, in another tab or by another client): every event
+   * from the first, then live, with the same reconnects as `streamCompletion`. Stopping early only
+   * stops following; `trpc.chat.runs.cancel` stops the run.
+   */
+  followRun(runId: string, options?: StreamOptions): AsyncIterable<ChatEvent>;
   /** Closes the WebSocket, if any; open streams end with an error. */
   close(): void;
 };
@@ -73,7 +90,9 @@ export function jitteredBackoffMs(attemptIndex: number, options: { baseMs?: numb
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
-export function createChatClient(options: ChatClientOptions): ChatClient {
+/** `createChatClient` of either entry (index.ts for Node, browser.ts), given its platform's sockets. */
+export function createChatClientFor(platform: ChatClientPlatform, options: ChatClientOptions): ChatClient {
+  const { WebSocket, EventSource } = platform;
   const trpcUrl = `${options.url.replace(/\/+$/, '')}/trpc`;
   const connectionParams = { apiKey: options.apiKey };
   const maxBufferedEvents = options.maxBufferedEvents ?? 10_000;
@@ -84,8 +103,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       ? createWSClient({
           url: trpcUrl.replace(/^http/, 'ws'),
           connectionParams,
-          // Node 20 has no global WebSocket.
-          WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+          WebSocket,
           retryDelayMs: (attemptIndex) => jitteredBackoffMs(attemptIndex),
           lazy: { enabled: true, closeMs: 10_000 },
         })
@@ -107,9 +125,31 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     ],
   });
 
-  async function* streamCompletion(
-    request: AstronChatRequestInput,
-    streamOptions: StreamOptions = {},
+  type ConnectionState = Parameters<NonNullable<StreamOptions['onConnectionStateChange']>>[0];
+  type Handlers = {
+    onData(envelope: { data: ChatEvent }): void;
+    onError(error: unknown): void;
+    onComplete(): void;
+    onConnectionStateChange(state: ConnectionState): void;
+  };
+
+  function streamCompletion(request: AstronChatRequestInput, streamOptions: StreamOptions = {}) {
+    return subscriptionEvents((handlers) => trpc.chat.completions.subscribe(request, handlers), {
+      ...streamOptions,
+      cancelOnEarlyExit: true,
+    });
+  }
+
+  function followRun(runId: string, streamOptions: StreamOptions = {}) {
+    return subscriptionEvents((handlers) => trpc.chat.runs.stream.subscribe({ runId }, handlers), {
+      ...streamOptions,
+      cancelOnEarlyExit: false,
+    });
+  }
+
+  async function* subscriptionEvents(
+    subscribe: (handlers: Handlers) => { unsubscribe(): void },
+    streamOptions: StreamOptions & { cancelOnEarlyExit: boolean },
   ): AsyncGenerator<ChatEvent> {
     const { signal } = streamOptions;
     signal?.throwIfAborted();
@@ -130,7 +170,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       notify();
     };
 
-    subscription = trpc.chat.completions.subscribe(request, {
+    subscription = subscribe({
       onData(envelope) {
         if (queue.length >= maxBufferedEvents) {
           fail(
@@ -150,9 +190,12 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         notify();
       },
       onConnectionStateChange(state) {
+        streamOptions.onConnectionStateChange?.(state);
         // httpSubscriptionLink reconnects after a server error it deems retryable (INTERNAL_SERVER_ERROR),
         // which would start the run again. An answer from our server is final; only network errors retry.
-        if (state.state === 'connecting' && state.error?.data !== undefined) fail(state.error);
+        if (state.state === 'connecting' && state.error instanceof TRPCClientError && state.error.data !== undefined) {
+          fail(state.error);
+        }
       },
     });
     if (failure) subscription.unsubscribe();
@@ -179,13 +222,15 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       subscription.unsubscribe();
       signal?.removeEventListener('abort', notify);
       // Runs outlive their connection (a reconnect resumes them), so stopping early is said out loud.
-      if (runId && !ended) await trpc.chat.runs.cancel.mutate({ runId }).catch(() => undefined);
+      if (streamOptions.cancelOnEarlyExit && runId && !ended)
+        await trpc.chat.runs.cancel.mutate({ runId }).catch(() => undefined);
     }
   }
 
   return {
     trpc,
     streamCompletion,
+    followRun,
     close() {
       void wsClient?.close();
     },

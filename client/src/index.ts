@@ -1,11 +1,2 @@
-export {
-  ChatClientError,
-  createChatClient,
-  jitteredBackoffMs,
-  toChatClientError,
-  type ChatClient,
-  type ChatClientOptions,
-  type StreamOptions,
-} from './chat-client.ts';
-export type { AstronChatRequestInput, ChatEvent } from '@astron-chat/shared';
-export { createAdminClient } from './admin-client.ts';
+export * from './exports.ts';
+export { createChatClient } from './node-client.ts';

@@ -14,7 +14,12 @@ import { createLogger } from './lib/logger.ts';
 import { cacheKeys, createCache } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
+import { createHealthRoutes } from './transport/http/health.route.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { instrumentModel } from './observability/model-calls.ts';
+import { createRunObserver } from './observability/run-observer.ts';
+import { startEventSink, type EventSink } from './observability/event-sink.ts';
+import { createOutboxRepository } from './store/outbox.repository.ts';
 import { createMemoryRunLog } from './run-log/memory-run-log.ts';
 import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
@@ -36,8 +41,9 @@ import { createRunReadRoute } from './transport/astron/run-read.route.ts';
 import { createRunStreamRoute } from './transport/astron/run-stream.route.ts';
 import { handleCalculator } from './transport/tools/calculator.route.ts';
 import { createAstronRoute, sendAstronError } from './transport/astron/astron.route.ts';
-import { requestIdOf, sendJson } from './transport/http/http-io.ts';
+import { requestIdOf } from './transport/http/http-io.ts';
 import { createRouteTable } from './transport/http/route-table.ts';
+import { createConsoleFiles } from './transport/http/console-files.ts';
 import { createAstronReadRoutes } from './transport/astron/astron-reads.route.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './transport/openai/openai.route.ts';
 import { createAppRouter, createTrpcContext } from './transport/trpc/trpc.router.ts';
@@ -68,7 +74,7 @@ export type App = {
 
 /** Wires the service. Never listens by itself: call `listen()`. */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const logger = overrides.logger ?? createLogger(config.logLevel, config.logFile);
   const database = createDatabase({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath });
   try {
     await migrateToLatest(database.db);
@@ -122,7 +128,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   }
 
   const metrics = createMetrics();
+  metrics.activeRunsLimit.set(config.limits.activeRunsPerInstance);
+  metrics.appConcurrentRunsLimit.set(config.limits.concurrentRunsPerApp);
+  metrics.rateLimitPerMinute.set({ scope: 'app' }, config.limits.appPerMinute);
+  metrics.rateLimitPerMinute.set({ scope: 'key' }, config.limits.keyPerMinute);
   const cache = createCache(cacheStore.store, { logger, metrics });
+  const outbox = createOutboxRepository(database.db);
+  const eventSink: EventSink | undefined = config.eventSinkUrl
+    ? await startEventSink({ url: config.eventSinkUrl, outbox, metrics, logger })
+    : undefined;
   const models = createModelRegistry({
     bootstrap: bootstrapProviders,
     managed: {
@@ -132,6 +146,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         ),
     },
     defaults: config.providerDefaults,
+    instrument: (model, provider) => instrumentModel(model, provider, metrics),
     retryDelayScale: overrides.retryDelayScale,
     onRetry: (event) =>
       logger.warn(
@@ -150,7 +165,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     models,
     retryDelayScale: overrides.retryDelayScale,
     logger,
-    metrics,
+    observer: createRunObserver({ metrics, logger }),
+    events: eventSink ? { add: outbox.add, nudge: () => eventSink.nudge() } : undefined,
     cache,
     runTimeoutMs: config.runTimeoutMs,
     nodeRuns,
@@ -187,11 +203,15 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const astron = createAstronRoute(dependencies);
   const openai = createOpenAIRoutes(dependencies);
 
-  const checkHealth = createHealthCheck({ database, cacheStore: cacheStore.store });
-  async function health(_request: IncomingMessage, response: ServerResponse) {
-    const report = await checkHealth();
-    sendJson(response, report.status === 'unavailable' ? 503 : 200, { ...report, demoMode: config.demoMode });
-  }
+  const health = createHealthRoutes({
+    checkHealth: createHealthCheck({
+      database,
+      cacheStore: cacheStore.store,
+      providers: bootstrapProviders,
+      eventSink,
+    }),
+    demoMode: config.demoMode,
+  });
 
   const astronReads = createAstronReadRoutes(dependencies);
   const routes = createRouteTable([
@@ -203,6 +223,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       onError: sendAstronError,
     },
     { method: 'GET', path: '/agent/v1/usage', route: astronReads.handleUsage, onError: sendAstronError },
+    { method: 'GET', path: '/agent/v1/chats', route: astronReads.handleChats, onError: sendAstronError },
+    { method: 'GET', path: '/agent/v1/runs', route: astronReads.handleRuns, onError: sendAstronError },
     {
       method: 'GET',
       path: '/agent/v1/runs/{run_id}',
@@ -219,7 +241,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     { method: 'POST', path: '/v1/chat/completions', route: openai.handleCompletion, onError: sendOpenAIError },
     { method: 'GET', path: '/v1/models', route: openai.handleModels, onError: sendOpenAIError },
     { method: 'GET', path: '/v1/models/{model_id}', route: openai.handleModel, onError: sendOpenAIError },
-    { method: 'GET', path: '/health', route: health, onError: sendAstronError },
+    { method: 'GET', path: '/health', route: health.health, onError: sendAstronError },
+    { method: 'GET', path: '/health/live', route: health.live, onError: sendAstronError },
+    { method: 'GET', path: '/health/ready', route: health.ready, onError: sendAstronError },
     {
       method: 'GET',
       path: '/metrics',
@@ -232,6 +256,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
   ]);
 
+  const consoleFiles = createConsoleFiles({ directory: config.consoleDir });
+  async function consoleOrNotFound(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (!(await consoleFiles.serve(request, response, (request.url ?? '/').split('?', 1)[0] ?? '/'))) {
+      await notFound(request);
+    }
+  }
+
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
     const startedAt = performance.now();
     const requestId = requestIdOf(request.headers);
@@ -242,14 +273,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const entry = match?.entry;
     response.on('close', () => {
       const route = isTrpc ? '/trpc' : (entry?.path ?? 'unmatched');
-      metrics.requests.inc({ route, status: response.statusCode });
+      const durationMs = performance.now() - startedAt;
+      metrics.httpRequestDuration.observe(
+        { method: request.method ?? 'GET', route, status: response.statusCode },
+        durationMs / 1000,
+      );
       logger.info(
         {
           requestId,
           method: request.method,
           path,
           status: response.statusCode,
-          durationMs: round(performance.now() - startedAt),
+          durationMs: round(durationMs),
         },
         'request',
       );
@@ -267,7 +302,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       return;
     }
     const onError = entry?.onError ?? (path.startsWith('/v1/') ? sendOpenAIError : sendAstronError);
-    const handle = entry?.route ?? notFound;
+    const handle = entry?.route ?? consoleOrNotFound;
     handle(request, response, requestId, match?.params ?? []).catch((error: unknown) => {
       const appError = toAppError(error);
       if (appError.errorName === 'UNKNOWN_ERROR') logger.error({ err: error, requestId, path }, 'request failed');
@@ -323,6 +358,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await cacheStore.store.close();
       await httpCaller.close();
       await models.close();
+      await eventSink?.close();
       await database.db.destroy();
     },
   };

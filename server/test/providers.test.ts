@@ -390,6 +390,24 @@ describe.each(testBackends())('model providers on $name', (backend) => {
     primary.queue = [];
   });
 
+  it('time out a provider that sends no first byte within its timeoutMs, and go to the fallback', async () => {
+    const slow = `slow-${suffix}`;
+    await admin().admin.providers.create.mutate({
+      id: slow,
+      baseUrl: primary.baseUrl,
+      defaultModel: 'fake-model',
+      timeoutMs: 150,
+    });
+    const botId = await chatBot('slow', { provider: slow, fallbacks: [{ provider: `backup-${suffix}` }] });
+    const start = primary.requests.length;
+    primary.queue = Array.from({ length: 4 }, () => ({ headerDelayMs: 1_000 }));
+    const frames = await ask(botId);
+    expect(textOf(frames)).toBe('from backup');
+    expect(primary.requests.length - start).toBe(4);
+    primary.queue = [];
+    await admin().admin.providers.delete.mutate({ id: slow });
+  });
+
   it('GET /v1/models/{id} answers in the OpenAI shape, 404 with an OpenAI error body for an unknown id', async () => {
     const found = await fetch(`${server.url}/v1/models/${tenant.botId}`, {
       headers: { authorization: `Bearer ${tenant.apiKey}` },

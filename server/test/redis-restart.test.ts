@@ -1,42 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { createChatClient, ChatClientError, type ChatEvent } from '@astron-chat/client';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, hasRedisServer, startRedis } from './support/child-services.ts';
 import { postJson } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
-const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 if (process.env.CI && !hasRedisServer) throw new Error('CI must have redis-server: the restart test runs its own.');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A private Redis the test can kill and start again without touching the shared one. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    if (
-      spawnSync('redis-cli', ['-p', String(port), 'ping'])
-        .stdout?.toString()
-        .includes('PONG')
-    )
-      return child;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('redis-server did not start');
-}
 
 describe.runIf(hasRedisServer)('Redis restarted mid-stream', () => {
   let redis: ChildProcess | undefined;

@@ -41,7 +41,8 @@ async function start(env: Record<string, string>) {
 }
 
 beforeAll(async () => {
-  await run('npm', ['run', 'build', '--silent'], { cwd: root, timeout: 60_000 });
+  // The server bundle only: the console's build belongs to the browser test (console/test), which serves it.
+  await run('npm', ['run', 'build:server', '--silent'], { cwd: root, timeout: 60_000 });
 }, 60_000);
 
 describe('npm start', () => {

@@ -38,6 +38,8 @@ export const chatEventSchema = z.discriminatedUnion('type', [
     arguments: z.string(),
     result: z.string().optional(),
     reason: z.string().optional(),
+    /** How long the tool took, when it ran here. */
+    durationMs: z.number().int().nonnegative().optional(),
   }),
   z.object({
     ...base,

@@ -9,18 +9,15 @@ import type { SecretBox } from '../store/secret-box.ts';
 export type ProviderInput = Omit<ProviderChanges, 'type'> & { type?: 'openai-compatible' | undefined };
 
 /** A provider as reads show it: never its key (only the last 4 characters) nor its header values. */
-export type ProviderView = {
-  id: string;
+export type ProviderView = Omit<
+  StoredProvider,
+  'sealedApiKey' | 'sealedHeaders' | 'type' | 'baseUrl' | 'createdAt' | 'updatedAt'
+> & {
   type: string;
   source: 'store' | 'environment';
+  /** Null for the built-in demo. */
   baseUrl: string | null;
-  apiKeyLast4: string | null;
-  headerNames: string[];
-  defaultModel: string | null;
-  timeoutMs: number | null;
-  connectTimeoutMs: number | null;
-  maxConcurrency: number | null;
-  allowedApps: string[] | null;
+  /** Null for providers from the environment. */
   createdAt: number | null;
   updatedAt: number | null;
 };
@@ -41,21 +38,8 @@ export function createProviderService(options: {
   const { providers, models, secrets, cache } = options;
 
   function toView(stored: StoredProvider): ProviderView {
-    return {
-      id: stored.id,
-      type: stored.type,
-      source: 'store',
-      baseUrl: stored.baseUrl,
-      apiKeyLast4: stored.apiKeyLast4,
-      headerNames: stored.headerNames,
-      defaultModel: stored.defaultModel,
-      timeoutMs: stored.timeoutMs,
-      connectTimeoutMs: stored.connectTimeoutMs,
-      maxConcurrency: stored.maxConcurrency,
-      allowedApps: stored.allowedApps,
-      createdAt: stored.createdAt,
-      updatedAt: stored.updatedAt,
-    };
+    const { sealedApiKey: _key, sealedHeaders: _headers, ...readable } = stored;
+    return { ...readable, source: 'store' };
   }
 
   async function environmentView(id: string): Promise<ProviderView | undefined> {

@@ -18,7 +18,24 @@ export type MessagePage = {
   nextBefore: string | undefined;
 };
 
+export type ChatPage = {
+  uid: string;
+  chats: Array<{ chatId: string; botId: string; title: string; created: number; updated: number }>;
+  /** Pass as `before` for the next (older) page; absent on the last one. */
+  nextBefore: string | undefined;
+};
+
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const CHAT_CURSOR = /^(\d+):(.+)$/s;
+
+/** A page size from 1 to 200, 50 when not given. */
+export function checkLimit(limit: number | undefined): number {
+  const value = limit ?? 50;
+  if (!Number.isInteger(value) || value < 1 || value > 200) {
+    throw new AppError('VALIDATION_ERROR', 'limit must be an integer from 1 to 200.', { param: 'limit' });
+  }
+  return value;
+}
 
 /** Reads of what runs left behind, always for the caller's own app. */
 export function createConversationService(options: { runs: RunRepository }) {
@@ -28,10 +45,7 @@ export function createConversationService(options: { runs: RunRepository }) {
       chatId: string,
       page: { limit?: number | undefined; before?: string | undefined },
     ): Promise<MessagePage> {
-      const limit = page.limit ?? 50;
-      if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
-        throw new AppError('VALIDATION_ERROR', 'limit must be an integer from 1 to 200.', { param: 'limit' });
-      }
+      const limit = checkLimit(page.limit);
       if ((await options.runs.findChat(appId, chatId)) === undefined) {
         throw new AppError('NOT_FOUND', `Chat "${chatId}" was not found for this app.`, { param: 'chat_id' });
       }
@@ -49,6 +63,41 @@ export function createConversationService(options: { runs: RunRepository }) {
           created: Math.floor(Number(message.created_at) / 1000),
         })),
         nextBefore,
+      };
+    },
+
+    /**
+     * One user's chats of the app, most recently active first, with the first question as a title;
+     * `before` is the previous page's `nextBefore`.
+     */
+    async listChats(
+      appId: string,
+      uid: string,
+      page: { limit?: number | undefined; before?: string | undefined },
+    ): Promise<ChatPage> {
+      const limit = checkLimit(page.limit);
+      const cursor = page.before === undefined ? undefined : CHAT_CURSOR.exec(page.before);
+      if (page.before !== undefined && !cursor) {
+        throw new AppError('VALIDATION_ERROR', 'before must be a nextBefore value from an earlier page.', {
+          param: 'before',
+        });
+      }
+      const { chats, next } = await options.runs.listChats({
+        appId,
+        uid,
+        limit,
+        ...(cursor ? { before: { updatedAt: Number(cursor[1]), id: cursor[2] ?? '' } } : {}),
+      });
+      return {
+        uid,
+        chats: chats.map((chat) => ({
+          chatId: chat.id,
+          botId: chat.bot_id,
+          title: (chat.first_message ?? '').slice(0, 80),
+          created: Math.floor(Number(chat.created_at) / 1000),
+          updated: Math.floor(Number(chat.updated_at) / 1000),
+        })),
+        nextBefore: next ? `${next.updatedAt}:${next.id}` : undefined,
       };
     },
 

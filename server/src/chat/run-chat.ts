@@ -14,10 +14,11 @@ import { createExecutionCache, type BotExecution, type BotInput, type ExecutionP
 import type { HttpCaller } from '../workflow/http-call.ts';
 import type { NodeRunRecord, NodeRunRepository } from '../store/node-run.repository.ts';
 import type { InputAudit } from './input-audit.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { ObservedRun, RunObserver } from '../observability/run-observer.ts';
+import { runFinishedEvents, runStartedEvent } from '../observability/run-events.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
-import { ChatOwnerError, type RunRecord, type RunRepository } from '../store/run.repository.ts';
+import { ChatOwnerError, type OutboxEvent, type RunRecord, type RunRepository } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
 import { createRunTally, toStoredToolCall } from './run-tally.ts';
 
@@ -26,7 +27,10 @@ export type ChatServiceOptions = {
   runs: RunRepository;
   models: ModelRegistry;
   logger: Logger;
-  metrics: Metrics;
+  /** Metrics, traces and the run's logger (observability/run-observer.ts). */
+  observer: RunObserver;
+  /** With EVENT_SINK_URL: run events go to the outbox (with the run record) and the relay is nudged. */
+  events?: { add(events: OutboxEvent[]): Promise<void>; nudge(): void } | undefined;
   cache: Cache;
   /** Rate limits and concurrency caps, checked before a run starts. */
   admission: Admission;
@@ -130,7 +134,7 @@ export function createChatService(options: ChatServiceOptions) {
     const record = async (): Promise<AppError | undefined> => {
       if (recorded) return undefined;
       recorded = true;
-      return finishRecord(options, tally.toRecord(status, failure), nodeRuns, context.requestId);
+      return finishRecord(options, observed, tally.toRecord(status, failure), nodeRuns, context.requestId);
     };
 
     const release = await options.admission.admit(context);
@@ -140,10 +144,14 @@ export function createChatService(options: ChatServiceOptions) {
       await release();
       throw error;
     }
-    options.metrics.activeRuns.inc();
+    const observed = options.observer.start(header, run.bot.definition.kind);
     // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
     const deadline = childSignal(signal, options.runTimeoutMs);
     try {
+      if (options.events) {
+        await options.events.add([runStartedEvent(header)]);
+        options.events.nudge();
+      }
       yield numbered(toRunStart(header));
       const input: BotInput = {
         messages: [...run.history, ...request.messages],
@@ -153,7 +161,10 @@ export function createChatService(options: ChatServiceOptions) {
         tools: request.tools,
         toolChoice: request.toolChoice,
         user: request.uid,
-        onNodeRun: (nodeRun) => nodeRuns.push(nodeRun),
+        onNodeRun: (nodeRun) => {
+          nodeRuns.push(nodeRun);
+          observed.nodeRun(nodeRun);
+        },
         runBot: botRunner(context.appId, request.uid, 0),
         modelContext: { appId: context.appId, onAnswer: ({ provider }) => tally.answeredBy(provider) },
       };
@@ -180,7 +191,7 @@ export function createChatService(options: ChatServiceOptions) {
         status = 'cancelled';
         return;
       }
-      failure = runFailure(options, error, deadline.timedOut, header.runId);
+      failure = runFailure(options, error, deadline.timedOut, observed.logger);
       status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
       await record();
       yield numbered({
@@ -304,7 +315,8 @@ async function saveRunStart(options: ChatServiceOptions, run: RunHeader, bot: Bo
 
 /** Stores a finished run with its node runs, and lets the chat's next turn see it. */
 async function saveRun(options: ChatServiceOptions, record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
-  await options.runs.recordRun(record);
+  await options.runs.recordRun(record, options.events ? runFinishedEvents(record, nodeRuns) : []);
+  options.events?.nudge();
   await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
   if (record.chatId !== undefined) await options.cache.delete(cacheKeys.history(record.appId, record.chatId));
 }
@@ -312,23 +324,23 @@ async function saveRun(options: ChatServiceOptions, record: RunRecord, nodeRuns:
 /** Observes, stores and logs a run that ended; returns why it could not be saved, if it could not. */
 async function finishRecord(
   options: ChatServiceOptions,
+  observed: ObservedRun,
   record: RunRecord,
   nodeRuns: NodeRunRecord[],
   requestId: string,
 ): Promise<AppError | undefined> {
-  const { runId } = record;
+  const { logger } = observed;
   let saveError: AppError | undefined;
-  observeRun(options.metrics, record);
+  observed.finish(record);
   try {
     await saveRun(options, record, nodeRuns);
   } catch (error) {
-    options.logger.error({ err: error, runId }, 'could not record run');
+    logger.error({ err: error }, 'could not record run');
     saveError = toAppError(error);
   }
-  options.logger.info(
+  logger.info(
     {
       requestId,
-      runId,
       appId: record.appId,
       botId: record.botId,
       transport: record.transport,
@@ -344,7 +356,7 @@ async function finishRecord(
 }
 
 /** Why a run that threw failed: its own timeout (code 1005), or the error as the table knows it. */
-function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boolean, runId: string): AppError {
+function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boolean, logger: Logger): AppError {
   if (timedOut && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
     return new AppError(
       'TIMEOUT_ERROR',
@@ -352,17 +364,6 @@ function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boole
     );
   }
   const failure = toAppError(error);
-  if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ err: error, runId }, 'run failed');
+  if (failure.errorName === 'UNKNOWN_ERROR') logger.error({ err: error }, 'run failed');
   return failure;
-}
-
-function observeRun(metrics: Metrics, record: RunRecord): void {
-  const { transport } = record;
-  metrics.activeRuns.dec();
-  metrics.runs.inc({ transport, bot: record.botId, status: record.status, code: record.error?.code ?? 0 });
-  metrics.runDuration.observe({ transport }, record.durationMs / 1000);
-  if (record.timeToFirstTokenMs !== undefined)
-    metrics.timeToFirstToken.observe({ transport }, record.timeToFirstTokenMs / 1000);
-  metrics.tokens.inc({ kind: 'prompt' }, record.usage.promptTokens);
-  metrics.tokens.inc({ kind: 'completion' }, record.usage.completionTokens);
 }

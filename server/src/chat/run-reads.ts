@@ -1,10 +1,38 @@
 import { AppError } from '../errors/app-error.ts';
 import type { NodeRunRepository } from '../store/node-run.repository.ts';
 import type { RunRepository } from '../store/run.repository.ts';
+import { checkLimit } from './conversations.ts';
 
 /** A run and its node runs, for the run's own app only (another app's run id reads as not found). */
 export function createRunReads(options: { runs: RunRepository; nodeRuns: NodeRunRepository }) {
   return {
+    /** The app's finished runs, newest first; `before` (a run id, the last page's `nextBefore`) pages back. */
+    async list(appId: string, page: { limit?: number | undefined; before?: string | undefined }) {
+      const { runs, nextBefore } = await options.runs.listRuns({
+        appId,
+        limit: checkLimit(page.limit),
+        before: page.before,
+      });
+      return {
+        runs: runs.map((run) => ({
+          runId: run.id,
+          botId: run.bot_id,
+          botVersion: run.bot_version,
+          chatId: run.chat_id,
+          uid: run.uid,
+          transport: run.transport,
+          status: run.status,
+          finishReason: run.finish_reason,
+          errorCode: run.error_code,
+          totalTokens: run.total_tokens,
+          timeToFirstTokenMs: run.time_to_first_token_ms,
+          durationMs: run.duration_ms,
+          created: Math.floor(Number(run.created_at) / 1000),
+        })),
+        nextBefore,
+      };
+    },
+
     async get(appId: string, runId: string) {
       const run = await options.runs.findRun(appId, runId);
       if (!run) throw new AppError('NOT_FOUND', `Run "${runId}" was not found for this app.`, { param: 'run_id' });

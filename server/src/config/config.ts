@@ -100,6 +100,8 @@ const environmentSchema = z.object({
   MAX_CONCURRENT_RUNS_PER_APP: z.coerce.number().int().min(1).default(2000),
   /** Runs this instance executes at once; more are refused with 503. Default 4000 (the design profile: 50). */
   MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(4000),
+  /** Folder of the built web console (`npm run build` writes it), served at `/`. Default console/dist. */
+  CONSOLE_DIR: z.string().min(1).default('console/dist'),
   /** Key that encrypts provider API keys and app signing secrets at rest (AES-256-GCM): 32 bytes as
    * base64 or 64 hex digits (`openssl rand -base64 32`). Required to store provider keys outside demo
    * mode; demo mode derives a fixed one (not secret) when unset. */
@@ -116,6 +118,25 @@ const environmentSchema = z.object({
   PROVIDER_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(1800).default(60),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Also write the JSON log lines to this file (rotated, old files deleted); unset: stdout only. */
+  LOG_FILE: z.string().min(1).optional(),
+  /** Rotate the log file at this size: a number of MB, or with a unit (`500k`, `10m`, `1g`). Default 10m. */
+  LOG_FILE_MAX_SIZE: z
+    .string()
+    .regex(/^\d+[kmg]?$/i, 'must be a size such as 10m, 500k or 1g')
+    .default('10m'),
+  /** Delete rotated log files older than this many days. Default 7. */
+  LOG_FILE_RETENTION_DAYS: z.coerce.number().min(1).max(3650).default(7),
+  /** nats://host:4222: publish run and metering events to NATS JetStream (stream ASTRON_EVENTS); unset: no events. */
+  EVENT_SINK_URL: z
+    .string()
+    .url()
+    .refine((value) => value.startsWith('nats://'), 'must be a nats:// URL, e.g. nats://127.0.0.1:4222')
+    .optional(),
+  /** OTLP/HTTP collector base URL (http://collector:4318): traces are exported there; unset: tracing is off. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  /** Put message contents (prompts, answers, tool arguments) on spans. Default false. */
+  OTEL_GENAI_CAPTURE_CONTENT: booleanFromEnv.default(false),
 });
 
 export type Config = Readonly<{
@@ -152,7 +173,11 @@ export type Config = Readonly<{
     moderation: { url: string; apiKey: string | undefined; model: string | undefined } | undefined;
     files: { allowedOrigins: string[]; allowedTypes: string[]; maxBytes: number };
   };
+  consoleDir: string;
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL'];
+  logFile: { path: string; maxSize: string; retentionDays: number } | undefined;
+  eventSinkUrl: string | undefined;
+  tracing: { endpoint: string; captureContent: boolean } | undefined;
 }>;
 
 export const DEMO_ADMIN_TOKEN = 'demo-admin-token';
@@ -221,7 +246,21 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       concurrentRunsPerApp: env.MAX_CONCURRENT_RUNS_PER_APP,
       activeRunsPerInstance: env.MAX_ACTIVE_RUNS,
     },
+    consoleDir: path.resolve(env.CONSOLE_DIR),
     logLevel: env.LOG_LEVEL,
+    logFile:
+      env.LOG_FILE === undefined
+        ? undefined
+        : {
+            path: path.resolve(env.LOG_FILE),
+            maxSize: env.LOG_FILE_MAX_SIZE.toLowerCase(),
+            retentionDays: env.LOG_FILE_RETENTION_DAYS,
+          },
+    eventSinkUrl: env.EVENT_SINK_URL,
+    tracing:
+      env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+        ? undefined
+        : { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, captureContent: env.OTEL_GENAI_CAPTURE_CONTENT },
   });
 }
 

@@ -37,6 +37,8 @@ export type ModelRequest = {
   toolChoice?: OpenAIToolChoice;
   user?: string;
   context?: ModelCallContext | undefined;
+  /** W3C trace context for the upstream request (`traceparent`), when tracing is on. */
+  traceHeaders?: Record<string, string>;
 };
 
 /**

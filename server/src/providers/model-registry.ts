@@ -73,6 +73,8 @@ export function createModelRegistry(options: {
   /** Test seam: retry delays are multiplied by this. Default 1. */
   retryDelayScale?: number | undefined;
   onRetry?: Parameters<typeof createResilientModel>[0]['onRetry'];
+  /** Wraps each provider model once, when made (observability/model-calls.ts: metrics and spans). */
+  instrument?: ((model: ChatModel, provider: string) => ChatModel) | undefined;
 }) {
   const runtimes = new Map<string, Runtime>();
   /** The managed providers as last loaded, for what must be answered without waiting (model names). */
@@ -157,6 +159,7 @@ export function createModelRegistry(options: {
               dispatcher: runtime.dispatcher,
               slots: settings.maxConcurrency === undefined ? undefined : slotsOf(id, runtime, settings.maxConcurrency),
             });
+      if (options.instrument) model = options.instrument(model, id);
       runtime.models.set(modelName, model);
     }
     return model;

@@ -130,6 +130,16 @@ export type NodeRunTable = {
   output: string | null;
 };
 
+/** An event for the event sink, until the relay has published it (then `sent_at`). */
+export type EventOutboxTable = {
+  seq: Generated<number>;
+  id: string;
+  subject: string;
+  payload: string;
+  created_at: number;
+  sent_at: number | null;
+};
+
 export type DatabaseSchema = {
   apps: AppTable;
   api_keys: ApiKeyTable;
@@ -141,6 +151,7 @@ export type DatabaseSchema = {
   runs: RunTable;
   node_runs: NodeRunTable;
   providers: ProviderTable;
+  event_outbox: EventOutboxTable;
 };
 
 export type Database = Kysely<DatabaseSchema>;

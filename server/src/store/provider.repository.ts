@@ -1,5 +1,4 @@
 import type { Database, ProviderTable } from './database.ts';
-import type { ManagedProvider } from '../providers/model-registry.ts';
 import type { SecretBox } from './secret-box.ts';
 
 export type ProviderType = 'openai-compatible';
@@ -148,8 +147,28 @@ export function openHeaders(secrets: SecretBox, sealed: string | null): Record<s
   return sealed === null ? {} : (JSON.parse(secrets.open(sealed)) as Record<string, string>);
 }
 
-/** A stored provider as the model registry takes it; its secrets are opened only when a call first needs them. */
-export function toManagedProvider(stored: StoredProvider, secrets: SecretBox): ManagedProvider {
+/**
+ * A stored provider as the model registry takes it (its `ManagedProvider`, met by shape: the store
+ * sits below providers/ and does not import it). Secrets are opened only when a call first needs them.
+ */
+export type OpenableProvider = {
+  id: string;
+  version: number;
+  defaultModel: string | undefined;
+  open(): {
+    type: ProviderType;
+    baseUrl: string;
+    apiKey: string | undefined;
+    headers: Record<string, string>;
+    defaultModel: string | undefined;
+    timeoutMs: number | undefined;
+    connectTimeoutMs: number | undefined;
+    maxConcurrency: number | undefined;
+    allowedApps: string[] | undefined;
+  };
+};
+
+export function toManagedProvider(stored: StoredProvider, secrets: SecretBox): OpenableProvider {
   return {
     id: stored.id,
     version: stored.updatedAt,

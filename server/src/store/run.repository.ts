@@ -33,6 +33,25 @@ export type RunRecord = {
   provider: string | undefined;
 };
 
+/** An event for the event sink (observability/run-events.ts builds them), as the outbox stores it. */
+export type OutboxEvent = { id: string; subject: string; payload: string; createdAt: number };
+
+/** Adds events to the outbox, inside the caller's transaction (or on their own). */
+export async function writeOutbox(db: Database, events: OutboxEvent[]): Promise<void> {
+  await db
+    .insertInto('event_outbox')
+    .values(
+      events.map((event) => ({
+        id: event.id,
+        subject: event.subject,
+        payload: event.payload,
+        created_at: event.createdAt,
+        sent_at: null,
+      })),
+    )
+    .execute();
+}
+
 /** What a run's row and user message hold from its start on (the record without its outcome). */
 export type RunStartRecord = Omit<
   RunRecord,
@@ -64,7 +83,12 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         created_at: now,
         updated_at: now,
       });
-      await (kind === 'mysql' ? insert.ignore() : insert.onConflict((conflict) => conflict.doNothing())).execute();
+      // A later turn only moves the chat's `updated_at` (the sidebar lists chats by last activity).
+      await (
+        kind === 'mysql'
+          ? insert.onDuplicateKeyUpdate({ updated_at: now })
+          : insert.onConflict((conflict) => conflict.columns(['app_id', 'id']).doUpdateSet({ updated_at: now }))
+      ).execute();
       // Read back inside the transaction: of two users claiming a new chat id at once, one wins.
       const owner = await transaction
         .selectFrom('chats')
@@ -98,7 +122,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
    * Writes a run's outcome: its row and its answer, once. A run whose start was never written (an
    * instance of older code, lost with its process) gets its start written here first.
    */
-  async function writeRun(transaction: Database, record: RunRecord): Promise<void> {
+  async function writeRun(transaction: Database, record: RunRecord, events: OutboxEvent[]): Promise<void> {
     const now = Date.now();
     const outcome = {
       status: record.status,
@@ -132,6 +156,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       await writeRunStart(transaction, record);
       await update();
     }
+    if (events.length > 0) await writeOutbox(transaction, events);
     const { chatId, answer } = record;
     if (chatId !== undefined && (answer.content || answer.reasoning || answer.toolCalls.length > 0)) {
       await transaction
@@ -217,8 +242,9 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       return enqueue((transaction) => writeRunStart(transaction, record));
     },
 
-    recordRun(record: RunRecord): Promise<void> {
-      return enqueue((transaction) => writeRun(transaction, record));
+    /** Stores a finished run, and `events` for the event sink in the same transaction. */
+    recordRun(record: RunRecord, events: OutboxEvent[] = []): Promise<void> {
+      return enqueue((transaction) => writeRun(transaction, record, events));
     },
 
     /** Runs left `running`, oldest first (at most `limit`): after a crash, runs of a dead process. */
@@ -281,6 +307,80 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         completionTokens: Number(row.completion_tokens),
         totalTokens: Number(row.total_tokens),
       }));
+    },
+
+    /** A user's chats of this app, most recently active first; `before` is the last page's `nextBefore`. */
+    async listChats(input: { appId: string; uid: string; limit: number; before?: { updatedAt: number; id: string } }) {
+      let query = db
+        .selectFrom('chats')
+        .select((expression) => [
+          'chats.id',
+          'chats.bot_id',
+          'chats.created_at',
+          'chats.updated_at',
+          expression
+            .selectFrom('messages')
+            .select('messages.content')
+            .whereRef('messages.app_id', '=', 'chats.app_id')
+            .whereRef('messages.chat_id', '=', 'chats.id')
+            .orderBy('messages.id')
+            .limit(1)
+            .as('first_message'),
+        ])
+        .where('chats.app_id', '=', input.appId)
+        .where('chats.uid', '=', input.uid);
+      const { before } = input;
+      if (before) {
+        query = query.where((expression) =>
+          expression.or([
+            expression('chats.updated_at', '<', before.updatedAt),
+            expression.and([
+              expression('chats.updated_at', '=', before.updatedAt),
+              expression('chats.id', '<', before.id),
+            ]),
+          ]),
+        );
+      }
+      const rows = await query
+        .orderBy('chats.updated_at', 'desc')
+        .orderBy('chats.id', 'desc')
+        .limit(input.limit + 1)
+        .execute();
+      const page = rows.slice(0, input.limit);
+      const last = page.at(-1);
+      return {
+        chats: page,
+        next: rows.length > input.limit && last ? { updatedAt: Number(last.updated_at), id: last.id } : undefined,
+      };
+    },
+
+    /** An app's runs, newest first (run ids sort by creation); `before` is a run id. */
+    async listRuns(input: { appId: string; limit: number; before?: string | undefined }) {
+      let query = db
+        .selectFrom('runs')
+        .select([
+          'id',
+          'bot_id',
+          'bot_version',
+          'chat_id',
+          'uid',
+          'transport',
+          'status',
+          'finish_reason',
+          'error_code',
+          'total_tokens',
+          'time_to_first_token_ms',
+          'duration_ms',
+          'created_at',
+        ])
+        .where('app_id', '=', input.appId);
+      if (input.before) query = query.where('id', '<', input.before);
+      const rows = await query
+        .orderBy('id', 'desc')
+        .limit(input.limit + 1)
+        .execute();
+      const page = rows.slice(0, input.limit);
+      return { runs: page, nextBefore: rows.length > input.limit ? page.at(-1)?.id : undefined };
     },
 
     async findRun(appId: string, runId: string) {

@@ -58,13 +58,14 @@ export async function runAgentLoop(
     const results = await Promise.all(
       calls.map(async (call) => {
         const tool = options.tools.find((candidate) => candidate.name === call.name);
+        const startedAt = performance.now();
         const outcome = tool
           ? await runTool(tool, call.arguments, context, options.http)
           : { result: JSON.stringify({ error: `There is no tool "${call.name}".` }), failed: true };
-        return { call, tool, ...outcome };
+        return { call, tool, ...outcome, durationMs: Math.round(performance.now() - startedAt) };
       }),
     );
-    for (const { call, tool, result, failed } of results) {
+    for (const { call, tool, result, failed, durationMs } of results) {
       const reason = text.trim() || `Round ${loop} of at most ${options.maxLoopCount}: the model called ${call.name}.`;
       context.emit({
         type: 'tool-call',
@@ -75,6 +76,7 @@ export async function runAgentLoop(
         arguments: call.arguments,
         result,
         reason: failed ? `${reason} The tool failed; its error was given to the model.` : reason,
+        durationMs,
       });
       messages.push({ role: 'tool', content: result, toolCallId: call.id });
     }

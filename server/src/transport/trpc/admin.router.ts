@@ -76,6 +76,22 @@ export function createAdminRouter({ t, admin }: Trpc, dependencies: TransportDep
         .input(appId.extend({ secretId: z.string().min(1) }))
         .mutation(({ input }) => service.revokeSecret(input.appId, input.secretId)),
     }),
+    /** Any app's usage by UTC day, bot and key (`chat.usage` for that app). */
+    usage: admin
+      .input(appId.extend({ from: z.string().optional(), to: z.string().optional() }))
+      .query(({ input }) => dependencies.conversations.usage(input.appId, input)),
+    runs: t.router({
+      /** Any app's finished runs, newest first (`chat.runs.list` for that app). */
+      list: admin
+        .input(
+          appId.extend({ limit: z.number().int().min(1).max(200).optional(), before: z.string().max(64).optional() }),
+        )
+        .query(({ input }) => dependencies.runReads.list(input.appId, input)),
+      /** A run of that app with its node runs (`chat.runs.get` for that app). */
+      get: admin
+        .input(appId.extend({ runId: z.string().min(1).max(64) }))
+        .query(({ input }) => dependencies.runReads.get(input.appId, input.runId)),
+    }),
     providers: t.router({
       create: admin
         .input(providerCreate)

@@ -21,6 +21,23 @@ export function createChatRouter({ t, authed }: Trpc, dependencies: TransportDep
   });
   return t.router({
     runs: createRunsRouter({ t, authed }, dependencies),
+    /** The caller's app and its bots (what the console's bot picker offers). */
+    bots: authed.query(async ({ ctx }) => ({
+      appId: ctx.caller.appId,
+      bots: (await dependencies.bots.listBots(ctx.caller.appId)).map((bot) => ({ botId: bot.id, name: bot.name })),
+    })),
+    /** One user's chats of the caller's app, most recently active first; `before` pages back. */
+    conversations: authed
+      .input(
+        z.object({
+          uid: z.string().min(1).max(64),
+          limit: z.number().int().min(1).max(200).optional(),
+          before: z.string().max(200).optional(),
+        }),
+      )
+      .query(({ input, ctx }) =>
+        conversations.listChats(ctx.caller.appId, input.uid, { limit: input.limit, before: input.before }),
+      ),
     /** A page of one of the caller's chats, newest last; `before` pages back. */
     history: authed
       .input(

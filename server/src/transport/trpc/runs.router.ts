@@ -40,6 +40,12 @@ export function createRunsRouter({ t, authed }: Pick<Trpc, 't' | 'authed'>, depe
     cancel: authed
       .input(z.object({ runId }))
       .mutation(({ input, ctx }) => dependencies.runs.cancel(ctx.caller.appId, input.runId)),
+    /** The caller's app's finished runs, newest first; `before` (a run id) pages back. */
+    list: authed
+      .input(z.object({ limit: z.number().int().min(1).max(200).optional(), before: runId.optional() }).optional())
+      .query(({ input, ctx }) =>
+        dependencies.runReads.list(ctx.caller.appId, { limit: input?.limit, before: input?.before }),
+      ),
     /** A run with its status, usage and every workflow node run (status, attempts, timings, usage, error). */
     get: authed.input(z.object({ runId: z.string().min(1).max(64) })).query(async ({ input, ctx }) => {
       try {

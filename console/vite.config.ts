@@ -1,0 +1,17 @@
+import { defineConfig } from 'vite';
+
+// The console is plain React on Vite's own JSX transform (no plugin: no dev-time fast refresh is
+// needed to build it). The server serves dist/ at `/`; hashed files go under assets/.
+export default defineConfig({
+  root: import.meta.dirname,
+  base: '/',
+  oxc: { jsx: { runtime: 'automatic' } },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: false,
+    reportCompressedSize: false,
+    chunkSizeWarningLimit: 1000,
+  },
+});
