@@ -52,6 +52,22 @@ describe.each(testBackends())('upstream faults on $name', (backend) => {
     }
   });
 
+  it('a reading client gets every byte of one 5 MB delta on REST SSE (larger than the slow-consumer bound)', async () => {
+    const big = 'x'.repeat(5 * 1024 * 1024);
+    upstream.script = { chunks: ['start ', big, ' end'] };
+    try {
+      const response = await postJson(`${server.url}/agent/v1/chat/completions`, ask(true), demoKey);
+      const frames = (await readSse(response)).data;
+      expect(frames.at(-1)).toBe('[DONE]');
+      const parsed = frames.slice(0, -1).map((data) => JSON.parse(data) as any);
+      const text = parsed.map((frame) => frame.choices?.[0]?.delta?.content ?? '').join('');
+      expect(text).toBe(`start ${big} end`);
+      expect(await recorded(parsed[0].id)).toEqual({ status: 'succeeded', error_code: null });
+    } finally {
+      upstream.script = {};
+    }
+  });
+
   it('a connection reset mid-stream is an upstream error (1009), not our overload (1010)', async () => {
     upstream.script = { chunks: ['a', 'b', 'c'], delayMs: 50, resetAfter: 1 };
     try {
