@@ -275,3 +275,30 @@ describe.each(testBackends())('runs decoupled from connections on $name', (backe
     return client('sse', tenant.apiKey);
   }
 });
+
+describe.each(testBackends())('a dead owner with a long orphan timeout on $name', (backend) => {
+  it('is noticed by its followers within seconds, not after ORPHAN_TIMEOUT_SECONDS', async () => {
+    const server = await startTestApp(backend, { env: { ORPHAN_TIMEOUT_SECONDS: '60' } });
+    const runLog = runLogs.at(-1)!;
+    const sse = createChatClient({ url: server.url, transport: 'sse', apiKey: 'sk-demo' });
+    try {
+      const started = await sse.trpc.chat.runs.create.mutate(ask('a run to copy the header of'));
+      await follow(sse, started.runId);
+      const header = (await runLog.owner(started.runId))!;
+      // An instance that opened a run, logged its start and died: it never beats as the owner.
+      const runId = `run_dead${Math.random().toString(36).slice(2)}`;
+      await runLog.open(runId, { ...header, runId, createdAt: Date.now() });
+      await runLog.append(runId, [
+        { type: 'run-start', seq: 0, runId, chatId: null, botId: header.botId, model: header.model, created: 0 },
+      ]);
+      const startedAt = Date.now();
+      const events = await follow(sse, runId);
+      expect(events.at(-1)).toMatchObject({ type: 'error', code: 1006, retryable: true });
+      // The owner's beat lapses after three missed seconds at most; the orphan timeout is 60 s.
+      expect(Date.now() - startedAt).toBeLessThan(8_000);
+    } finally {
+      sse.close();
+      await server.close();
+    }
+  });
+});

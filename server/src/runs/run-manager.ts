@@ -24,6 +24,8 @@ type LocalRun = { abort: () => void; owner: RunOwner; attached: boolean };
 
 /** How long reading back a lost run's answer waits for an event the log may never get. */
 const LOST_RUN_READ_MS = 2_000;
+/** How often an instance says it still runs its runs, ms (at most; sooner with a short orphan timeout). */
+const OWNER_BEAT_MS = 1_000;
 /** The same, at start-up, for a run whose process is known dead: what the log holds is all there is. */
 const INTERRUPTED_READ_MS = 250;
 
@@ -50,11 +52,18 @@ export function createRunManager(options: RunManagerOptions) {
 
   runLog.onCancelRequest((runId) => local.get(runId)?.abort());
 
-  /** A beat outlives three missed intervals before anyone gives up on its sender. */
-  const ownerTtlMs = heartbeatMs * 3;
+  /**
+   * The owner beats on its own clock, not the orphan timeout's: followers notice a dead instance
+   * within OWNER_TTL (three missed beats), whatever ORPHAN_TIMEOUT_SECONDS is.
+   */
+  const ownerBeatMs = Math.min(heartbeatMs, OWNER_BEAT_MS);
+  const ownerTtlMs = ownerBeatMs * 3;
+  const ownerBeat = setInterval(() => {
+    for (const runId of local.keys()) void runLog.beat(runId, 'owner', ownerTtlMs).catch(() => undefined);
+  }, ownerBeatMs);
+  ownerBeat.unref();
   const orphanCheck = setInterval(() => {
     for (const [runId, run] of local) {
-      void runLog.beat(runId, 'owner', ownerTtlMs).catch(() => undefined);
       // An attached run is followed by its caller for as long as it runs: it ends when they leave.
       if (run.attached) continue;
       void runLog.isAlive(runId, 'follower').then(
@@ -309,14 +318,19 @@ export function createRunManager(options: RunManagerOptions) {
       // Beat as a follower; watch the owner: if its instance stops beating, stop waiting for it.
       const following = childSignal(signal);
       let ownerGone = false;
+      let beatAt = Date.now();
       const watch = async () => {
-        await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
+        // The owner is checked every owner beat; the follower beats on the orphan timeout's clock.
+        if (Date.now() - beatAt >= heartbeatMs) {
+          beatAt = Date.now();
+          await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
+        }
         if (!(await runLog.isAlive(runId, 'owner'))) {
           ownerGone = true;
           following.abort();
         }
       };
-      const heartbeat = setInterval(() => void watch().catch(() => undefined), heartbeatMs);
+      const heartbeat = setInterval(() => void watch().catch(() => undefined), ownerBeatMs);
       // Not awaited: the first events need not wait for the beat's round trip.
       void runLog.beat(runId, 'follower', options.orphanTimeoutMs).catch(() => undefined);
       try {
@@ -404,6 +418,7 @@ export function createRunManager(options: RunManagerOptions) {
 
     async shutdown() {
       clearInterval(orphanCheck);
+      clearInterval(ownerBeat);
       for (const run of local.values()) run.abort();
       await runLog.shutdown();
     },
