@@ -59,7 +59,7 @@ describe.each(testBackends())('upstream faults on $name', (backend) => {
       const response = await postJson(`${server.url}/agent/v1/chat/completions`, ask(true), demoKey);
       const frames = (await readSse(response)).data;
       expect(frames.at(-1)).toBe('[DONE]');
-      const parsed = frames.slice(0, -1).map((data) => JSON.parse(data) as any);
+      const parsed = frames.slice(0, -1).map((data) => JSON.parse(data));
       const text = parsed.map((frame) => frame.choices?.[0]?.delta?.content ?? '').join('');
       expect(text).toBe(`start ${big} end`);
       expect(await recorded(parsed[0].id)).toEqual({ status: 'succeeded', error_code: null });
