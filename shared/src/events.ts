@@ -41,6 +41,11 @@ export const chatEventSchema = z.discriminatedUnion('type', [
     /** How long the tool took, when it ran here. */
     durationMs: z.number().int().nonnegative().optional(),
   }),
+  /**
+   * A workflow node's step: `step-start` then `step-end` for every node, retries included (one pair
+   * per attempt). A node on a branch not taken sends the pair too, both `status: "skipped"`: every
+   * `step-end` closes a step that a `step-start` opened.
+   */
   z.object({
     ...base,
     type: z.enum(['step-start', 'step-end']),

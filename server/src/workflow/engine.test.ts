@@ -128,6 +128,17 @@ describe('workflow engine', () => {
     const short = await run(definition, () => ({}), { question: 'hi' });
     expect(short.text).toBe('short! via else');
     expect(short.nodeRuns.find((nodeRun) => nodeRun.nodeId === 'yes')?.status).toBe('skipped');
+    // A skipped node still opens and closes its step (status skipped), and every step-end has its step-start.
+    const steps = short.parts.flatMap((part) => (part.type === 'step-start' || part.type === 'step-end' ? [part] : []));
+    expect(steps.filter((part) => part.nodeId === 'yes').map((part) => [part.type, part.status])).toEqual([
+      ['step-start', 'skipped'],
+      ['step-end', 'skipped'],
+    ]);
+    const open = new Set<string>();
+    for (const part of steps) {
+      if (part.type === 'step-start') open.add(part.nodeId);
+      else expect(open.has(part.nodeId)).toBe(true);
+    }
     const long = await run(definition, () => ({}), { question: 'a long one' });
     expect(long.text).toBe('long! via long');
   });
