@@ -348,6 +348,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await dependencies.runs.drain(graceMs);
+      // REST callers still reading get a coded last frame, not a cut connection.
+      await dependencies.runs.stopAttached(1_000);
       // Whoever still follows a run reconnects elsewhere and resumes from the run log.
       trpcWebSocket.close();
       astronSocket.close();

@@ -1,4 +1,4 @@
-import type { ChatEvent } from '@astron-chat/shared';
+import { errorTable, type ChatEvent } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.ts';
 import { childSignal } from '../lib/abort.ts';
@@ -48,6 +48,8 @@ export function createRunManager(options: RunManagerOptions) {
   const keepFinishedSeconds = options.keepFinishedSeconds ?? 600;
   /** Runs this instance executes, with their owner record (its header). */
   const local = new Map<string, LocalRun>();
+  /** Set by a shutdown past its deadline: attached runs stopped now end with a coded event. */
+  let stopping = false;
   const heartbeatMs = Math.max(250, Math.floor(options.orphanTimeoutMs / 3));
 
   runLog.onCancelRequest((runId) => local.get(runId)?.abort());
@@ -138,9 +140,9 @@ export function createRunManager(options: RunManagerOptions) {
         writer.write(event);
         yield event;
       }
-      // Cancelled from elsewhere: the caller learns it the way followers do.
+      // Cancelled from elsewhere: the caller learns it the way followers do; stopped by a shutdown, with a code.
       if (!isTerminal(last)) {
-        last = cancelledAfter(last);
+        last = stopping ? shutDownAfter(last) : cancelledAfter(last);
         writer.write(last);
         yield last;
       }
@@ -416,6 +418,20 @@ export function createRunManager(options: RunManagerOptions) {
       while (local.size > 0 && Date.now() < giveUpAt) await new Promise((resolve) => setTimeout(resolve, 25));
     },
 
+    /**
+     * After the drain deadline of a shutdown: the runs still read directly (REST) are stopped and
+     * their callers get a coded final event (1010, retryable) instead of a cut connection. Waits
+     * up to `waitMs` for them to end.
+     */
+    async stopAttached(waitMs: number): Promise<void> {
+      stopping = true;
+      for (const run of local.values()) if (run.attached) run.abort();
+      const giveUpAt = Date.now() + waitMs;
+      while ([...local.values()].some((run) => run.attached) && Date.now() < giveUpAt) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+
     async shutdown() {
       clearInterval(orphanCheck);
       clearInterval(ownerBeat);
@@ -425,6 +441,17 @@ export function createRunManager(options: RunManagerOptions) {
   };
 }
 export type RunManager = ReturnType<typeof createRunManager>;
+
+function shutDownAfter(last: ChatEvent): ChatEvent {
+  return {
+    type: 'error',
+    seq: last.seq + 1,
+    code: errorTable.OVERLOADED.code,
+    message: 'The server is restarting and stopped this run before it finished; try again.',
+    retryable: true,
+    retryAfterSeconds: 1,
+  };
+}
 
 function cancelledAfter(last: ChatEvent): ChatEvent {
   return { type: 'finish', seq: last.seq + 1, finishReason: 'cancelled', usage: zeroUsage() };
