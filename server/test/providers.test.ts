@@ -121,6 +121,8 @@ describe.each(testBackends())('model providers on $name', (backend) => {
       headerNames: ['x-team'],
     });
     expect(await admin().admin.providers.get.query({ id })).toMatchObject({ apiKeyLast4: '9876' });
+    // A short key is not shown even in part.
+    expect(await admin().admin.providers.update.mutate({ id, apiKey: 'short-key' })).toMatchObject({ apiKeyLast4: '' });
 
     await expect(admin().admin.providers.create.mutate({ id, baseUrl: 'http://127.0.0.1:9/v1' })).rejects.toMatchObject(
       {
@@ -139,6 +141,9 @@ describe.each(testBackends())('model providers on $name', (backend) => {
       data: { appCode: 1001 },
     });
 
+    await expect(admin().admin.providers.update.mutate({ id, timeout: 5 } as never)).rejects.toMatchObject({
+      data: { appCode: 1001 },
+    });
     expect(await admin().admin.providers.delete.mutate({ id })).toEqual({ id, deleted: true });
     await expect(admin().admin.providers.get.query({ id })).rejects.toMatchObject({ data: { appCode: 1008 } });
   });
@@ -443,7 +448,7 @@ describe.each(testBackends())('model providers on $name', (backend) => {
           '--base-url',
           first.baseUrl,
           '--api-key',
-          'sk-one-1234',
+          'sk-one-key-1234',
           '--header',
           'x-team:red',
           '--timeout-ms',
@@ -464,7 +469,7 @@ describe.each(testBackends())('model providers on $name', (backend) => {
         maxConcurrency: 8,
       });
       await cli('admin', 'providers', 'create', two, '--base-url', second.baseUrl, '--default-model', 'two-model');
-      expect(await cli('admin', 'providers', 'update', two, '--api-key', 'sk-two-5678')).toMatchObject({
+      expect(await cli('admin', 'providers', 'update', two, '--api-key', 'sk-two-key-5678')).toMatchObject({
         apiKeyLast4: '5678',
       });
       expect(await cli('admin', 'providers', 'get', one)).toMatchObject({ id: one, baseUrl: first.baseUrl });
@@ -492,7 +497,7 @@ describe.each(testBackends())('model providers on $name', (backend) => {
       const record = await readRun(after[0]!.id);
       expect(record.provider).toBe(two);
       expect(second.requests.at(-1)).toMatchObject({ model: 'two-model' });
-      expect(second.requestHeaders.at(-1)?.authorization).toBe('Bearer sk-two-5678');
+      expect(second.requestHeaders.at(-1)?.authorization).toBe('Bearer sk-two-key-5678');
 
       const usage = await fetch(`${server.url}/agent/v1/usage`, {
         headers: { authorization: `Bearer ${tenant.apiKey}` },

@@ -59,7 +59,7 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number; maxClose
       const entry = runs.get(runId);
       if (entry) {
         const before = entry.events.length;
-        entry.events.push(...events);
+        for (const event of events) entry.events.push(event);
         const excess = entry.events.length - maxEvents;
         if (excess > 0) {
           entry.events.splice(0, excess);

@@ -182,9 +182,10 @@ export function createRedisRunLog(url: string): RunLog {
         turn = { runs: new Map(), sent: createDeferred() };
         afterThisTurn(flushAppends);
       }
-      // Not copied, not pushed to: a second append of the run in the same turn makes a new array.
+      // The turn's own array per run: callers hand events over one at a time.
       const queued = turn.runs.get(runId);
-      turn.runs.set(runId, queued ? queued.concat(events) : events);
+      if (queued) for (const event of events) queued.push(event);
+      else turn.runs.set(runId, events.slice());
       return turn.sent.promise;
     },
     async owner(runId) {

@@ -2,7 +2,6 @@ import { errorTable, type ChatEvent } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.ts';
 import { childSignal } from '../lib/abort.ts';
-import { afterThisTurn } from '../lib/after-this-turn.ts';
 import { createId } from '../lib/ids.ts';
 import { zeroUsage } from '../lib/usage.ts';
 import type { ChatContext, ChatRequest } from '../chat/chat-request.ts';
@@ -18,6 +17,9 @@ export type RunManagerOptions = {
   /** How long a finished run's events stay for late resumes, seconds; 600 when not given. */
   keepFinishedSeconds?: number;
 };
+
+/** What `append` returns when the log has the events already. */
+const SETTLED = Promise.resolve();
 
 /** A run this instance executes. `attached`: its caller reads it directly and ends it by leaving. */
 type LocalRun = { abort: () => void; owner: RunOwner; attached: boolean };
@@ -81,33 +83,26 @@ export function createRunManager(options: RunManagerOptions) {
   }, heartbeatMs);
   orphanCheck.unref();
 
-  /** Writes events in order, batching those produced in the same event-loop turn. */
+  /**
+   * Hands each event to the log at once, in order: the log batches per turn of the event loop
+   * (docs/decisions/2026-12-02-one-entry-into-the-core.md). Appends of one turn share one promise,
+   * so a failure is caught once per turn, not once per event.
+   */
   function createWriter(runId: string) {
-    let pending: ChatEvent[] = [];
-    let written = Promise.resolve();
-    let scheduled = false;
+    let written: Promise<void> = SETTLED;
     const onError = (error: unknown) => logger.error({ err: error, runId }, 'run log write failed');
-    const flush = () => {
-      scheduled = false;
-      const batch = pending;
-      pending = [];
-      // The log applies a run's appends in call order: this one need not wait for the last.
-      written = runLog.append(runId, batch).catch(onError);
-    };
     return {
       write(event: ChatEvent) {
-        pending.push(event);
-        if (!scheduled) {
-          scheduled = true;
-          afterThisTurn(flush);
+        const appended = runLog.append(runId, [event]);
+        if (appended !== written) {
+          written = appended;
+          appended.catch(onError);
         }
       },
-      async drain() {
-        if (scheduled) flush();
-        await written;
-      },
+      drain: () => written.catch(() => undefined),
     };
   }
+  type Writer = ReturnType<typeof createWriter>;
 
   /** A run that no one reads directly: its events go to the log, and followers read them there. */
   async function pump(runId: string, events: AsyncGenerator<ChatEvent>, first: ChatEvent) {
@@ -129,32 +124,65 @@ export function createRunManager(options: RunManagerOptions) {
   /**
    * An attached run: its caller gets every event straight from the core, and the log gets the same
    * events for anyone else who follows. Ends when the run does or the caller stops iterating.
+   *
+   * A plain iterator, not an async generator: it sits on every event of every REST answer, and a
+   * generator layer costs several promises per event where this costs one `then`.
    */
-  async function* relay(runId: string, events: AsyncGenerator<ChatEvent>, first: ChatEvent, detach: () => void) {
+  function relay(
+    runId: string,
+    events: AsyncGenerator<ChatEvent>,
+    first: ChatEvent,
+    detach: () => void,
+  ): AsyncIterableIterator<ChatEvent> {
     const writer = createWriter(runId);
     let last: ChatEvent = first;
+    let done = false;
     writer.write(first);
-    try {
-      for await (const event of events) {
-        last = event;
-        writer.write(event);
-        yield event;
+    const finish = (): IteratorResult<ChatEvent> => {
+      if (!done) {
+        done = true;
+        detach();
+        void end(runId, writer, last);
+      }
+      return { done: true, value: undefined };
+    };
+    const onResult = (result: IteratorResult<ChatEvent>): IteratorResult<ChatEvent> => {
+      if (!result.done) {
+        last = result.value;
+        writer.write(last);
+        return result;
       }
       // Cancelled from elsewhere: the caller learns it the way followers do; stopped by a shutdown, with a code.
       if (!isTerminal(last)) {
         last = stopping ? shutDownAfter(last) : cancelledAfter(last);
         writer.write(last);
-        yield last;
+        return { done: false, value: last };
       }
-    } catch (error) {
+      return finish();
+    };
+    const onError = (error: unknown): IteratorResult<ChatEvent> => {
       logger.error({ err: error, runId }, 'run stopped unexpectedly');
-    } finally {
-      detach();
-      await end(runId, writer, last);
-    }
+      return finish();
+    };
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      next() {
+        if (done) return Promise.resolve({ done: true, value: undefined });
+        return events.next().then(onResult, onError);
+      },
+      async return() {
+        if (!done) {
+          await events.return(undefined);
+          finish();
+        }
+        return { done: true, value: undefined };
+      },
+    };
   }
 
-  async function end(runId: string, writer: ReturnType<typeof createWriter>, last: ChatEvent) {
+  async function end(runId: string, writer: Writer, last: ChatEvent) {
     // A cancelled run yields no terminal event; followers still need to know it ended.
     if (!isTerminal(last)) writer.write(cancelledAfter(last));
     await writer.drain();
@@ -295,7 +323,7 @@ export function createRunManager(options: RunManagerOptions) {
       request: ChatRequest,
       context: ChatContext,
       signal: AbortSignal,
-    ): Promise<{ start: RunStart; events: AsyncGenerator<ChatEvent> }> {
+    ): Promise<{ start: RunStart; events: AsyncIterableIterator<ChatEvent> }> {
       const caller = childSignal(signal);
       let started: StartedRun;
       try {

@@ -63,7 +63,9 @@ export function createProviderRepository(db: Database, secrets: SecretBox) {
     if (changes.baseUrl !== undefined) columns.base_url = changes.baseUrl;
     if (changes.apiKey !== undefined) {
       columns.api_key = changes.apiKey === null || changes.apiKey === '' ? null : secrets.seal(changes.apiKey);
-      columns.api_key_last4 = columns.api_key === null ? null : (changes.apiKey ?? '').slice(-4);
+      // A short key would be shown whole by its last 4 characters: then none are shown.
+      const key = changes.apiKey ?? '';
+      columns.api_key_last4 = columns.api_key === null ? null : key.length >= 12 ? key.slice(-4) : '';
     }
     if (changes.headers !== undefined) {
       const headers = { ...openHeaders(secrets, current?.sealedHeaders ?? null) };

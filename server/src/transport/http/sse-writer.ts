@@ -52,9 +52,13 @@ export function createSseWriter(
     data(payload: string) {
       write(`data: ${payload}\n\n`);
     },
-    /** A whole frame as given (its own `event:`/`id:` lines and the closing blank line). */
+    /** A whole frame as given: a constant, or one made by `sseFrame`. */
     frame(text: string) {
       write(text);
+    },
+    /** One message with its own `event:` and `id:` fields (see `sseFrame`). */
+    message(message: SseMessage) {
+      write(sseFrame(message));
     },
     /** Sends what is pending with the end of the response, in one write. */
     end() {
@@ -67,6 +71,29 @@ export function createSseWriter(
   };
 }
 export type SseWriter = ReturnType<typeof createSseWriter>;
+
+/** `data` is one line (JSON never holds a raw newline); `event` and `id` are names, one line each. */
+export type SseMessage = { data: string; event?: string | undefined; id?: string | undefined };
+
+const LINE_BREAK = /[\r\n]/;
+
+/**
+ * One SSE message as text. A line break in `event` or `id` would end the field early and let the
+ * rest be read as fields of its own (another `id:`, a `data:` line), so it is refused, as hono does.
+ */
+export function sseFrame(message: SseMessage): string {
+  let frame = '';
+  if (message.event !== undefined) {
+    if (LINE_BREAK.test(message.event)) throw new Error('An SSE event name must not contain \\r or \\n.');
+    frame += `event: ${message.event}\n`;
+  }
+  frame += `data: ${message.data}\n`;
+  if (message.id !== undefined) {
+    if (LINE_BREAK.test(message.id)) throw new Error('An SSE id must not contain \\r or \\n.');
+    frame += `id: ${message.id}\n`;
+  }
+  return `${frame}\n`;
+}
 
 /** Starts an SSE response with the transport settings from config (heartbeat, buffer bound). */
 export function openSseStream(

@@ -42,10 +42,13 @@ const providerFields = z.strictObject({
   /** App ids that may use it; `null` opens it to every app. */
   allowedApps: z.array(z.string().min(1).max(64)).max(1000).nullable().optional(),
 });
-const providerCreate = providerId
-  .extend(providerFields.shape)
-  .extend({ baseUrl: providerFields.shape.baseUrl.unwrap() });
-const providerUpdate = providerId.extend(providerFields.shape);
+// Strict: a misspelt field (`timeout` for `timeoutMs`) is refused, not dropped.
+const providerCreate = z.strictObject({
+  ...providerId.shape,
+  ...providerFields.shape,
+  baseUrl: providerFields.shape.baseUrl.unwrap(),
+});
+const providerUpdate = z.strictObject({ ...providerId.shape, ...providerFields.shape });
 
 /** `admin.*`: apps, keys, secrets and bots of every app, and the server's model providers; only with the admin token. */
 export function createAdminRouter({ t, admin }: Trpc, dependencies: TransportDependencies) {

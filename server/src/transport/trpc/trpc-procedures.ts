@@ -8,13 +8,18 @@ import {
 import type { TrpcContext } from './trpc-context.ts';
 
 /**
- * What our tRPC framings (SSE in trpc-sse.ts, WebSocket in trpc-ws.ts) take from tRPC: the
- * procedure call with its middlewares and input parsing, the transformer, and the error shape with
- * our `errorFormatter`, all through public exports of `@trpc/server`.
+ * The tRPC seam: what our own tRPC framings (SSE in trpc-sse.ts, WebSocket in trpc-ws.ts) take
+ * from tRPC. The procedure call with its middlewares and input parsing (`callTRPCProcedure`) and
+ * the error shape with our `errorFormatter` (`getTRPCErrorShape`) are exports of `@trpc/server`.
+ *
+ * EXCEPTION — tRPC internals: the router's config (transformer, SSE client options, error
+ * formatter) and the procedure types are read from `router._def`, which tRPC does not document and
+ * may change in any release. This file is the only one that may touch them; every read is in
+ * `readRouterInternals` below, and trpc-procedures.test.ts pins what we read against the real
+ * router, so a tRPC upgrade that moves them fails that test, not production.
  */
 export function createTrpcProcedures(router: AnyTRPCRouter) {
-  const config = router._def._config;
-  const procedures = router._def.procedures as Record<string, { _def: { type: TRPCProcedureType } } | undefined>;
+  const { config, procedures } = readRouterInternals(router);
   return {
     transformer: config.transformer,
     /** The client options `httpSubscriptionLink` reads from `event: connected`. */
@@ -62,6 +67,14 @@ export function createTrpcProcedures(router: AnyTRPCRouter) {
   };
 }
 export type TrpcProcedures = ReturnType<typeof createTrpcProcedures>;
+
+/** Every read of tRPC's private router fields (see the exception above). */
+function readRouterInternals(router: AnyTRPCRouter) {
+  return {
+    config: router._def._config,
+    procedures: router._def.procedures as Record<string, { _def: { type: TRPCProcedureType } } | undefined>,
+  };
+}
 
 /** A reconnecting client's last event id merged into the input, as tRPC's own adapters do. */
 export function withLastEventId(input: unknown, lastEventId: string | null | undefined): unknown {

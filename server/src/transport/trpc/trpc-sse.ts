@@ -1,17 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTrackedEnvelope, TRPCError } from '@trpc/server';
 import { parseConnectionParamsFromString } from '@trpc/server/http';
-import { openSseStream } from '../http/sse-writer.ts';
+import { openSseStream, sseFrame } from '../http/sse-writer.ts';
 import type { TrpcContext, TrpcContextFactory } from './trpc-context.ts';
 import { withLastEventId, type TrpcProcedures } from './trpc-procedures.ts';
 
-const PING_FRAME = 'event: ping\ndata: \n\n';
-const RETURN_FRAME = 'event: return\ndata: \n\n';
+const PING_FRAME = sseFrame({ event: 'ping', data: '' });
+const RETURN_FRAME = sseFrame({ event: 'return', data: '' });
 
 /**
  * tRPC subscriptions over SSE (`httpSubscriptionLink`), framed by our SSE writer rather than by
  * tRPC's fetch adapter: the same wire format, about a third of the CPU and memory per stream (see
- * docs/decisions/trpc-sse-framing.md). tRPC still does the rest: the procedure, its middlewares and
+ * docs/decisions/2026-11-26-trpc-sse-framing.md). tRPC still does the rest: the procedure, its middlewares and
  * input parsing (`callTRPCProcedure`), the error shape and our error formatter (`getTRPCErrorShape`).
  *
  * The frames, as tRPC's own producer writes them: `event: connected` with the client options, one
@@ -25,7 +25,7 @@ export function createTrpcSseHandler(options: {
   settings: { pingIntervalMs: number; streamMaxBufferedBytes: number };
 }) {
   const { procedures, createContext, settings } = options;
-  const connectedFrame = `event: connected\ndata: ${JSON.stringify(procedures.sseClientOptions)}\n\n`;
+  const connectedFrame = sseFrame({ event: 'connected', data: JSON.stringify(procedures.sseClientOptions) });
   const { serialize } = procedures;
 
   return {
@@ -79,17 +79,14 @@ export function createTrpcSseHandler(options: {
           signal: controller.signal,
         })) as AsyncIterable<unknown>;
         for await (const value of iterable) {
-          stream.frame(
-            isTrackedEnvelope(value)
-              ? `data: ${serialize(value[1])}\nid: ${value[0]}\n\n`
-              : `data: ${serialize(value)}\n\n`,
-          );
+          if (isTrackedEnvelope(value)) stream.message({ data: serialize(value[1]), id: value[0] });
+          else stream.data(serialize(value));
         }
         stream.frame(RETURN_FRAME);
       } catch (cause) {
         if (controller.signal.aborted) return;
         const shape = procedures.errorShape({ cause, ctx, input, path: procedurePath, type: 'subscription' });
-        stream.frame(`event: serialized-error\ndata: ${serialize(shape)}\n\n`);
+        stream.message({ event: 'serialized-error', data: serialize(shape) });
       } finally {
         stream.end();
       }

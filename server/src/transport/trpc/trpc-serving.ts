@@ -1,0 +1,45 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import type { TransportDependencies } from '../transport-dependencies.ts';
+import { createAppRouter, createTrpcContext } from './trpc.router.ts';
+import { createTrpcProcedures } from './trpc-procedures.ts';
+import { createTrpcSseHandler } from './trpc-sse.ts';
+import { createTrpcWebSocket } from './trpc-ws.ts';
+
+/**
+ * tRPC on our server: subscriptions over SSE and every call over WebSocket in our own framing
+ * (trpc-sse.ts, trpc-ws.ts), queries and mutations over HTTP by tRPC's standalone handler.
+ */
+export function createTrpcServing(dependencies: TransportDependencies) {
+  const { config, logger } = dependencies;
+  const router = createAppRouter(dependencies);
+  const httpHandler = createHTTPHandler({ router, createContext: createTrpcContext, basePath: '/trpc/' });
+  const procedures = createTrpcProcedures(router);
+  const sse = createTrpcSseHandler({ procedures, createContext: createTrpcContext, settings: config });
+  const webSocket = createTrpcWebSocket({ procedures, createContext: createTrpcContext, settings: config, logger });
+
+  return {
+    /** `path` is the request's path without its query, under `/trpc`. */
+    serve(request: IncomingMessage, response: ServerResponse, path: string, requestId: string) {
+      const procedurePath = path.slice('/trpc/'.length);
+      if (sse.refuses(request.method, procedurePath)) {
+        sse.refuse(request, response, procedurePath);
+        return;
+      }
+      if (!sse.handles(request.method, procedurePath)) {
+        httpHandler(request, response);
+        return;
+      }
+      const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+      sse.serve(request, response, procedurePath, query).catch((error: unknown) => {
+        logger.error({ err: error, requestId, path }, 'tRPC subscription failed');
+        response.destroy();
+      });
+    },
+    handleUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      webSocket.handleUpgrade(request, socket, head);
+    },
+    closeSockets: () => webSocket.close(),
+  };
+}
