@@ -31,6 +31,10 @@ const OWNER_BEAT_MS = 1_000;
 /** The same, at start-up, for a run whose process is known dead: what the log holds is all there is. */
 const INTERRUPTED_READ_MS = 250;
 
+function toErrorEvent(error: AppError, seq: number): ChatEvent {
+  return { type: 'error', seq, code: error.code, message: error.message, retryable: error.retryable };
+}
+
 /** A run whose process stopped before it ended: the answer so far is kept, and trying again may work. */
 function lostRunError(): AppError {
   return new AppError(
@@ -270,13 +274,7 @@ export function createRunManager(options: RunManagerOptions) {
     const token = createId('lost');
     if ((await runLog.reserve(`lost:${runId}`, token, keepFinishedSeconds)) === token) {
       const lost = lostRunError();
-      const event: ChatEvent = {
-        type: 'error',
-        seq: lastSeq + 1,
-        code: lost.code,
-        message: lost.message,
-        retryable: true,
-      };
+      const event = toErrorEvent(lost, lastSeq + 1);
       logger.warn({ runId }, 'run lost with its instance: ended for its followers');
       // Recorded before its terminal event, like every run: a follower that sees the end can read the run.
       await options.chat
@@ -421,14 +419,7 @@ export function createRunManager(options: RunManagerOptions) {
       const lost = lostRunError();
       await options.chat.recordLostRun(run, tracked(), lost);
       if (logged) {
-        const event: ChatEvent = {
-          type: 'error',
-          seq: lastSeq + 1,
-          code: lost.code,
-          message: lost.message,
-          retryable: true,
-        };
-        await runLog.append(runId, [event]);
+        await runLog.append(runId, [toErrorEvent(lost, lastSeq + 1)]);
         await runLog.close(runId, keepFinishedSeconds);
       }
       logger.warn({ runId }, 'run interrupted with its process: recorded as failed');

@@ -1,7 +1,7 @@
 import type { FinishReason, ToolCallKind, Usage } from '@astron-chat/shared';
 import { createId } from '../lib/ids.ts';
 import { afterThisTurn } from '../lib/after-this-turn.ts';
-import type { Database, DatabaseKind, RunStatus } from './database.ts';
+import type { Database, DatabaseKind, MessageTable, RunStatus } from './database.ts';
 
 export type StoredToolCall = { id: string; kind: ToolCallKind; name: string; arguments: string; result?: string };
 
@@ -99,21 +99,13 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       if (owner.uid !== record.uid || owner.bot_id !== record.botId) {
         throw new ChatOwnerError({ botId: owner.bot_id, uid: owner.uid });
       }
-      await transaction
-        .insertInto('messages')
-        .values({
-          id: createId('msg'),
-          app_id: record.appId,
-          chat_id: chatId,
-          run_id: record.runId,
-          role: 'user',
-          content: record.question,
-          reasoning: null,
-          tool_calls: null,
-          status: 'complete',
-          created_at: now,
-        })
-        .execute();
+      await insertMessage(transaction, record, chatId, {
+        role: 'user',
+        content: record.question,
+        reasoning: null,
+        tool_calls: null,
+        status: 'complete',
+      });
     }
     await transaction.insertInto('runs').values(toRunRow(record)).execute();
   }
@@ -159,21 +151,13 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
     if (events.length > 0) await writeOutbox(transaction, events);
     const { chatId, answer } = record;
     if (chatId !== undefined && (answer.content || answer.reasoning || answer.toolCalls.length > 0)) {
-      await transaction
-        .insertInto('messages')
-        .values({
-          id: createId('msg'),
-          app_id: record.appId,
-          chat_id: chatId,
-          run_id: record.runId,
-          role: 'assistant',
-          content: answer.content,
-          reasoning: answer.reasoning || null,
-          tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
-          status: record.status === 'succeeded' ? 'complete' : 'partial',
-          created_at: now,
-        })
-        .execute();
+      await insertMessage(transaction, record, chatId, {
+        role: 'assistant',
+        content: answer.content,
+        reasoning: answer.reasoning || null,
+        tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
+        status: record.status === 'succeeded' ? 'complete' : 'partial',
+      });
     }
   }
 
@@ -389,6 +373,26 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
   };
 }
 export type RunRepository = ReturnType<typeof createRunRepository>;
+
+/** One message of a run's chat, stamped now. */
+async function insertMessage(
+  transaction: Database,
+  record: { appId: string; runId: string },
+  chatId: string,
+  message: Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status'>,
+): Promise<void> {
+  await transaction
+    .insertInto('messages')
+    .values({
+      ...message,
+      id: createId('msg'),
+      app_id: record.appId,
+      chat_id: chatId,
+      run_id: record.runId,
+      created_at: Date.now(),
+    })
+    .execute();
+}
 
 function toRunRow(record: RunStartRecord) {
   return {

@@ -5,7 +5,7 @@ import { fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
-import { isResumable, writeRunEvents } from '../http/run-sse.ts';
+import { isResumable, sendFollowedRun, writeRunEvents } from '../http/run-sse.ts';
 import { openSseStream } from '../http/sse-writer.ts';
 import { createAstronFramer, fromAstronRequest, toAstronCompletion } from './astron-frames.ts';
 
@@ -25,18 +25,14 @@ export function createAstronRoute(dependencies: TransportDependencies) {
     if (parsed.data.stream && isResumable(request.headers)) {
       // Outlives this connection (orphan timeout); GET /agent/v1/runs/{run_id}/stream resumes it.
       const { runId } = await runs.start(fromAstronRequest(parsed.data), context);
-      response.setHeader('x-astron-run-id', runId);
-      const frame = createAstronFramer(await runs.runStart(caller.appId, runId));
-      const writer = openSseStream(response, config, ASTRON_PING_FRAME);
-      try {
-        await writeRunEvents(writer, runs.follow(caller.appId, runId, -1, controller.signal), {
-          frame,
-          runId,
-          done: () => true,
-        });
-      } finally {
-        writer.end();
-      }
+      await sendFollowedRun(response, {
+        settings: config,
+        ping: ASTRON_PING_FRAME,
+        runId,
+        events: runs.follow(caller.appId, runId, -1, controller.signal),
+        frame: createAstronFramer(await runs.runStart(caller.appId, runId)),
+        done: () => true,
+      });
       return;
     }
 

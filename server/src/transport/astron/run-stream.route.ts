@@ -2,8 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toRunStart } from '../../run-log/run-log.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders } from '../http/http-io.ts';
-import { resumePoint, writeRunEvents } from '../http/run-sse.ts';
-import { openSseStream } from '../http/sse-writer.ts';
+import { resumePoint, sendFollowedRun } from '../http/run-sse.ts';
 import { createOpenAIFramer, endsWithDone } from '../openai/openai-frames.ts';
 import { OPENAI_PING_FRAME } from '../openai/openai.route.ts';
 import { createAstronFramer } from './astron-frames.ts';
@@ -43,13 +42,13 @@ export function createRunStreamRoute(dependencies: TransportDependencies) {
       : createAstronFramer(start);
 
     const controller = abortOnClose(response);
-    const events = runs.follow(caller.appId, runId, afterSeq, controller.signal);
-    response.setHeader('x-astron-run-id', runId);
-    const writer = openSseStream(response, config, openai ? OPENAI_PING_FRAME : ASTRON_PING_FRAME);
-    try {
-      await writeRunEvents(writer, events, { frame, runId, done: openai ? endsWithDone : () => true });
-    } finally {
-      writer.end();
-    }
+    await sendFollowedRun(response, {
+      settings: config,
+      ping: openai ? OPENAI_PING_FRAME : ASTRON_PING_FRAME,
+      runId,
+      events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
+      frame,
+      done: openai ? endsWithDone : () => true,
+    });
   };
 }

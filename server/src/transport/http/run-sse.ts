@@ -1,7 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { ChatEvent } from '@astron-chat/shared';
 import { AppError } from '../../errors/app-error.ts';
-import type { SseWriter } from './sse-writer.ts';
+import { openSseStream, type SseWriter } from './sse-writer.ts';
 
 /** One event's payloads in the route's own framing (none, one, or several `data:` frames). */
 export type EventFramer = (event: ChatEvent) => string | string[] | undefined;
@@ -61,4 +61,28 @@ export function resumePoint(runId: string, lastEventId: string | undefined, afte
     return seq;
   }
   return -1;
+}
+
+/**
+ * A followed run as the whole SSE response: `x-astron-run-id`, frames with ids (resumable), the
+ * route's ending. `events` come from the run manager's `follow`, which ends when the caller leaves.
+ */
+export async function sendFollowedRun(
+  response: ServerResponse,
+  options: {
+    settings: { pingIntervalMs: number; streamMaxBufferedBytes: number };
+    ping: string;
+    runId: string;
+    events: AsyncIterable<ChatEvent>;
+    frame: EventFramer;
+    done: (failed: boolean) => boolean;
+  },
+): Promise<void> {
+  response.setHeader('x-astron-run-id', options.runId);
+  const writer = openSseStream(response, options.settings, options.ping);
+  try {
+    await writeRunEvents(writer, options.events, { frame: options.frame, runId: options.runId, done: options.done });
+  } finally {
+    writer.end();
+  }
 }

@@ -5,7 +5,7 @@ import { AppError, fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
-import { isResumable, writeRunEvents } from '../http/run-sse.ts';
+import { isResumable, sendFollowedRun, writeRunEvents } from '../http/run-sse.ts';
 import { openSseStream } from '../http/sse-writer.ts';
 import {
   createOpenAIFramer,
@@ -42,18 +42,14 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     if (body.stream && isResumable(request.headers)) {
       // Outlives this connection (orphan timeout); GET /agent/v1/runs/{run_id}/stream resumes it.
       const { runId } = await runs.start(fromOpenAIRequest(body), context);
-      response.setHeader('x-astron-run-id', runId);
-      const frame = framing(await runs.runStart(caller.appId, runId));
-      const writer = openSseStream(response, config, OPENAI_PING_FRAME);
-      try {
-        await writeRunEvents(writer, runs.follow(caller.appId, runId, -1, controller.signal), {
-          frame,
-          runId,
-          done: endsWithDone,
-        });
-      } finally {
-        writer.end();
-      }
+      await sendFollowedRun(response, {
+        settings: config,
+        ping: OPENAI_PING_FRAME,
+        runId,
+        events: runs.follow(caller.appId, runId, -1, controller.signal),
+        frame: framing(await runs.runStart(caller.appId, runId)),
+        done: endsWithDone,
+      });
       return;
     }
 
