@@ -64,7 +64,7 @@ const serverLayerRules = serverLayers.flatMap((layer, index) =>
 );
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', 'data/**', 'eslint.config.js', 'client/bin/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', 'data/**', 'eslint.config.js', 'examples/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

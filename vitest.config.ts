@@ -1,6 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+// Workspace packages resolve to their TypeScript sources (the `astron-source` export condition), not dist/.
+const conditions = ['astron-source', 'node', 'development|production'];
+
 export default defineConfig({
+  // Tests (the ssr environment) and globalSetup (vitest's own) both run Node code.
+  ssr: { resolve: { conditions } },
+  environments: { __vitest__: { resolve: { conditions } } },
   test: {
     include: [
       'shared/src/**/*.test.ts',

@@ -1,6 +1,6 @@
 import { createTRPCClient, httpBatchLink, type TRPCClient } from '@trpc/client';
 import superjson from 'superjson';
-import type { AppRouter } from '../../server/src/transport/trpc/trpc.router.ts';
+import type { AppRouter } from './app-router.ts';
 
 /** A typed client for `admin.*` procedures; the token travels as `x-admin-token`. */
 export function createAdminClient(options: { url: string; adminToken: string }): TRPCClient<AppRouter> {

@@ -11,7 +11,7 @@ import {
   type TRPCClient,
 } from '@trpc/client';
 import superjson from 'superjson';
-import type { AppRouter } from '../../server/src/transport/trpc/trpc.router.ts';
+import type { AppRouter } from './app-router.ts';
 
 export type ChatClientOptions = {
   /** Server origin, e.g. `http://localhost:8080`; tRPC lives under `/trpc`. */

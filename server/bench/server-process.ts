@@ -58,7 +58,7 @@ export async function startServer(
   env: Record<string, string>,
   nodeOptions: string[] = [],
 ): Promise<ServerProcess> {
-  const loader = entry.endsWith('.ts') ? ['--import', TSX_LOADER] : [];
+  const loader = entry.endsWith('.ts') ? ['--conditions=astron-source', '--import', TSX_LOADER] : [];
   const child = spawn(process.execPath, [...nodeOptions, ...loader, entry], {
     env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

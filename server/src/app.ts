@@ -12,6 +12,7 @@ import { createLogger } from './lib/logger.ts';
 import { cacheKeys, createCache, type CacheStore } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
+import { traceHttpCalls, tracing } from './observability/tracing.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { instrumentModel } from './observability/model-calls.ts';
 import { createRunObserver } from './observability/run-observer.ts';
@@ -108,6 +109,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await services.limiter.close();
       await cacheStore.store.close();
       await httpCaller.close();
+      if (config.tracing) await tracing.stop();
       await services.models.close();
       await eventSink?.close();
       await database.db.destroy();
@@ -148,7 +150,8 @@ async function createServices(
   const bots = createBotRepository(database.db);
   const runs = createRunRepository(database.db, database.kind);
   const nodeRuns = createNodeRunRepository(database.db);
-  const httpCaller = createHttpCaller(config.httpTools);
+  if (config.tracing) tracing.start(config.tracing);
+  const httpCaller = traceHttpCalls(createHttpCaller(config.httpTools));
   const bootstrapProviders: Record<string, ProviderSettings> = {
     demo: { type: 'demo', delayMs: config.demoModelDelayMs },
     ...(config.upstream

@@ -199,6 +199,14 @@ describe.each(testBackends())('bad input on $name', (backend) => {
       /outside the accepted window/,
     ],
     [
+      'a stale ts in milliseconds',
+      () => {
+        const ts = String(Date.now() - 3_600_000);
+        return `appid=demo-app&ts=${ts}&signa=${encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }))}`;
+      },
+      /outside the accepted window/,
+    ],
+    [
       'a signature made with another secret',
       () => {
         const ts = String(now());

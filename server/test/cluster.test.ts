@@ -48,7 +48,7 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
     mkdirSync(path.join(prefix, 'temp'));
     const [listen, first, second] = [await freePort(), await freePort(), await freePort()];
     for (const port of [first, second]) {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
+      const child = spawn(process.execPath, ['--conditions=astron-source', '--import', 'tsx', 'server/src/main.ts'], {
         cwd: root,
         stdio: 'ignore',
         env: {

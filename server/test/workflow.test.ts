@@ -102,7 +102,7 @@ describe.each(testBackends())('workflows and agents on $name', (backend) => {
     expect(agent.some((frame) => frame.workflow_step?.node === 'agent')).toBe(true);
   });
 
-  it('demo-agent on the OpenAI route: standard tool-call deltas and no workflow steps', async () => {
+  it('demo-agent on the OpenAI route: its own tool calls stay on the run, the SDK sees the answer text', async () => {
     const response = await postJson(
       `${server.url}/v1/chat/completions`,
       { model: 'demo-agent', stream: true, messages: [{ role: 'user', content: 'What is 6*7?' }] },
@@ -110,13 +110,21 @@ describe.each(testBackends())('workflows and agents on $name', (backend) => {
     );
     const frames = parseFrames((await readSse(response)).data);
     expect(frames.some((frame) => 'workflow_step' in frame)).toBe(false);
-    const delta = frames.find((frame) => frame.choices?.[0]?.delta?.tool_calls)?.choices[0].delta.tool_calls[0];
-    expect(delta).toMatchObject({
-      index: 0,
-      type: 'function',
-      function: { name: 'calculator', arguments: '{"expression":"6*7"}' },
-    });
+    // A server-run call sent as `tool_calls` would make an SDK's tool loop run it again.
+    expect(frames.some((frame) => frame.choices?.[0]?.delta?.tool_calls)).toBe(false);
     expect(frames.map((frame) => frame.choices?.[0]?.delta?.content ?? '').join('')).toContain('"result":42');
+    expect(frames.find((frame) => frame.choices?.[0]?.finish_reason)?.choices[0].finish_reason).toBe('stop');
+    const runId = String(frames[0]?.id).replace(/^chatcmpl-/, '');
+    const run = (await (
+      await fetch(`${server.url}/agent/v1/runs/${runId}`, { headers: { authorization: 'Bearer sk-demo' } })
+    ).json()) as { toolCalls: Array<Record<string, unknown>> };
+    expect(run.toolCalls).toEqual([
+      expect.objectContaining({
+        name: 'calculator',
+        arguments: '{"expression":"6*7"}',
+        result: '{"expression":"6*7","result":42}',
+      }),
+    ]);
   });
 
   for (const transport of ['sse', 'ws'] as const) {

@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { textPartSchema, userContentSchema } from './openai.ts';
 
-export const astronMessageSchema = z.object({
-  role: z.enum(['user', 'assistant', 'system']),
-  content: z.string(),
-});
+/** `content` is text, or (as on `/v1`) an array of parts: a user's may hold images, audio and files. */
+export const astronMessageSchema = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('user'), content: userContentSchema }),
+  z.object({ role: z.enum(['assistant', 'system']), content: z.union([z.string(), z.array(textPartSchema).min(1)]) }),
+]);
 export type AstronMessage = z.infer<typeof astronMessageSchema>;
 
 /** System messages lead; the question (last message) is the user's. */
@@ -28,7 +30,8 @@ export const astronParametersSchema = z.looseObject({
   top_k: z.number().int().positive().optional(),
   top_p: z.number().min(0).max(1).optional(),
   repetition_penalty: z.number().positive().optional(),
-  stop_sequences: z.array(z.string()).max(16).optional(),
+  /** At most 4, what OpenAI-style upstreams accept. */
+  stop_sequences: z.array(z.string()).max(4).optional(),
   seed: z.number().int().optional(),
 });
 

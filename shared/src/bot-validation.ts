@@ -90,11 +90,12 @@ export function checkBotDefinition(value: unknown): BotDefinitionCheck {
   if (!parsed.success) return fromZodIssue(parsed.error);
   const definition = parsed.data;
   const problem =
-    definition.kind === 'workflow'
+    checkCallerLimits(definition) ??
+    (definition.kind === 'workflow'
       ? checkWorkflow(definition)
       : definition.kind === 'agent'
         ? checkTools(definition.tools, 'tools')
-        : undefined;
+        : undefined);
   return problem ? { success: false, ...problem } : { success: true, data: definition };
 }
 
@@ -113,6 +114,26 @@ function fromZodIssue(error: z.ZodError): BotDefinitionCheck {
 }
 
 type Problem = { path: string; message: string };
+
+/** A bot's own parameters must keep within the limits it sets its callers. */
+function checkCallerLimits(definition: BotDefinition): Problem | undefined {
+  const limits = definition.callerLimits;
+  if (!limits || definition.kind === 'workflow') return undefined;
+  const own = definition.parameters;
+  if (limits.maxTokens !== undefined && own?.maxTokens !== undefined && own.maxTokens > limits.maxTokens) {
+    return {
+      path: 'parameters.maxTokens',
+      message: `is ${own.maxTokens}, over callerLimits.maxTokens (${limits.maxTokens})`,
+    };
+  }
+  if (limits.temperature !== undefined && own?.temperature !== undefined && own.temperature !== limits.temperature) {
+    return {
+      path: 'callerLimits.temperature',
+      message: `pins ${limits.temperature} but parameters.temperature is ${own.temperature}; set one of them`,
+    };
+  }
+  return undefined;
+}
 
 function checkTools(tools: AgentTool[], at: string): Problem | undefined {
   const seen = new Set<string>();

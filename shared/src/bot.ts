@@ -31,6 +31,22 @@ export const historyBudgetSchema = z.strictObject({
 });
 export type HistoryBudget = z.infer<typeof historyBudgetSchema>;
 
+// ---------------------------------------------------------------------------------------------
+// Caller limits (issue 15): what the caller's request may change. Without them a caller's
+// sampling parameters (temperature, max_tokens, top_p, stop, seed) and `tools` reach every model
+// call of the bot, over the bot's own `parameters`.
+
+export const callerLimitsSchema = z.strictObject({
+  /** Most tokens a caller may ask for (max_tokens or max_completion_tokens): more is lowered to this, none gets this. */
+  maxTokens: z.number().int().positive().optional(),
+  /** Pins the temperature: every call uses it, and a caller asking for another one is refused (400, param `temperature`). */
+  temperature: z.number().min(0).max(2).optional(),
+  /** Refuse requests that bring their own `tools` (400, param `tools`). Default false. */
+  forbidTools: z.boolean().optional(),
+});
+export type CallerLimits = z.infer<typeof callerLimitsSchema>;
+// ---------------------------------------------------------------------------------------------
+
 /** A `chat` bot: one model with a system prompt and default parameters. */
 export const chatBotDefinitionSchema = z.strictObject({
   kind: z.literal('chat'),
@@ -38,6 +54,7 @@ export const chatBotDefinitionSchema = z.strictObject({
   systemPrompt: z.string().max(100_000).optional(),
   parameters: modelParametersSchema.optional(),
   history: historyBudgetSchema.optional(),
+  callerLimits: callerLimitsSchema.optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -243,6 +260,7 @@ export const workflowBotDefinitionSchema = z.strictObject({
   nodes: z.array(workflowNodeSchema).min(2).max(200),
   edges: z.array(workflowEdgeSchema).max(1000),
   history: historyBudgetSchema.optional(),
+  callerLimits: callerLimitsSchema.optional(),
 });
 
 export const agentBotDefinitionSchema = z.strictObject({
@@ -254,6 +272,7 @@ export const agentBotDefinitionSchema = z.strictObject({
   max_loop_count: z.number().int().min(1).max(50).default(5),
   parameters: modelParametersSchema.optional(),
   history: historyBudgetSchema.optional(),
+  callerLimits: callerLimitsSchema.optional(),
 });
 
 export const botDefinitionSchema = z.discriminatedUnion('kind', [

@@ -4,6 +4,10 @@ export const usageSchema = z.object({
   promptTokens: z.number().int().nonnegative(),
   completionTokens: z.number().int().nonnegative(),
   totalTokens: z.number().int().nonnegative(),
+  /** Prompt tokens the upstream served from its cache (`prompt_tokens_details.cached_tokens`), part of `promptTokens`. */
+  cachedPromptTokens: z.number().int().nonnegative().optional(),
+  /** Counted here with a tokenizer because the upstream reported none (or the run was cancelled first). */
+  estimated: z.boolean().optional(),
 });
 export type Usage = z.infer<typeof usageSchema>;
 
@@ -59,6 +63,8 @@ export const chatEventSchema = z.discriminatedUnion('type', [
     error: z.string().optional(),
   }),
   z.object({ ...base, type: z.literal('usage'), usage: usageSchema }),
+  /** Token log probabilities of the text just streamed, as the upstream sent them (OpenAI `logprobs.content`). */
+  z.object({ ...base, type: z.literal('logprobs'), content: z.array(z.unknown()) }),
   z.object({ ...base, type: z.literal('finish'), finishReason: finishReasonSchema, usage: usageSchema }),
   z.object({
     ...base,

@@ -1,7 +1,51 @@
 import { z } from 'zod';
 
-const textPartSchema = z.object({ type: z.literal('text'), text: z.string() });
+// Content parts as the Chat Completions API takes them. Non-text parts reach the upstream as they
+// are; history keeps them (URLs and file ids by reference, inline data bounded per part).
+export const textPartSchema = z.strictObject({ type: z.literal('text'), text: z.string() });
+export const imageUrlPartSchema = z.strictObject({
+  type: z.literal('image_url'),
+  image_url: z.strictObject({
+    /** An http(s) URL or a `data:image/…;base64,` URL. */
+    url: z
+      .string()
+      .min(1)
+      .regex(/^(https?:|data:image\/)/i, 'must be an http(s) URL or a data:image/ URL'),
+    detail: z.enum(['auto', 'low', 'high']).optional(),
+  }),
+});
+export const inputAudioPartSchema = z.strictObject({
+  type: z.literal('input_audio'),
+  /** Base64-encoded audio. */
+  input_audio: z.strictObject({ data: z.string().min(1), format: z.enum(['wav', 'mp3']) }),
+});
+export const filePartSchema = z.strictObject({
+  type: z.literal('file'),
+  file: z
+    .strictObject({
+      /** Base64 data URL of the file, inline. */
+      file_data: z.string().min(1).optional(),
+      /** A file the upstream already holds. */
+      file_id: z.string().min(1).max(256).optional(),
+      filename: z.string().min(1).max(256).optional(),
+    })
+    .refine((file) => file.file_data !== undefined || file.file_id !== undefined, 'needs file_data or file_id'),
+});
+export const contentPartSchema = z.discriminatedUnion('type', [
+  textPartSchema,
+  imageUrlPartSchema,
+  inputAudioPartSchema,
+  filePartSchema,
+]);
+export type ContentPart = z.infer<typeof contentPartSchema>;
+
+/** User content: text, or parts that may carry images, audio and files. */
+export const userContentSchema = z.union([z.string(), z.array(contentPartSchema).min(1)]);
 const contentSchema = z.union([z.string(), z.array(textPartSchema).min(1)]);
+const assistantContentSchema = z.union([
+  z.string(),
+  z.array(z.union([textPartSchema, z.strictObject({ type: z.literal('refusal'), refusal: z.string() })])).min(1),
+]);
 
 const toolCallSchema = z.object({
   id: z.string(),
@@ -12,11 +56,12 @@ const toolCallSchema = z.object({
 export const openaiMessageSchema = z.discriminatedUnion('role', [
   z.object({ role: z.literal('system'), content: contentSchema, name: z.string().optional() }),
   z.object({ role: z.literal('developer'), content: contentSchema, name: z.string().optional() }),
-  z.object({ role: z.literal('user'), content: contentSchema, name: z.string().optional() }),
+  z.object({ role: z.literal('user'), content: userContentSchema, name: z.string().optional() }),
   z.object({
     role: z.literal('assistant'),
-    content: contentSchema.nullable().optional(),
+    content: assistantContentSchema.nullable().optional(),
     name: z.string().optional(),
+    refusal: z.string().nullable().optional(),
     tool_calls: z.array(toolCallSchema).optional(),
   }),
   z.object({ role: z.literal('tool'), content: contentSchema, tool_call_id: z.string() }),
@@ -40,12 +85,84 @@ export const openaiToolChoiceSchema = z.union([
 ]);
 export type OpenAIToolChoice = z.infer<typeof openaiToolChoiceSchema>;
 
-/** `POST /v1/chat/completions` body, the subset OpenAI documents that a bot can honour. */
-export const openaiChatRequestSchema = z.object({
+/** A field this server refuses (400 naming it) rather than accept and drop. */
+const refused = (message: string) =>
+  z
+    .unknown()
+    .superRefine((value, context) => {
+      if (value !== undefined && value !== null) context.addIssue({ code: 'custom', message });
+    })
+    .optional();
+
+const jsonSchemaFormatSchema = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]+$/, 'must hold only letters, digits, _ and -'),
+  description: z.string().optional(),
+  schema: z.record(z.string(), z.unknown()).optional(),
+  strict: z.boolean().nullable().optional(),
+});
+
+/**
+ * Fields a chat bot forwards to its OpenAI-compatible upstream exactly as the caller sent them.
+ * Workflow and agent bots refuse them (400 naming the field): which of their model calls would
+ * they apply to?
+ */
+export const openaiForwardedFieldsSchema = z.strictObject({
+  response_format: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('text') }),
+      z.strictObject({ type: z.literal('json_object') }),
+      z.strictObject({ type: z.literal('json_schema'), json_schema: jsonSchemaFormatSchema }),
+    ])
+    .optional(),
+  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  logit_bias: z
+    .record(z.string().regex(/^\d+$/, 'must be a token id'), z.number().min(-100).max(100))
+    .nullable()
+    .optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  parallel_tool_calls: z.boolean().optional(),
+  reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).nullable().optional(),
+  verbosity: z.enum(['low', 'medium', 'high']).nullable().optional(),
+  service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority']).nullable().optional(),
+  metadata: z
+    .record(z.string().max(64), z.string().max(512))
+    .refine((metadata) => Object.keys(metadata).length <= 16, 'at most 16 keys')
+    .nullable()
+    .optional(),
+  store: z.boolean().nullable().optional(),
+  prediction: z
+    .strictObject({ type: z.literal('content'), content: z.union([z.string(), z.array(textPartSchema).min(1)]) })
+    .nullable()
+    .optional(),
+  prompt_cache_key: z.string().max(1024).optional(),
+  safety_identifier: z.string().max(256).optional(),
+  web_search_options: z.record(z.string(), z.unknown()).optional(),
+});
+export type OpenAIForwardedFields = z.infer<typeof openaiForwardedFieldsSchema>;
+export const OPENAI_FORWARDED_FIELDS = Object.keys(openaiForwardedFieldsSchema.shape) as Array<
+  keyof OpenAIForwardedFields
+>;
+
+/**
+ * `POST /v1/chat/completions` body: every field of the Chat Completions API is either honoured
+ * (sampling, tools and the forwarded fields) or refused with 400 naming it; unknown fields are
+ * refused too, never dropped.
+ */
+export const openaiChatRequestSchema = z.strictObject({
+  ...openaiForwardedFieldsSchema.shape,
   model: z.string().min(1).max(64),
   messages: z.array(openaiMessageSchema).min(1, 'must contain at least one message'),
   stream: z.boolean().nullable().optional(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  stream_options: z
+    .strictObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() })
+    .nullable()
+    .optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
   max_tokens: z.number().int().positive().nullable().optional(),
@@ -58,11 +175,32 @@ export const openaiChatRequestSchema = z.object({
   user: z.string().max(256).optional(),
   tools: z.array(openaiToolSchema).max(128).optional(),
   tool_choice: openaiToolChoiceSchema.optional(),
-  n: z.literal(1).nullable().optional(),
+  n: z
+    .number()
+    .int()
+    .refine((n) => n === 1, 'only n = 1 is supported: one answer per request')
+    .nullable()
+    .optional(),
+  modalities: z
+    .array(z.enum(['text', 'audio']))
+    .refine((modalities) => !modalities.includes('audio'), 'audio output is not supported: answers are text')
+    .nullable()
+    .optional(),
+  audio: refused('audio output is not supported: answers are text (send audio in as input_audio content parts)'),
+  functions: refused('functions is deprecated: use tools'),
+  function_call: refused('function_call is deprecated: use tool_choice'),
 });
 export type OpenAIChatRequest = z.infer<typeof openaiChatRequestSchema>;
 
-export type OpenAIUsage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+export type OpenAIUsage = {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details?: { cached_tokens: number };
+};
+
+/** As OpenAI sends them: the upstream's `logprobs.content` entries, relayed as they are. */
+export type OpenAILogprobs = { content: unknown[]; refusal: null };
 
 export type OpenAIToolCallDelta = {
   index: number;
@@ -85,7 +223,7 @@ export type OpenAIChunk = {
       reasoning_content?: string;
       tool_calls?: OpenAIToolCallDelta[];
     };
-    logprobs: null;
+    logprobs: OpenAILogprobs | null;
     finish_reason: string | null;
   }>;
   usage?: OpenAIUsage | null;
@@ -106,7 +244,7 @@ export type OpenAICompletion = {
       refusal: null;
       tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
     };
-    logprobs: null;
+    logprobs: OpenAILogprobs | null;
     finish_reason: string;
   }>;
   usage: OpenAIUsage;

@@ -101,10 +101,11 @@ export function createAuthenticator(options: AuthenticatorOptions) {
         const missing = (['appid', 'ts', 'signa'] as const).filter((name) => !params[name]);
         throw new AppError('AUTHENTICATION_ERROR', `Missing query parameter(s): ${missing.join(', ')}.`);
       }
-      const seconds = Number(ts);
-      if (!/^\d{1,13}$/.test(ts) || !Number.isFinite(seconds)) {
-        throw new AppError('AUTHENTICATION_ERROR', 'ts must be a Unix time in seconds.');
+      if (!/^\d{1,13}$/.test(ts)) {
+        throw new AppError('AUTHENTICATION_ERROR', 'ts must be a Unix time in seconds or milliseconds.');
       }
+      // 11 digits or more is milliseconds (`Date.now()`, as the design document's sample sends); the window is the same.
+      const seconds = ts.length >= 11 ? Number(ts) / 1000 : Number(ts);
       if (Math.abs(nowMs / 1000 - seconds) > options.signatureWindowSeconds) {
         throw new AppError(
           'AUTHENTICATION_ERROR',

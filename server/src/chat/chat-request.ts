@@ -1,4 +1,4 @@
-import type { OpenAITool, OpenAIToolChoice } from '@astron-chat/shared';
+import type { OpenAIForwardedFields, OpenAITool, OpenAIToolChoice } from '@astron-chat/shared';
 import type { ModelMessage, ModelParameters } from '../providers/chat-model.ts';
 
 /** A chat request after a transport has parsed it; the same for every transport. */
@@ -11,6 +11,8 @@ export type ChatRequest = {
   parameters: ModelParameters;
   tools?: OpenAITool[] | undefined;
   toolChoice?: OpenAIToolChoice | undefined;
+  /** OpenAI fields forwarded to a chat bot's upstream as they are (other bots refuse them). */
+  forwarded?: OpenAIForwardedFields | undefined;
   caller?: string | undefined;
   callerSid?: string | undefined;
   /** Set by the run manager when the id must be known before the run starts (idempotency). */

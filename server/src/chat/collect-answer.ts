@@ -1,4 +1,5 @@
 import type { ChatEvent, FinishReason, Usage } from '@astron-chat/shared';
+import { zeroUsage } from '../lib/usage.ts';
 
 export type CollectedToolCall = Extract<ChatEvent, { type: 'tool-call' }>;
 
@@ -8,6 +9,8 @@ export type CollectedAnswer = {
   content: string;
   reasoning: string;
   toolCalls: CollectedToolCall[];
+  /** Token log probabilities, when the caller asked and the upstream sent them. */
+  logprobs: unknown[] | undefined;
   usage: Usage;
   finishReason: FinishReason | undefined;
   error: Extract<ChatEvent, { type: 'error' }> | undefined;
@@ -22,7 +25,8 @@ export async function collectAnswer(
     content: '',
     reasoning: '',
     toolCalls: [],
-    usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+    logprobs: undefined,
+    usage: zeroUsage(),
     finishReason: undefined,
     error: undefined,
   };
@@ -39,6 +43,9 @@ export async function collectAnswer(
         break;
       case 'usage':
         answer.usage = event.usage;
+        break;
+      case 'logprobs':
+        (answer.logprobs ??= []).push(...event.content);
         break;
       case 'finish':
         answer.usage = event.usage;

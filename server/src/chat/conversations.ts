@@ -7,6 +7,8 @@ export type MessagePage = {
     id: string;
     role: 'user' | 'assistant';
     content: string;
+    /** A user message's content parts (images, audio, files) when it held more than text. */
+    parts: unknown[] | null;
     reasoningContent: string | null;
     toolCalls: unknown[] | null;
     /** `partial`: the run was cancelled or failed after this much of the answer. */
@@ -56,6 +58,7 @@ export function createConversationService(options: { runs: RunRepository }) {
           id: message.id,
           role: message.role,
           content: message.content,
+          parts: message.parts === null ? null : (JSON.parse(message.parts) as unknown[]),
           reasoningContent: message.reasoning,
           toolCalls: message.tool_calls === null ? null : (JSON.parse(message.tool_calls) as unknown[]),
           status: message.status,

@@ -9,6 +9,8 @@ export type InputAuditOptions = {
   blockedTerms: string[];
   /** INPUT_MAX_CHARS: longest question plus inputs, characters. */
   maxInputChars: number;
+  /** INPUT_MAX_PART_BYTES: largest inline data of one content part (image, audio, file), bytes. */
+  maxPartBytes: number;
   /** MODERATION_URL (+ MODERATION_API_KEY, MODERATION_MODEL): an OpenAI-compatible `/moderations` endpoint. */
   moderation?: { url: string; apiKey?: string | undefined; model?: string | undefined } | undefined;
   files: {
@@ -148,6 +150,7 @@ export function createInputAudit(options: InputAuditOptions) {
           },
         );
       }
+      checkPartSizes(request.messages, options.maxPartBytes);
       const haystack = `${question}\n${inputText}`.toLowerCase();
       const term = terms.find((candidate) => haystack.includes(candidate));
       if (term !== undefined) {
@@ -184,3 +187,30 @@ export function createInputAudit(options: InputAuditOptions) {
   };
 }
 export type InputAudit = ReturnType<typeof createInputAudit>;
+
+/** Inline data (data: URLs, base64 audio and files) is bounded per part; URLs and file ids are references. */
+function checkPartSizes(messages: ModelMessage[], maxPartBytes: number): void {
+  for (const [messageIndex, message] of messages.entries()) {
+    if (message.role !== 'user' || !message.parts) continue;
+    for (const [partIndex, part] of message.parts.entries()) {
+      const inline =
+        part.type === 'image_url'
+          ? part.image_url.url.startsWith('data:')
+            ? part.image_url.url
+            : ''
+          : part.type === 'input_audio'
+            ? part.input_audio.data
+            : part.type === 'file'
+              ? (part.file.file_data ?? '')
+              : '';
+      if (inline.length > maxPartBytes) {
+        const param = `messages.${messageIndex}.content.${partIndex}`;
+        throw new AppError(
+          'PAYLOAD_TOO_LARGE',
+          `${param}: the ${part.type} part holds ${inline.length} bytes of inline data, over the limit of ${maxPartBytes} (INPUT_MAX_PART_BYTES); send a URL instead.`,
+          { param },
+        );
+      }
+    }
+  }
+}

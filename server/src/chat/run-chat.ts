@@ -21,6 +21,7 @@ import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
 import { ChatOwnerError, type OutboxEvent, type RunRecord, type RunRepository } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
 import { createRunTally, toStoredToolCall } from './run-tally.ts';
+import { applyCallerLimits } from './caller-limits.ts';
 
 export type ChatServiceOptions = {
   bots: BotRepository;
@@ -53,7 +54,17 @@ export type ChatServiceOptions = {
 export type StartedRun = { header: RunHeader; start: RunStart; events: AsyncGenerator<ChatEvent> };
 
 /** A run decided on but not started: its bot, what it answers from, and its header. */
-type PreparedRun = { bot: BotRecord; execution: BotExecution; history: ModelMessage[]; header: RunHeader };
+type PreparedRun = {
+  bot: BotRecord;
+  execution: BotExecution;
+  history: ModelMessage[];
+  header: RunHeader;
+  /** The caller's parameters and tools as the bot takes them (its callerLimits applied). */
+  taken: ReturnType<typeof applyCallerLimits>;
+};
+
+/** How long a stopped run waits for its model calls' usage before it is recorded without it. */
+const UNREPORTED_USAGE_WAIT_MS = 5_000;
 
 /** The one core. The run manager is its only caller: transports reach it through `runs/`. */
 export function createChatService(options: ChatServiceOptions) {
@@ -88,8 +99,10 @@ export function createChatService(options: ChatServiceOptions) {
     const bot = await resolveBot(context.appId, request.botId);
     const execution = executions.get(bot);
     const history = await loadHistory(options, context.appId, bot, request.chatId, request.uid);
+    const taken = applyCallerLimits(bot.definition, request);
     await options.inputAudit?.check(request, bot.definition, signal);
     signal.throwIfAborted();
+    const question = request.messages.at(-1);
     const header: RunHeader = {
       runId: request.runId ?? createId('run'),
       appId: context.appId,
@@ -103,9 +116,10 @@ export function createChatService(options: ChatServiceOptions) {
       caller: request.caller,
       callerSid: request.callerSid,
       createdAt,
-      question: request.messages.at(-1)?.content ?? '',
+      question: question?.content ?? '',
+      ...(question?.role === 'user' && question.parts ? { questionParts: question.parts } : {}),
     };
-    return { bot, execution, history, header };
+    return { bot, execution, history, header, taken };
   }
 
   /**
@@ -134,6 +148,7 @@ export function createChatService(options: ChatServiceOptions) {
     const record = async (): Promise<AppError | undefined> => {
       if (recorded) return undefined;
       recorded = true;
+      await tally.settleUnreported(UNREPORTED_USAGE_WAIT_MS);
       return finishRecord(options, observed, tally.toRecord(status, failure), nodeRuns, context.requestId);
     };
 
@@ -156,10 +171,13 @@ export function createChatService(options: ChatServiceOptions) {
       const input: BotInput = {
         messages: [...run.history, ...request.messages],
         // Unset request parameters must not hide the bot's defaults.
-        parameters: withoutUndefined(request.parameters),
+        parameters: withoutUndefined(run.taken.parameters),
         inputs: request.inputs ?? {},
-        tools: request.tools,
+        tools: run.taken.tools,
         toolChoice: request.toolChoice,
+        forwarded: request.forwarded,
+        // A model call cut short (cancel, failure) before it reported usage still counts.
+        trackUnreportedUsage: (pending) => tally.trackUnreported(pending),
         user: request.uid,
         onNodeRun: (nodeRun) => {
           nodeRuns.push(nodeRun);
@@ -167,8 +185,10 @@ export function createChatService(options: ChatServiceOptions) {
         },
         runBot: botRunner(context.appId, request.uid, 0),
         modelContext: { appId: context.appId, onAnswer: ({ provider }) => tally.answeredBy(provider) },
+        traceAttempt: observed.traceAttempt,
       };
-      for await (const part of run.execution.run(input, deadline.signal)) {
+      const parts = run.execution.run(input, deadline.signal);
+      for await (const part of observed.bind ? observed.bind(parts) : parts) {
         const event = tally.take(part);
         if (event !== undefined) yield numbered(event);
       }
@@ -228,31 +248,40 @@ export function createChatService(options: ChatServiceOptions) {
      * Records a run whose instance stopped before it ended, as failed with `error`, from its header
      * and the events it logged. Another instance calls this (the run manager's follower that ends the run).
      */
-    async recordLostRun(run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError): Promise<void> {
-      const answer = await collectAnswer(toRunStart(run), events);
-      await saveRun(
-        options,
-        {
-          ...run,
-          status: 'failed',
-          finishReason: undefined,
-          error: { code: error.code, message: error.message },
-          usage: answer.usage,
-          timeToFirstTokenMs: undefined,
-          durationMs: Date.now() - run.createdAt,
-          provider: undefined,
-          answer: {
-            content: answer.content,
-            reasoning: answer.reasoning,
-            toolCalls: answer.toolCalls.map(toStoredToolCall),
-          },
-        },
-        [],
-      );
-    },
+    recordLostRun: (run: RunHeader, events: AsyncIterable<ChatEvent>, error: AppError) =>
+      recordLostRun(options, run, events, error),
   };
 }
 export type ChatService = ReturnType<typeof createChatService>;
+
+/** A run lost with its instance, recorded as failed from its header and the events it logged. */
+async function recordLostRun(
+  options: ChatServiceOptions,
+  run: RunHeader,
+  events: AsyncIterable<ChatEvent>,
+  error: AppError,
+): Promise<void> {
+  const answer = await collectAnswer(toRunStart(run), events);
+  await saveRun(
+    options,
+    {
+      ...run,
+      status: 'failed',
+      finishReason: undefined,
+      error: { code: error.code, message: error.message },
+      usage: answer.usage,
+      timeToFirstTokenMs: undefined,
+      durationMs: Date.now() - run.createdAt,
+      provider: undefined,
+      answer: {
+        content: answer.content,
+        reasoning: answer.reasoning,
+        toolCalls: answer.toolCalls.map(toStoredToolCall),
+      },
+    },
+    [],
+  );
+}
 
 async function findBot(options: ChatServiceOptions, appId: string, botId: string): Promise<BotRecord> {
   const bot = await options.cache.getOrLoad(cacheKeys.workflow(appId, botId), () => options.bots.findBot(appId, botId));

@@ -52,7 +52,12 @@ export function createRunReads(options: { runs: RunRepository; nodeRuns: NodeRun
           promptTokens: run.prompt_tokens,
           completionTokens: run.completion_tokens,
           totalTokens: run.total_tokens,
+          cachedPromptTokens: run.cached_tokens,
+          /** Counted here with a tokenizer: the upstream reported no usage. */
+          estimated: run.usage_estimated === 1,
         },
+        /** Every tool call of the run; those the server ran itself carry their `result`. */
+        toolCalls: run.tool_calls === null ? [] : (JSON.parse(run.tool_calls) as unknown[]),
         durationMs: run.duration_ms,
         created: Math.floor(Number(run.created_at) / 1000),
         nodes: nodes.map((node) => ({

@@ -1,4 +1,4 @@
-import type { ChatEventBody, FinishReason } from '@astron-chat/shared';
+import type { ChatEventBody, FinishReason, Usage } from '@astron-chat/shared';
 import type { AppError } from '../errors/app-error.ts';
 import { addUsage, zeroUsage } from '../lib/usage.ts';
 import type { RunHeader } from '../run-log/run-log.ts';
@@ -16,10 +16,31 @@ export function createRunTally(header: RunHeader) {
   let usage = zeroUsage();
   let finishReason: FinishReason | undefined;
   let firstTokenAt: number | undefined;
+  /** Model calls that may still report usage they left unreported (see ModelRequest.trackUnreportedUsage). */
+  const unreported = new Set<Promise<Usage | undefined>>();
   /** Providers that answered the run's model calls, in the order they first did. */
   const providers: string[] = [];
 
   return {
+    /** A model call's usage to come if it is cut short (cancel, failure) before it reports any. */
+    trackUnreported(pending: Promise<Usage | undefined>): void {
+      unreported.add(pending);
+      void pending.then((more) => {
+        unreported.delete(pending);
+        if (more) usage = addUsage(usage, more);
+      });
+    },
+    /**
+     * Waits (at most `timeoutMs`) for the usage of model calls still winding down: a stopped
+     * workflow lets its nodes go at once, and their models report what they streamed as they end.
+     */
+    async settleUnreported(timeoutMs: number): Promise<void> {
+      if (unreported.size === 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([Promise.allSettled(unreported), timeout]);
+      clearTimeout(timer);
+    },
     /** Counts one part in; returns the event the caller sees for it (`finish` is the run's to send). */
     take(part: ExecutionPart): ChatEventBody | undefined {
       switch (part.type) {
@@ -41,6 +62,7 @@ export function createRunTally(header: RunHeader) {
           return { type: 'usage', usage };
         case 'step-start':
         case 'step-end':
+        case 'logprobs':
           return part;
         case 'finish':
           finishReason = part.finishReason;

@@ -70,12 +70,28 @@ const environmentSchema = z.object({
   /** Origins (`https://api.example.com`) that workflow `http` nodes and agent http tools may call,
    * comma-separated. Default none; demo mode also allows this server's own origin. */
   HTTP_TOOL_ALLOWLIST: commaList(''),
+  /** Browser origins (`https://app.example.com`) that may call this server, comma-separated, or `*` for any.
+   * Default none: only same-origin pages and non-browser callers. */
+  CORS_ORIGINS: commaList('').pipe(
+    z.array(
+      z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'each entry must be an origin like https://app.example.com, or *'),
+    ),
+  ),
+  /** Send `access-control-allow-credentials: true` to listed origins (cookies). Not with `*`. Default false. */
+  CORS_ALLOW_CREDENTIALS: booleanFromEnv.default(false),
   /** Let allow-listed host names resolve to private or loopback addresses. Default false. */
   HTTP_TOOL_ALLOW_PRIVATE: booleanFromEnv.default(false),
   /** Inputs containing any of these terms (comma-separated, case-insensitive) are refused with 1007. */
   INPUT_BLOCKED_TERMS: commaList(''),
   /** Longest question plus inputs, characters. Default 100000. */
   INPUT_MAX_CHARS: z.coerce.number().int().min(1).default(100_000),
+  /** Largest inline data of one content part (a data: image URL, input_audio data, file_data), bytes;
+   * larger is refused with 1011. The whole body is bounded by MAX_BODY_BYTES. Default 512 KiB. */
+  INPUT_MAX_PART_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(512 * 1024),
   /** OpenAI-compatible moderation endpoint (`…/v1/moderations`); unset means no moderation call. */
   MODERATION_URL: z.string().url().optional(),
   MODERATION_API_KEY: z.string().optional(),
@@ -167,9 +183,11 @@ export type Config = Readonly<{
     activeRunsPerInstance: number;
   };
   httpTools: { allowlist: string[]; allowPrivateNetwork: boolean };
+  cors: { origins: string[]; allowCredentials: boolean };
   inputPolicy: {
     blockedTerms: string[];
     maxInputChars: number;
+    maxPartBytes: number;
     moderation: { url: string; apiKey: string | undefined; model: string | undefined } | undefined;
     files: { allowedOrigins: string[]; allowedTypes: string[]; maxBytes: number };
   };
@@ -191,6 +209,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     throw new Error(`Invalid configuration: ${problems.join('; ')}`);
   }
   const env = parsed.data;
+  if (env.CORS_ALLOW_CREDENTIALS && env.CORS_ORIGINS.includes('*')) {
+    throw new Error(
+      'Invalid configuration: CORS_ORIGINS: "*" cannot be combined with CORS_ALLOW_CREDENTIALS; list the origins instead',
+    );
+  }
   const embedded = env.DATABASE_URL === undefined;
   const demoMode = env.DEMO_MODE ?? (embedded && LOOPBACK_HOSTS.has(env.HOST));
   return Object.freeze({
@@ -226,9 +249,14 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     streamMaxBufferedBytes: env.STREAM_MAX_BUFFERED_BYTES,
     adminToken: env.ADMIN_TOKEN ?? (demoMode ? DEMO_ADMIN_TOKEN : undefined),
     httpTools: { allowlist: env.HTTP_TOOL_ALLOWLIST, allowPrivateNetwork: env.HTTP_TOOL_ALLOW_PRIVATE },
+    cors: {
+      origins: env.CORS_ORIGINS.map((origin) => origin.toLowerCase()),
+      allowCredentials: env.CORS_ALLOW_CREDENTIALS,
+    },
     inputPolicy: {
       blockedTerms: env.INPUT_BLOCKED_TERMS,
       maxInputChars: env.INPUT_MAX_CHARS,
+      maxPartBytes: env.INPUT_MAX_PART_BYTES,
       moderation:
         env.MODERATION_URL === undefined
           ? undefined

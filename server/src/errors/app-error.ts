@@ -56,7 +56,9 @@ export function toAppError(error: unknown): AppError {
 export function fromZodError(error: z.ZodError, prefix = ''): AppError {
   const issue = error.issues[0];
   if (!issue) return new AppError('VALIDATION_ERROR', 'Invalid request.');
-  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+  // An unknown field is to blame itself, not the object holding it.
+  const keys = issue.code === 'unrecognized_keys' ? issue.keys.slice(0, 1) : [];
+  const path = [prefix, ...issue.path.map(String), ...keys].filter(Boolean).join('.');
   const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem(s))` : '';
   return new AppError('VALIDATION_ERROR', `${path || 'body'}: ${issue.message}${more}`, {
     ...(path ? { param: path } : {}),

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { NodeRunRecord } from '../store/node-run.repository.ts';
 import type { RunRecord } from '../store/run.repository.ts';
 import type { Metrics } from './metrics.ts';
+import { tracing, type RunSpan } from './tracing.ts';
 
 export type BotKind = 'chat' | 'agent' | 'workflow';
 
@@ -10,6 +11,10 @@ export type ObservedRun = {
   /** The service logger with this run's id on every line. */
   logger: Logger;
   nodeRun(record: NodeRunRecord): void;
+  /** With tracing on: runs a workflow node attempt in its own span (the engine calls it). */
+  traceAttempt: RunSpan['traceAttempt'] | undefined;
+  /** With tracing on: the execution's parts under the run span (see tracing.ts). */
+  bind: RunSpan['bind'] | undefined;
   finish(record: RunRecord): void;
 };
 
@@ -17,9 +22,12 @@ export type ObservedRun = {
 export function createRunObserver(options: { metrics: Metrics; logger: Logger }) {
   const { metrics, logger } = options;
   return {
-    start(run: { runId: string }, kind: BotKind): ObservedRun {
+    start(run: Parameters<typeof tracing.startRun>[0], kind: BotKind): ObservedRun {
       metrics.activeRuns.inc();
+      const span = tracing.enabled ? tracing.startRun(run, kind) : undefined;
       return {
+        traceAttempt: span?.traceAttempt,
+        bind: span?.bind,
         logger: logger.child({ runId: run.runId }),
         nodeRun(record) {
           if (record.status === 'running' || record.status === 'skipped') return;
@@ -31,6 +39,7 @@ export function createRunObserver(options: { metrics: Metrics; logger: Logger })
         finish(record) {
           const { transport } = record;
           metrics.activeRuns.dec();
+          span?.end(record);
           metrics.runs.inc({ transport, bot: record.botId, status: record.status, code: record.error?.code ?? 0 });
           metrics.runDuration.observe({ transport, kind }, record.durationMs / 1000);
           if (record.timeToFirstTokenMs !== undefined)

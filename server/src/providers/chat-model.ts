@@ -1,8 +1,20 @@
 import type { RetryOverride } from '../errors/retry-policy.ts';
-import type { FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
+import type {
+  ContentPart,
+  FinishReason,
+  OpenAIForwardedFields,
+  OpenAITool,
+  OpenAIToolChoice,
+  Usage,
+} from '@astron-chat/shared';
 
 export type ModelMessage =
-  | { role: 'system' | 'user'; content: string }
+  | { role: 'system'; content: string }
+  /**
+   * `content` is the text (what audits, templates and history budgets read); `parts`, when the
+   * caller sent images, audio or files, is the whole message as the upstream gets it.
+   */
+  | { role: 'user'; content: string; parts?: ContentPart[] | undefined }
   | {
       role: 'assistant';
       content: string;
@@ -15,6 +27,8 @@ export type ModelParameters = {
   topP?: number | undefined;
   topK?: number | undefined;
   maxTokens?: number | undefined;
+  /** Sent as `max_completion_tokens`, which reasoning models take instead of `max_tokens`. */
+  maxCompletionTokens?: number | undefined;
   stop?: string[] | undefined;
   seed?: number | undefined;
   repetitionPenalty?: number | undefined;
@@ -36,6 +50,15 @@ export type ModelRequest = {
   tools?: OpenAITool[];
   toolChoice?: OpenAIToolChoice;
   user?: string;
+  /** OpenAI fields a chat bot forwards to its upstream exactly as the caller sent them. */
+  forwarded?: OpenAIForwardedFields | undefined;
+  /**
+   * Given, when the call starts, the usage it will leave unreported: settled as the call ends, with
+   * the usage estimated from what was sent and streamed if it stopped (cancelled, failed) before
+   * the provider reported any, else with undefined. The core waits for it before it records a run
+   * that was stopped, whose model calls may still be winding down.
+   */
+  trackUnreportedUsage?: ((usage: Promise<Usage | undefined>) => void) | undefined;
   context?: ModelCallContext | undefined;
   /** W3C trace context for the upstream request (`traceparent`), when tracing is on. */
   traceHeaders?: Record<string, string>;
@@ -51,6 +74,8 @@ export type ModelPart =
   | { type: 'reasoning-delta'; text: string }
   | { type: 'tool-call'; index: number; id: string; kind: 'tool'; name: string; arguments: string }
   | { type: 'usage'; usage: Usage }
+  /** Log probabilities of the tokens just streamed, as the upstream sent them (`logprobs.content`). */
+  | { type: 'logprobs'; content: unknown[] }
   | { type: 'finish'; finishReason: FinishReason };
 
 export interface ChatModel {

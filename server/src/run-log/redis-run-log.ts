@@ -182,10 +182,9 @@ export function createRedisRunLog(url: string): RunLog {
         turn = { runs: new Map(), sent: createDeferred() };
         afterThisTurn(flushAppends);
       }
-      // The turn's own array per run: callers hand events over one at a time.
+      // Not copied, not pushed to: a second append of the run in the same turn makes a new array.
       const queued = turn.runs.get(runId);
-      if (queued) for (const event of events) queued.push(event);
-      else turn.runs.set(runId, events.slice());
+      turn.runs.set(runId, queued ? queued.concat(events) : events);
       return turn.sent.promise;
     },
     async owner(runId) {

@@ -57,6 +57,8 @@ export type MessageTable = {
   tool_calls: string | null;
   status: 'complete' | 'partial';
   created_at: number;
+  /** JSON content parts of a user message that held more than text; null otherwise. */
+  parts: string | null;
 };
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timeout';
 export type RunTable = {
@@ -84,6 +86,12 @@ export type RunTable = {
   finished_at: number | null;
   /** UTC day of `created_at`, `YYYY-MM-DD`: usage groups by it. */
   day: string | null;
+  /** 1 when the usage was counted here because the upstream reported none. */
+  usage_estimated: Generated<number>;
+  /** Prompt tokens served from the upstream's cache (part of prompt_tokens). */
+  cached_tokens: Generated<number>;
+  /** JSON array of the run's tool calls (server-run ones with their results). */
+  tool_calls: string | null;
   /** Provider ids that answered, comma-separated; null when no model answered. */
   provider: string | null;
 };

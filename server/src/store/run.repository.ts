@@ -1,11 +1,12 @@
-import type { FinishReason, ToolCallKind, Usage } from '@astron-chat/shared';
+import type { ContentPart, FinishReason, ToolCallKind, Usage } from '@astron-chat/shared';
 import { createId } from '../lib/ids.ts';
 import { afterThisTurn } from '../lib/after-this-turn.ts';
 import type { Database, DatabaseKind, MessageTable, RunStatus } from './database.ts';
 
 export type StoredToolCall = { id: string; kind: ToolCallKind; name: string; arguments: string; result?: string };
 
-export type HistoryMessage = { role: 'user' | 'assistant'; content: string };
+export type HistoryMessage =
+  { role: 'user'; content: string; parts?: ContentPart[] } | { role: 'assistant'; content: string };
 
 /** Everything a finished run leaves behind, written in one transaction. */
 export type RunRecord = {
@@ -28,6 +29,8 @@ export type RunRecord = {
   callerSid: string | undefined;
   createdAt: number;
   question: string;
+  /** The question's content parts, when it held more than text. */
+  questionParts?: ContentPart[] | undefined;
   answer: { content: string; reasoning: string; toolCalls: StoredToolCall[] };
   /** Provider ids that answered its model calls, comma-separated (a fallback's when it took over). */
   provider: string | undefined;
@@ -105,6 +108,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         reasoning: null,
         tool_calls: null,
         status: 'complete',
+        parts: record.questionParts ? JSON.stringify(record.questionParts) : null,
       });
     }
     await transaction.insertInto('runs').values(toRunRow(record)).execute();
@@ -124,6 +128,9 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       prompt_tokens: record.usage.promptTokens,
       completion_tokens: record.usage.completionTokens,
       total_tokens: record.usage.totalTokens,
+      usage_estimated: record.usage.estimated ? 1 : 0,
+      cached_tokens: record.usage.cachedPromptTokens ?? 0,
+      tool_calls: record.answer.toolCalls.length > 0 ? JSON.stringify(record.answer.toolCalls) : null,
       time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
       duration_ms: record.durationMs,
       finished_at: now,
@@ -157,6 +164,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         reasoning: answer.reasoning || null,
         tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
         status: record.status === 'succeeded' ? 'complete' : 'partial',
+        parts: null,
       });
     }
   }
@@ -201,13 +209,16 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
     async loadHistory(input: { appId: string; chatId: string; limit: number }): Promise<HistoryMessage[]> {
       const rows = await db
         .selectFrom('messages')
-        .select(['role', 'content'])
+        .select(['role', 'content', 'parts'])
         .where('app_id', '=', input.appId)
         .where('chat_id', '=', input.chatId)
         .orderBy('id', 'desc')
         .limit(input.limit)
         .execute();
-      return rows.reverse();
+      return rows.reverse().map(({ role, content, parts }): HistoryMessage => {
+        if (role === 'assistant') return { role, content };
+        return parts === null ? { role, content } : { role, content, parts: JSON.parse(parts) as ContentPart[] };
+      });
     },
 
     /** Which bot and user a chat of this app belongs to. */
@@ -246,7 +257,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
     async listMessages(input: { appId: string; chatId: string; limit: number; before?: string | undefined }) {
       let query = db
         .selectFrom('messages')
-        .select(['id', 'role', 'content', 'reasoning', 'tool_calls', 'status', 'run_id', 'created_at'])
+        .select(['id', 'role', 'content', 'parts', 'reasoning', 'tool_calls', 'status', 'run_id', 'created_at'])
         .where('app_id', '=', input.appId)
         .where('chat_id', '=', input.chatId);
       if (input.before) query = query.where('id', '<', input.before);
@@ -272,6 +283,8 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
           expression.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
           expression.fn.sum<number>('completion_tokens').as('completion_tokens'),
           expression.fn.sum<number>('total_tokens').as('total_tokens'),
+          expression.fn.sum<number>('cached_tokens').as('cached_tokens'),
+          expression.fn.sum<number>('usage_estimated').as('estimated_runs'),
         ])
         .where('app_id', '=', input.appId)
         .where('day', '>=', input.from)
@@ -290,6 +303,11 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         promptTokens: Number(row.prompt_tokens),
         completionTokens: Number(row.completion_tokens),
         totalTokens: Number(row.total_tokens),
+        /** Prompt tokens the upstream served from its cache, summed apart (they are part of promptTokens). */
+        cachedPromptTokens: Number(row.cached_tokens),
+        /** Runs whose usage was estimated here with a tokenizer: the upstream reported none. */
+        estimatedRuns: Number(row.estimated_runs),
+        estimated: Number(row.estimated_runs) > 0,
       }));
     },
 
@@ -379,7 +397,7 @@ async function insertMessage(
   transaction: Database,
   record: { appId: string; runId: string },
   chatId: string,
-  message: Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status'>,
+  message: Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status' | 'parts'>,
 ): Promise<void> {
   await transaction
     .insertInto('messages')

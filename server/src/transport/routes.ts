@@ -6,13 +6,18 @@ import { createAstronReadRoutes } from './astron/astron-reads.route.ts';
 import { createAstronRoute, sendAstronError } from './astron/astron.route.ts';
 import { createRunReadRoute } from './astron/run-read.route.ts';
 import { createRunStreamRoute } from './astron/run-stream.route.ts';
+import { createDocsRoutes } from './http/docs.route.ts';
 import { createHealthRoutes } from './http/health.route.ts';
+import { createOpenApiDocument } from './http/openapi.ts';
 import type { RouteEntry } from './http/route-table.ts';
 import { createOpenAIRoutes, sendOpenAIError } from './openai/openai.route.ts';
 import { handleCalculator } from './tools/calculator.route.ts';
 import type { TransportDependencies } from './transport-dependencies.ts';
 import { createTrpcServing } from './trpc/trpc-serving.ts';
 import { createAstronWebSocket } from './ws/astron-ws.ts';
+
+/** The API version the OpenAPI document states (the server package's). */
+const SERVER_VERSION = '0.1.0';
 
 /** What the operations routes read: the health check and the metrics registry. */
 export type Operations = { checkHealth: () => Promise<HealthReport>; metrics: Metrics };
@@ -35,6 +40,8 @@ export function createRoutes(dependencies: TransportDependencies, operations: Op
   const trpc = createTrpcServing(dependencies);
   const astronSocket = createAstronWebSocket(dependencies);
   const health = createHealthRoutes({ checkHealth: operations.checkHealth, demoMode: dependencies.config.demoMode });
+  let openApiText = '';
+  const docs = createDocsRoutes({ demoMode: dependencies.config.demoMode, openApiText: () => openApiText });
 
   const routes: RouteEntry[] = [
     {
@@ -72,7 +79,12 @@ export function createRoutes(dependencies: TransportDependencies, operations: Op
     { method: 'GET', path: '/health/live', route: health.live, onError: sendAstronError },
     { method: 'GET', path: '/health/ready', route: health.ready, onError: sendAstronError },
     { method: 'GET', path: '/metrics', route: metricsRoute(operations), onError: sendAstronError },
+    { method: 'GET', path: '/openapi.json', route: docs.handleOpenApi, onError: sendAstronError },
+    { method: 'GET', path: '/docs', route: docs.handlePage, onError: sendAstronError },
+    { method: 'GET', path: '/docs/{file}', route: docs.handleFile, onError: sendAstronError },
   ];
+  // From this very table: a route without documentation stops the server here (openapi.ts).
+  openApiText = JSON.stringify(createOpenApiDocument({ routes, procedures: trpc.procedures, version: SERVER_VERSION }));
   const upgrades: UpgradeEntry[] = [
     { path: '/trpc', handleUpgrade: trpc.handleUpgrade, close: trpc.closeSockets },
     { path: '/trpc/', handleUpgrade: trpc.handleUpgrade, close: () => undefined },

@@ -14,6 +14,8 @@ export type AgentOptions = {
   model: ChatModel;
   messages: ModelMessage[];
   tools: AgentTool[];
+  /** The caller's own tools (request `tools`): a call to one ends the loop and goes to the caller to run. */
+  callerTools: OpenAITool[];
   maxLoopCount: number;
   parameters: ModelParameters;
   /** Forward the model's text to the caller as it arrives. */
@@ -32,7 +34,8 @@ export async function runAgentLoop(
   options: AgentOptions,
 ): Promise<{ text: string; finishReason: FinishReason; stoppedAtLimit: boolean }> {
   const messages = [...options.messages];
-  const tools = options.tools.map(toOpenAITool);
+  const tools = [...options.tools.map(toOpenAITool), ...options.callerTools];
+  const callerToolNames = new Set(options.callerTools.map((tool) => tool.function.name));
   let answer = '';
   for (let loop = 1; loop <= options.maxLoopCount; loop += 1) {
     const request = {
@@ -40,6 +43,7 @@ export async function runAgentLoop(
       parameters: options.parameters,
       inputs: {},
       user: context.input.user,
+      trackUnreportedUsage: context.input.trackUnreportedUsage,
       modelContext: context.input.modelContext,
       ...(tools.length > 0 ? { tools } : {}),
     };
@@ -54,9 +58,11 @@ export async function runAgentLoop(
     answer += text;
     if (calls.length === 0) return { text: answer, finishReason, stoppedAtLimit: false };
 
-    messages.push({ role: 'assistant', content: text, toolCalls: calls });
+    const callerCalls = calls.filter((call) => callerToolNames.has(call.name));
+    const serverCalls = calls.filter((call) => !callerToolNames.has(call.name));
+    messages.push({ role: 'assistant', content: text, toolCalls: serverCalls });
     const results = await Promise.all(
-      calls.map(async (call) => {
+      serverCalls.map(async (call) => {
         const tool = options.tools.find((candidate) => candidate.name === call.name);
         const startedAt = performance.now();
         const outcome = tool
@@ -79,6 +85,13 @@ export async function runAgentLoop(
         durationMs,
       });
       messages.push({ role: 'tool', content: result, toolCallId: call.id });
+    }
+    if (callerCalls.length > 0) {
+      // The caller runs these and comes back with their results as `tool` messages.
+      for (const call of callerCalls) {
+        context.emit({ type: 'tool-call', index: context.nextToolIndex(), kind: 'tool', ...call });
+      }
+      return { text: answer, finishReason: 'tool_calls', stoppedAtLimit: false };
     }
   }
   const notice = `\n\n[The agent stopped after ${options.maxLoopCount} model calls (max_loop_count) without a final answer.]`;

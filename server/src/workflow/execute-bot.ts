@@ -6,7 +6,7 @@ import { runGraph } from './engine.ts';
 import type { BotExecution } from './execution.ts';
 import { compileGraph, type CompiledGraph } from './graph.ts';
 import type { HttpCaller } from './http-call.ts';
-import { streamModel } from './model-call.ts';
+import { mergeParameters, streamModel } from './model-call.ts';
 import { createNodeRunner } from './nodes.ts';
 
 // The workflow's entry for the core: what running a bot takes and streams.
@@ -35,7 +35,7 @@ export function createBotExecution(definition: BotDefinition, dependencies: Exec
               messages: definition.systemPrompt
                 ? [{ role: 'system', content: definition.systemPrompt }, ...input.messages]
                 : input.messages,
-              parameters: { ...definition.parameters, ...input.parameters },
+              parameters: mergeParameters(definition.parameters, input.parameters),
             },
             signal,
           ),

@@ -1,4 +1,11 @@
-import type { ChatEventBody, FinishReason, OpenAITool, OpenAIToolChoice, Usage } from '@astron-chat/shared';
+import type {
+  ChatEventBody,
+  FinishReason,
+  OpenAIForwardedFields,
+  OpenAITool,
+  OpenAIToolChoice,
+  Usage,
+} from '@astron-chat/shared';
 import type { ModelCallContext, ModelMessage, ModelParameters } from '../providers/chat-model.ts';
 
 /** What a bot is run with: the conversation so far and the caller's parameters. */
@@ -10,6 +17,10 @@ export type BotInput = {
   inputs: Record<string, unknown>;
   tools?: OpenAITool[] | undefined;
   toolChoice?: OpenAIToolChoice | undefined;
+  /** OpenAI fields a chat bot forwards to its upstream (the core refuses them for other bots). */
+  forwarded?: OpenAIForwardedFields | undefined;
+  /** Passed to every model call (`ModelRequest.trackUnreportedUsage`). */
+  trackUnreportedUsage?: ((usage: Promise<Usage | undefined>) => void) | undefined;
   user: string;
   /** Told about every workflow node run as it settles (the core stores them with the run). */
   onNodeRun?: ((nodeRun: NodeRunReport) => void) | undefined;
@@ -17,6 +28,10 @@ export type BotInput = {
   runBot?: ((botId: string, question: string, signal: AbortSignal) => AsyncIterable<ExecutionPart>) | undefined;
   /** How deep in bots-calling-bots this run is; 0 for the caller's own. */
   depth?: number | undefined;
+  /** Tracing (observability/): runs one node attempt in its span; unset when tracing is off. */
+  traceAttempt?:
+    | (<Value>(node: { id: string; type: string }, attempt: number, work: () => Promise<Value>) => Promise<Value>)
+    | undefined;
   /** Passed to every model call: the app (provider allow-lists) and who hears which provider answered. */
   modelContext?: ModelCallContext | undefined;
 };
@@ -28,7 +43,7 @@ export type BotInput = {
 export type ExecutionPart =
   | Extract<
       ChatEventBody,
-      { type: 'text-delta' | 'reasoning-delta' | 'tool-call' | 'step-start' | 'step-end' | 'usage' }
+      { type: 'text-delta' | 'reasoning-delta' | 'tool-call' | 'step-start' | 'step-end' | 'usage' | 'logprobs' }
     >
   | { type: 'finish'; finishReason: FinishReason };
 

@@ -1,5 +1,5 @@
 import type { FinishReason } from '@astron-chat/shared';
-import type { ChatModel } from '../providers/chat-model.ts';
+import type { ChatModel, ModelParameters } from '../providers/chat-model.ts';
 import type { BotInput, ExecutionPart } from './execution.ts';
 import type { NodeContext } from './graph.ts';
 
@@ -15,11 +15,23 @@ export function streamModel(model: ChatModel, input: BotInput, signal: AbortSign
       parameters: input.parameters,
       ...(input.tools ? { tools: input.tools } : {}),
       ...(input.toolChoice ? { toolChoice: input.toolChoice } : {}),
+      ...(input.forwarded ? { forwarded: input.forwarded } : {}),
+      ...(input.trackUnreportedUsage ? { trackUnreportedUsage: input.trackUnreportedUsage } : {}),
       user: input.user,
       context: input.modelContext,
     },
     signal,
   );
+}
+
+/**
+ * A bot's (or node's) own parameters under the caller's: the caller's win. A caller's
+ * `max_completion_tokens` replaces the bot's `maxTokens`: upstreams refuse both at once.
+ */
+export function mergeParameters(own: ModelParameters | undefined, caller: ModelParameters): ModelParameters {
+  const merged = { ...own, ...caller };
+  if (caller.maxCompletionTokens !== undefined && caller.maxTokens === undefined) delete merged.maxTokens;
+  return merged;
 }
 
 export type ModelCallOutcome = {
@@ -63,6 +75,7 @@ export async function callModel(
       case 'finish':
         outcome.finishReason = part.finishReason;
         break;
+      case 'logprobs':
       case 'step-start':
       case 'step-end':
         break;

@@ -60,7 +60,7 @@ export async function runNodeAttempts(
     const timeout = setTimeout(() => timer.abort(new NodeTimeoutError(node.id, timeoutMs)), timeoutMs);
     const attemptSignal = AbortSignal.any([signal, timer.signal]);
     try {
-      const result = await untilAborted(
+      const work = () =>
         host.runNode({
           node,
           outputs: host.outputs,
@@ -73,9 +73,9 @@ export async function runNodeAttempts(
             host.emit(part);
           },
           nextToolIndex: host.nextToolIndex,
-        }),
-        attemptSignal,
-      );
+        });
+      const { traceAttempt } = host.input;
+      const result = await untilAborted(traceAttempt ? traceAttempt(node, attempt, work) : work(), attemptSignal);
       entry.status = 'succeeded';
       entry.finishedAt = Date.now();
       entry.output = result.output;

@@ -3,7 +3,7 @@ import { AppError } from '../errors/app-error.ts';
 import type { ChatModel, ModelMessage } from '../providers/chat-model.ts';
 import { runAgentLoop } from './agent-loop.ts';
 import type { NodeContext, NodeResult, NodeRunner } from './graph.ts';
-import { callModel } from './model-call.ts';
+import { callModel, mergeParameters } from './model-call.ts';
 import type { HttpCaller } from './http-call.ts';
 import { renderTemplate } from './template.ts';
 
@@ -35,19 +35,26 @@ export function createNodeRunner(options: {
         return { output: { branch: chosen?.id ?? 'else' }, branch: chosen?.id ?? 'else' };
       }
       case 'llm': {
-        const { text, reasoning } = await callModel(
+        // The caller's sampling parameters and tools reach the node (within the bot's callerLimits).
+        const { text, reasoning, toolCalls } = await callModel(
           context,
           modelOf(node),
           {
             ...input,
             messages: promptMessages(node, render, input.messages),
-            parameters: { ...node.parameters },
-            tools: undefined,
-            toolChoice: undefined,
+            parameters: mergeParameters(node.parameters, input.parameters),
+            forwarded: undefined,
           },
           { stream: node.stream, keepReasoning: true },
         );
-        return { output: { text, reasoning } };
+        // Only the caller's tools are offered here: a call is theirs to run.
+        for (const call of toolCalls) {
+          context.emit({ type: 'tool-call', index: context.nextToolIndex(), kind: 'tool', ...call });
+        }
+        return {
+          output: { text, reasoning },
+          ...(toolCalls.length > 0 ? { finishReason: 'tool_calls' as const } : {}),
+        };
       }
       case 'agent': {
         const result = await runAgentLoop(context, {
@@ -55,7 +62,8 @@ export function createNodeRunner(options: {
           messages: promptMessages(node, render, input.messages),
           tools: node.tools,
           maxLoopCount: node.maxLoopCount,
-          parameters: { ...node.parameters },
+          parameters: mergeParameters(node.parameters, input.parameters),
+          callerTools: input.tools ?? [],
           stream: node.stream,
           http: options.http,
         });
@@ -130,7 +138,16 @@ function promptMessages(
     return messages;
   }
   if (node.withHistory) messages.push(...conversation.slice(0, -1));
-  messages.push({ role: 'user', content: render(node.prompt) });
+  const prompt = render(node.prompt);
+  // A prompt that quotes the question takes the question's images, audio and files along.
+  const question = conversation.at(-1);
+  const media = question?.role === 'user' ? question.parts?.filter((part) => part.type !== 'text') : undefined;
+  const quotesQuestion = /\{\{\s*start\.query\s*\}\}/.test(node.prompt);
+  messages.push(
+    media?.length && quotesQuestion
+      ? { role: 'user', content: prompt, parts: [{ type: 'text', text: prompt }, ...media] }
+      : { role: 'user', content: prompt },
+  );
   return messages;
 }
 

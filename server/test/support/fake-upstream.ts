@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exampleOfSchema } from '../../src/providers/builtin/demo-model.ts';
 
 /** What the fake answers next; tests set it per case. */
 export type UpstreamScript = {
@@ -23,6 +24,10 @@ export type UpstreamScript = {
   dropAfter?: number;
   /** Reset the connection (TCP RST, the peer sees ECONNRESET) after this many chunks. */
   resetAfter?: number;
+  /** Send no usage chunk, as some OpenAI-compatible servers do even when asked. */
+  noUsage?: boolean;
+  /** Report this many prompt tokens as served from cache (`prompt_tokens_details.cached_tokens`). */
+  cachedTokens?: number;
 };
 
 export type FakeUpstream = {
@@ -30,6 +35,7 @@ export type FakeUpstream = {
   script: UpstreamScript;
   /** Scripts for the next requests, one each, before `script` applies again (retries, agent rounds). */
   queue: UpstreamScript[];
+  /** Every request body received, in order, as parsed JSON. */
   requests: Array<Record<string, unknown>>;
   /** Headers of each chat request, in the same order as `requests`. */
   requestHeaders: IncomingHttpHeaders[];
@@ -40,7 +46,11 @@ export type FakeUpstream = {
   close(): Promise<void>;
 };
 
-/** A real OpenAI-compatible HTTP server on a free port: `POST /v1/chat/completions`, streaming. */
+/**
+ * A real OpenAI-compatible HTTP server on a free port: `POST /v1/chat/completions`, streaming. Like
+ * OpenAI it answers `response_format` json_object / json_schema with JSON (built from the schema)
+ * and sends `logprobs` with each content chunk when the request asks for them.
+ */
 export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<FakeUpstream> {
   const requests: Array<Record<string, unknown>> = [];
   const requestHeaders: IncomingHttpHeaders[] = [];
@@ -113,7 +123,7 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
     const send = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
     const deltas: Array<Record<string, unknown>> = [
       ...(script.reasoning ?? []).map((text) => ({ reasoning_content: text })),
-      ...(script.chunks ?? ['Hello', ' from', ' upstream']).map((text) => ({ content: text })),
+      ...(script.chunks ?? defaultAnswer(body)).map((text) => ({ content: text })),
       // As OpenAI streams a tool call: id and name first, then the arguments in pieces, by index.
       ...(script.toolCalls ?? []).flatMap((call, index) => {
         const half = Math.ceil(call.arguments.length / 2);
@@ -143,18 +153,35 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
         response.socket?.resetAndDestroy();
         return;
       }
-      send({ ...base, choices: [{ index: 0, delta, finish_reason: null }] });
+      const logprobs =
+        body.logprobs === true && typeof delta.content === 'string'
+          ? {
+              content: [
+                { token: delta.content, logprob: -0.25, bytes: [...Buffer.from(delta.content)], top_logprobs: [] },
+              ],
+            }
+          : null;
+      send({ ...base, choices: [{ index: 0, delta, logprobs, finish_reason: null }] });
       if (index === 0 && script.garbage !== undefined) response.write(`data: ${script.garbage}\n\n`);
     }
     send({
       ...base,
       choices: [{ index: 0, delta: {}, finish_reason: script.toolCalls?.length ? 'tool_calls' : 'stop' }],
     });
-    send({
-      ...base,
-      choices: [],
-      usage: { prompt_tokens: 5, completion_tokens: deltas.length, total_tokens: 5 + deltas.length },
-    });
+    if (!script.noUsage) {
+      send({
+        ...base,
+        choices: [],
+        usage: {
+          prompt_tokens: 5,
+          completion_tokens: deltas.length,
+          total_tokens: 5 + deltas.length,
+          ...(script.cachedTokens === undefined
+            ? {}
+            : { prompt_tokens_details: { cached_tokens: script.cachedTokens } }),
+        },
+      });
+    }
     response.write('data: [DONE]\n\n');
     finished = true;
     response.end();
@@ -163,6 +190,19 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   upstream.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
   return upstream;
+}
+
+/** What the fake says unless scripted: JSON when asked for JSON (in two pieces), else a greeting. */
+function defaultAnswer(body: Record<string, unknown>): string[] {
+  const format = body.response_format as { type?: string; json_schema?: { schema?: object } } | undefined;
+  if (format?.type !== 'json_object' && format?.type !== 'json_schema') return ['Hello', ' from', ' upstream'];
+  const json = JSON.stringify(
+    format.type === 'json_schema'
+      ? exampleOfSchema(format.json_schema?.schema ?? {}, 'fake')
+      : { answer: 'Hello from upstream' },
+  );
+  const half = Math.ceil(json.length / 2);
+  return [json.slice(0, half), json.slice(half)];
 }
 
 /** App overrides that make the `upstream` provider (and so `upstream-bot`) stream from `upstream`. */

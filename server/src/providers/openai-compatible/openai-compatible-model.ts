@@ -1,9 +1,11 @@
+import type { Usage } from '@astron-chat/shared';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import { AppError, isAbortError } from '../../errors/app-error.ts';
 import { createId } from '../../lib/ids.ts';
 import { toFinishReason, type ChatModel, type ModelPart, type ModelRequest } from '../chat-model.ts';
 import { ProviderError, toConnectionError } from '../provider-error.ts';
+import { estimateUsage } from '../token-estimate.ts';
 import { sendUpstream, type UpstreamRequest, type UpstreamResponse } from './upstream-response.ts';
 
 export type OpenAICompatibleOptions = {
@@ -37,20 +39,26 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
   return {
     modelName: options.model,
     async *stream(modelRequest: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelPart> {
+      let unreported: ((usage: Usage | undefined) => void) | undefined;
+      modelRequest.trackUnreportedUsage?.(new Promise((resolve) => (unreported = resolve)));
       options.slots?.acquire();
       let response: UpstreamResponse;
       try {
         response = await send(url, {
           method: 'POST',
-          headers,
+          // `traceparent` when tracing is on (observability/model-calls.ts); one object per call only then.
+          headers: modelRequest.traceHeaders ? { ...headers, ...modelRequest.traceHeaders } : headers,
           body: JSON.stringify(toUpstreamBody(options.model, modelRequest)),
           signal,
           dispatcher: options.dispatcher,
         });
       } catch (error) {
+        unreported?.(undefined);
         options.slots?.release();
         throw error;
       }
+      let reader: ChunkReader | undefined;
+      let usageKnown = false;
       try {
         if (response.statusCode < 200 || response.statusCode >= 300) {
           const retryAfter = response.headers['retry-after'];
@@ -60,12 +68,17 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
             Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
           );
         }
-        const reader = createChunkReader();
+        reader = createChunkReader();
         const decoder = new TextDecoder();
         for (let bytes = await response.read(); bytes !== undefined; bytes = await response.read()) {
           reader.parser.feed(decoder.decode(bytes, STREAMING));
           // Parts read before a bad chunk still reach the caller; then the error ends the stream.
-          if (reader.parts.length > 0) for (const part of reader.parts.splice(0)) yield part;
+          if (reader.parts.length > 0) {
+            for (const part of reader.parts.splice(0)) {
+              if (part.type === 'usage') usageKnown = true;
+              yield part;
+            }
+          }
           if (reader.error) throw reader.error;
           // No break on [DONE]: reading the body to its end lets undici reuse the connection,
           // where leaving early closes the socket.
@@ -78,6 +91,11 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
           const { id, name, arguments: callArguments } = call;
           yield { type: 'tool-call', index, id: id || createId('call'), kind: 'tool', name, arguments: callArguments };
         }
+        if (!usageKnown) {
+          // Asked for (stream_options.include_usage) but not sent: counted here, and flagged so.
+          usageKnown = true;
+          yield { type: 'usage', usage: await estimateUsage(modelRequest, reader.streamed) };
+        }
         yield { type: 'finish', finishReason: reader.finishReason };
       } catch (error) {
         // A body read that failed is the provider's connection breaking (reset, closed, timed out).
@@ -87,6 +105,8 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
         // Leaving early (client gone, error) must close the upstream socket now.
         response.close();
         options.slots?.release();
+        // Stopped mid-answer (cancelled, failed): what was streamed until then is still billed upstream.
+        unreported?.(reader && !usageKnown ? await estimateUsage(modelRequest, reader.streamed) : undefined);
       }
     },
   };
@@ -104,6 +124,8 @@ async function send(url: URL, request: UpstreamRequest): Promise<UpstreamRespons
 function toUpstreamBody(model: string, modelRequest: ModelRequest): Record<string, unknown> {
   const { parameters } = modelRequest;
   return {
+    // The caller's OpenAI fields first, exactly as sent; ours (stream, messages, …) cannot be overridden.
+    ...modelRequest.forwarded,
     model,
     stream: true,
     stream_options: { include_usage: true },
@@ -123,14 +145,20 @@ function toUpstreamBody(model: string, modelRequest: ModelRequest): Record<strin
                 })),
               }
             : { role: 'assistant', content: message.content };
-        default:
+        case 'user':
+          return { role: 'user', content: message.parts ?? message.content };
+        case 'system':
           return message;
       }
     }),
     temperature: parameters.temperature,
     top_p: parameters.topP,
     max_tokens: parameters.maxTokens,
+    max_completion_tokens: parameters.maxCompletionTokens,
     stop: parameters.stop,
+    // Not OpenAI's, but vLLM, Spark and other OpenAI-compatible servers take them by these names.
+    top_k: parameters.topK,
+    repetition_penalty: parameters.repetitionPenalty,
     seed: parameters.seed,
     tools: modelRequest.tools,
     tool_choice: modelRequest.toolChoice,
@@ -149,14 +177,27 @@ type UpstreamDelta = {
   }> | null;
 };
 type UpstreamChunk = {
-  choices?: Array<{ delta?: UpstreamDelta | null; finish_reason?: string | null }> | null;
-  usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
+  choices?: Array<{
+    delta?: UpstreamDelta | null;
+    finish_reason?: string | null;
+    logprobs?: { content?: unknown[] | null } | null;
+  }> | null;
+  usage?: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    total_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number } | null;
+  } | null;
   error?: { message?: string } | string;
 };
+
+type ChunkReader = ReturnType<typeof createChunkReader>;
 
 /** Turns SSE `data:` payloads into ModelParts; upstream chunks are read loosely, not schema-checked, on the hot path. */
 function createChunkReader() {
   const state = {
+    /** Everything streamed back so far, for a usage estimate when the upstream reports none. */
+    streamed: '',
     parts: [] as ModelPart[],
     toolCalls: [] as Array<{ id: string; name: string; arguments: string } | undefined>,
     done: false,
@@ -170,6 +211,7 @@ function createChunkReader() {
    * Nothing ever waits for more text to merge.
    */
   const pushText = (type: 'text-delta' | 'reasoning-delta', text: string) => {
+    state.streamed += text;
     const last = state.parts.at(-1);
     if (last?.type === type) last.text += text;
     else state.parts.push({ type, text });
@@ -216,18 +258,23 @@ function createChunkReader() {
         if (fragment.id) call.id = fragment.id;
         if (fragment.function?.name) call.name += fragment.function.name;
         call.arguments += fragment.function?.arguments ?? '';
+        state.streamed += (fragment.function?.name ?? '') + (fragment.function?.arguments ?? '');
       }
     }
+    const logprobs = choice?.logprobs?.content;
+    if (logprobs?.length) state.parts.push({ type: 'logprobs', content: logprobs });
     if (choice?.finish_reason) state.finishReason = toFinishReason(choice.finish_reason);
     if (chunk.usage) {
       const promptTokens = chunk.usage.prompt_tokens ?? 0;
       const completionTokens = chunk.usage.completion_tokens ?? 0;
+      const cachedPromptTokens = chunk.usage.prompt_tokens_details?.cached_tokens;
       state.parts.push({
         type: 'usage',
         usage: {
           promptTokens,
           completionTokens,
           totalTokens: chunk.usage.total_tokens ?? promptTokens + completionTokens,
+          ...(cachedPromptTokens ? { cachedPromptTokens } : {}),
         },
       });
     }

@@ -2,6 +2,7 @@ import {
   SUCCESS_CODE,
   SUCCESS_MESSAGE,
   type AstronChatRequest,
+  type AstronMessage,
   type AstronChunk,
   type AstronCompletion,
   type AstronToolCall,
@@ -10,8 +11,17 @@ import {
   type Usage,
 } from '@astron-chat/shared';
 import type { ChatRequest } from '../../chat/chat-request.ts';
+import type { ModelMessage } from '../../providers/chat-model.ts';
 import { createDeltaFrames } from '../http/delta-frames.ts';
 import type { CollectedAnswer } from '../../chat/collect-answer.ts';
+
+function toModelMessage(message: AstronMessage): ModelMessage {
+  if (typeof message.content === 'string') return { role: message.role, content: message.content };
+  const text = message.content.map((part) => (part.type === 'text' ? part.text : '')).join('');
+  if (message.role !== 'user') return { role: message.role, content: text };
+  const parts = message.content.some((part) => part.type !== 'text') ? message.content : undefined;
+  return { role: 'user', content: text, ...(parts ? { parts } : {}) };
+}
 
 /** The Astron body (REST, tRPC, plain WS) as a core request. */
 export function fromAstronRequest(request: AstronChatRequest): ChatRequest {
@@ -21,7 +31,7 @@ export function fromAstronRequest(request: AstronChatRequest): ChatRequest {
     botId: request.bot_id,
     uid: request.uid,
     chatId: request.chat_id,
-    messages: messages.map((message) => ({ role: message.role, content: message.content })),
+    messages: messages.map(toModelMessage),
     parameters: {
       temperature,
       maxTokens: max_tokens,
@@ -98,6 +108,7 @@ export function createAstronFramer(
           workflow_step: { node: event.nodeId, seq: event.stepSeq, progress: event.progress },
         });
       case 'usage':
+      case 'logprobs':
         return undefined;
       case 'finish':
         return chunk({

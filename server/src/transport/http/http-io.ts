@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../errors/app-error.ts';
 import type { Credentials } from '../../auth/authenticator.ts';
@@ -76,4 +77,12 @@ export function abortOnClose(response: ServerResponse): AbortController {
     if (!response.writableFinished) controller.abort();
   });
   return controller;
+}
+
+/** Refuses a WebSocket upgrade with a plain HTTP answer: the code table's status and `{code, message}`. */
+export function refuseUpgrade(socket: Duplex, error: AppError): void {
+  const body = JSON.stringify({ code: error.code, message: error.message });
+  socket.end(
+    `HTTP/1.1 ${error.httpStatus} ${error.errorName}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

@@ -1,4 +1,5 @@
 import {
+  OPENAI_FORWARDED_FIELDS,
   errorNameOf,
   errorTable,
   type ChatEvent,
@@ -6,6 +7,7 @@ import {
   type OpenAIChunk,
   type OpenAICompletion,
   type OpenAIErrorBody,
+  type OpenAIForwardedFields,
   type OpenAIMessage,
   type OpenAIUsage,
   type Usage,
@@ -16,9 +18,26 @@ import { createDeltaFrames } from '../http/delta-frames.ts';
 import type { CollectedAnswer } from '../../chat/collect-answer.ts';
 import type { ModelMessage } from '../../providers/chat-model.ts';
 
-function textOf(content: OpenAIMessage['content'] | null | undefined): string {
+type AnyContent = Extract<OpenAIMessage, { role: 'user' }>['content'] | OpenAIMessage['content'] | null | undefined;
+
+function textOf(content: AnyContent): string {
   if (content === null || content === undefined) return '';
-  return typeof content === 'string' ? content : content.map((part) => part.text).join('');
+  if (typeof content === 'string') return content;
+  return content
+    .map((part) => (part.type === 'text' ? part.text : part.type === 'refusal' ? part.refusal : ''))
+    .join('');
+}
+
+/** The parts of a user message, kept only when there is more than text in them. */
+function partsOf(content: Extract<OpenAIMessage, { role: 'user' }>['content']) {
+  return typeof content !== 'string' && content.some((part) => part.type !== 'text') ? content : undefined;
+}
+
+function forwardedFieldsOf(request: OpenAIChatRequest): OpenAIForwardedFields | undefined {
+  const forwarded: Record<string, unknown> = {};
+  // null means "the default" in OpenAI's API, the same as leaving the field out.
+  for (const field of OPENAI_FORWARDED_FIELDS) if (request[field] != null) forwarded[field] = request[field];
+  return Object.keys(forwarded).length > 0 ? forwarded : undefined;
 }
 
 function toModelMessage(message: OpenAIMessage): ModelMessage {
@@ -26,8 +45,10 @@ function toModelMessage(message: OpenAIMessage): ModelMessage {
     case 'system':
     case 'developer':
       return { role: 'system', content: textOf(message.content) };
-    case 'user':
-      return { role: 'user', content: textOf(message.content) };
+    case 'user': {
+      const parts = partsOf(message.content);
+      return { role: 'user', content: textOf(message.content), ...(parts ? { parts } : {}) };
+    }
     case 'assistant':
       return {
         role: 'assistant',
@@ -67,12 +88,14 @@ export function fromOpenAIRequest(request: OpenAIChatRequest & { chat_id?: strin
     parameters: {
       temperature: request.temperature ?? undefined,
       topP: request.top_p ?? undefined,
-      maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+      maxTokens: request.max_tokens ?? undefined,
+      maxCompletionTokens: request.max_completion_tokens ?? undefined,
       stop: typeof request.stop === 'string' ? [request.stop] : (request.stop ?? undefined),
       seed: request.seed ?? undefined,
     },
     tools: request.tools,
     toolChoice: request.tool_choice,
+    forwarded: forwardedFieldsOf(request),
   };
 }
 
@@ -81,7 +104,19 @@ export function toOpenAIUsage(usage: Usage): OpenAIUsage {
     prompt_tokens: usage.promptTokens,
     completion_tokens: usage.completionTokens,
     total_tokens: usage.totalTokens,
+    ...(usage.cachedPromptTokens === undefined
+      ? {}
+      : { prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens } }),
   };
+}
+
+/**
+ * Tool calls the server ran itself (agent tools, workflow tools) carry their result: they stay on
+ * our side of the wire, where an SDK's tool loop would try to run them again. The run keeps them
+ * (`GET /agent/v1/runs/{id}`). Calls for the caller's own `tools` have no result and pass.
+ */
+export function isCallerToolCall(event: { result?: string | undefined }): boolean {
+  return event.result === undefined;
 }
 
 export function toOpenAIErrorBody(error: {
@@ -129,6 +164,7 @@ export function createOpenAIFramer(options: { id: string; created: number; model
       case 'run-start':
         return deltas.role;
       case 'tool-call':
+        if (!isCallerToolCall(event)) return undefined;
         return chunk([
           {
             index: 0,
@@ -146,6 +182,10 @@ export function createOpenAIFramer(options: { id: string; created: number; model
             finish_reason: null,
           },
         ]);
+      case 'logprobs':
+        return chunk([
+          { index: 0, delta: {}, logprobs: { content: event.content, refusal: null }, finish_reason: null },
+        ]);
       case 'finish': {
         const last = chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: event.finishReason }]);
         return options.includeUsage ? [last, chunk([], toOpenAIUsage(event.usage))] : last;
@@ -161,6 +201,7 @@ export function createOpenAIFramer(options: { id: string; created: number; model
 }
 
 export function toOpenAICompletion(answer: CollectedAnswer, options: { id: string; model: string }): OpenAICompletion {
+  const toolCalls = answer.toolCalls.filter(isCallerToolCall);
   return {
     id: options.id,
     object: 'chat.completion',
@@ -172,12 +213,12 @@ export function toOpenAICompletion(answer: CollectedAnswer, options: { id: strin
         index: 0,
         message: {
           role: 'assistant',
-          content: answer.content || (answer.toolCalls.length > 0 ? null : ''),
+          content: answer.content || (toolCalls.length > 0 ? null : ''),
           ...(answer.reasoning ? { reasoning_content: answer.reasoning } : {}),
           refusal: null,
-          ...(answer.toolCalls.length > 0
+          ...(toolCalls.length > 0
             ? {
-                tool_calls: answer.toolCalls.map((call) => ({
+                tool_calls: toolCalls.map((call) => ({
                   id: call.id,
                   type: 'function' as const,
                   function: { name: call.name, arguments: call.arguments },
@@ -185,7 +226,7 @@ export function toOpenAICompletion(answer: CollectedAnswer, options: { id: strin
               }
             : {}),
         },
-        logprobs: null,
+        logprobs: answer.logprobs ? { content: answer.logprobs, refusal: null } : null,
         finish_reason: answer.finishReason ?? 'stop',
       },
     ],

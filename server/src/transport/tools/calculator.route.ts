@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AppError, fromZodError } from '../../errors/app-error.ts';
 import { readJsonBody, sendJson } from '../http/http-io.ts';
 
-const calculatorRequestSchema = z.object({ expression: z.string().min(1).max(200) });
+export const calculatorRequestSchema = z.object({ expression: z.string().min(1).max(200) });
 
 /**
  * `POST /tools/calculator {"expression":"12*(3+4)"}` → `{"expression","result"}`: the demo

@@ -20,6 +20,8 @@ export function createTrpcServing(dependencies: TransportDependencies) {
   const webSocket = createTrpcWebSocket({ procedures, createContext: createTrpcContext, settings: config, logger });
 
   return {
+    /** The router's procedures by dotted path, for the OpenAPI document. */
+    procedures: router._def.procedures as object,
     /** `path` is the request's path without its query, under `/trpc`. */
     serve(request: IncomingMessage, response: ServerResponse, path: string, requestId: string) {
       const procedurePath = path.slice('/trpc/'.length);

@@ -1,13 +1,14 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { astronChatRequestSchema } from '@astron-chat/shared';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { AppError, fromZodError, toAppError } from '../../errors/app-error.ts';
 import type { Caller } from '../../auth/authenticator.ts';
+import { tracing } from '../../observability/tracing.ts';
 import { createId } from '../../lib/ids.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
-import { requestIdOf } from '../http/http-io.ts';
+import { refuseUpgrade, requestIdOf } from '../http/http-io.ts';
 import { createAstronFramer, fromAstronRequest } from '../astron/astron-frames.ts';
 import { openSocketIo } from './socket-io.ts';
 
@@ -47,7 +48,7 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
     );
   }
 
-  function onConnection(socket: WebSocket, caller: Caller, connectionId: string) {
+  function onConnection(socket: WebSocket, caller: Caller, connectionId: string, headers: IncomingHttpHeaders) {
     /** What this socket streams now, by request_id; closing the socket stops the streaming, not the runs. */
     const streams = new Map<string, { controller: AbortController; runId: string }>();
     const { send, stop } = openSocketIo(socket, config);
@@ -140,14 +141,23 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
       }
       const requestId = parsed.data.request_id ?? createId('req');
       const context = { appId: caller.appId, requestId: `${connectionId}/${requestId}`, transport: 'ws' as const };
-      void stream(
-        requestId,
-        async () => {
-          await recheckCredentials();
-          return (await runs.start(fromAstronRequest(parsed.data), context)).runId;
-        },
-        -1,
-      );
+      const started = () =>
+        stream(
+          requestId,
+          async () => {
+            await recheckCredentials();
+            return (await runs.start(fromAstronRequest(parsed.data), context)).runId;
+          },
+          -1,
+        );
+      // With tracing on, a server span per run message, continuing the upgrade's traceparent.
+      const span = tracing.enabled
+        ? tracing.startServer('ws.message', headers, {
+            'astron.request_id': context.requestId,
+            'network.protocol.name': 'websocket',
+          })
+        : undefined;
+      void (span ? span.run(started).finally(() => span.end('/agent/v1/ws')) : started());
     });
 
     socket.on('close', () => {
@@ -172,14 +182,12 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
           signa: url.searchParams.get('signa')?.replaceAll(' ', '+'),
         });
       } catch (error) {
-        const appError = toAppError(error);
-        const body = JSON.stringify({ code: appError.code, message: appError.message });
-        socket.end(
-          `HTTP/1.1 ${appError.httpStatus} ${appError.errorName}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-        );
+        refuseUpgrade(socket, toAppError(error));
         return;
       }
-      wss.handleUpgrade(request, socket, head, (webSocket) => onConnection(webSocket, caller, connectionId));
+      wss.handleUpgrade(request, socket, head, (webSocket) =>
+        onConnection(webSocket, caller, connectionId, request.headers),
+      );
     },
     close() {
       for (const client of wss.clients) client.close(1001, 'server shutting down');
