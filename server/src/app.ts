@@ -21,6 +21,7 @@ import { createOutboxRepository } from './store/outbox.repository.ts';
 import { createMemoryRunLog } from './run-log/memory-run-log.ts';
 import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
+import { closeInterruptedRuns } from './runs/interrupted-runs.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
 import { createProviderRepository, toManagedProvider } from './store/provider.repository.ts';
 import { createSecretBox } from './store/secret-box.ts';
@@ -98,6 +99,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await dependencies.runs.drain(graceMs);
+      // REST callers still reading get a coded last frame, not a cut connection.
+      await dependencies.runs.stopAttached(1_000);
       // Whoever still follows a run reconnects elsewhere and resumes from the run log.
       closeSockets();
       server.closeAllConnections();
@@ -223,6 +226,9 @@ async function createServices(
     inputAudit: createInputAudit(config.inputPolicy),
   });
   const runLog = config.redisUrl ? createRedisRunLog(config.redisUrl) : createMemoryRunLog();
+  const runManager = createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs });
+  // Before serving: what a killed process left `running` is closed, so every accepted run has an end.
+  await closeInterruptedRuns({ runs, runLog, manager: runManager, logger, runTimeoutMs: config.runTimeoutMs });
   const dependencies: TransportDependencies = {
     config,
     logger,
@@ -237,7 +243,7 @@ async function createServices(
     admin: createAdminService({ apps, bots, cache, providers: providerStore, models, secrets }),
     conversations: createConversationService({ runs }),
     runReads: createRunReads({ runs, nodeRuns }),
-    runs: createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs }),
+    runs: runManager,
   };
   return { dependencies, metrics, models, limiter, httpCaller, eventSink, bootstrapProviders };
 }

@@ -272,21 +272,47 @@ describe.each(testBackends())('bad input on $name', (backend) => {
           method: 'subscription',
           params: { path: 'chat.completions', input: { json: { bot_id: 'demo-bot' } } },
         },
+        // A query called as a mutation: the wrong procedure type.
+        { id: 4, method: 'mutation', params: { path: 'chat.usage', input: { json: {} } } },
       ]),
     );
     socket.send('PING');
-    await waitFor(() => messages.length >= 5);
+    await waitFor(() => messages.length >= 6);
     socket.close();
     const byId = (id: unknown) => messages.find((message) => typeof message === 'object' && message.id === id);
     expect(byId(null)).toMatchObject({ error: { json: { data: { code: 'PARSE_ERROR', appCode: 1001 } } } });
     expect(byId(1)).toMatchObject({
       result: { type: 'data', data: { json: { appId: 'demo-app', days: expect.any(Array) } } },
     });
-    expect(byId(2)).toMatchObject({ error: { json: { data: { code: 'NOT_FOUND' } } } });
+    expect(byId(2)).toMatchObject({ error: { json: { data: { code: 'NOT_FOUND', appCode: 1008 } } } });
+    // tRPC knows no mutation of that name: not found.
+    expect(byId(4)).toMatchObject({ error: { json: { data: { appCode: 1008 } } } });
     expect(byId(3)).toMatchObject({
       error: { json: { message: expect.stringMatching(/uid/), data: { code: 'BAD_REQUEST', appCode: 1001 } } },
     });
     expect(messages).toContain('PONG');
+  });
+
+  it("tRPC over HTTP: an unknown procedure, the wrong procedure type and POST to a subscription are the caller's mistakes", async () => {
+    const appCodeOf = async (response: Response) => {
+      const body = (await response.json()) as { error: { json: { data: { appCode: number } } } };
+      return { status: response.status, appCode: body.error.json.data.appCode };
+    };
+    const key = { authorization: 'Bearer sk-demo' };
+    expect(await appCodeOf(await fetch(`${server.url}/trpc/chat.nope`, { headers: key }))).toEqual({
+      status: 404,
+      appCode: 1008,
+    });
+    // A query sent as a mutation, a mutation sent as a query.
+    expect(await appCodeOf(await postJson(`${server.url}/trpc/chat.usage`, { json: {} }, key))).toMatchObject({
+      appCode: 1001,
+    });
+    expect(await appCodeOf(await fetch(`${server.url}/trpc/chat.runs.cancel`, { headers: key }))).toMatchObject({
+      appCode: 1001,
+    });
+    expect(await appCodeOf(await postJson(`${server.url}/trpc/chat.completions`, { json: valid }, key))).toMatchObject({
+      appCode: 1001,
+    });
   });
 
   it('still serves normally after all of the above', async () => {

@@ -39,6 +39,8 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
         .selectFrom('runs')
         .select(['status', 'finish_reason'])
         .where('id', '=', runId)
+        // A run's row exists from its start on (`running`): wait for its outcome.
+        .where('status', '!=', 'running')
         .executeTakeFirst();
       return run;
     });

@@ -35,7 +35,9 @@ describe.each(testBackends())('operations on $name', (backend) => {
       /astron_chat_runs_total\{transport="openai",bot="demo-bot",status="succeeded",code="0"\} [1-9]/,
     );
     expect(text).toMatch(/astron_chat_time_to_first_token_seconds_count\{transport="openai"\} [1-9]/);
-    expect(text).toMatch(/http_server_request_duration_seconds_count\{method="POST",route="\/v1\/chat\/completions",status="200"\} [1-9]/);
+    expect(text).toMatch(
+      /http_server_request_duration_seconds_count\{method="POST",route="\/v1\/chat\/completions",status="200"\} [1-9]/,
+    );
     expect(text).toContain('astron_chat_active_runs 0');
   });
 });

@@ -149,7 +149,12 @@ describe.each(testBackends())('runs decoupled from connections on $name', (backe
       expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index));
     }
     const run = await eventually(() =>
-      server.app.database.db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirst(),
+      server.app.database.db
+        .selectFrom('runs')
+        .select('status')
+        .where('id', '=', runId)
+        .where('status', '!=', 'running')
+        .executeTakeFirst(),
     );
     expect(run.status).toBe('cancelled');
   });
@@ -208,7 +213,13 @@ describe.each(testBackends())('runs decoupled from connections on $name', (backe
     const sse = client('sse');
     const { runId } = await sse.trpc.chat.runs.create.mutate(ask('nobody listens '.repeat(100)));
     const run = await eventually(
-      () => server.app.database.db.selectFrom('runs').select('status').where('id', '=', runId).executeTakeFirst(),
+      () =>
+        server.app.database.db
+          .selectFrom('runs')
+          .select('status')
+          .where('id', '=', runId)
+          .where('status', '!=', 'running')
+          .executeTakeFirst(),
       8_000,
     );
     expect(run.status).toBe('cancelled');
@@ -263,4 +274,31 @@ describe.each(testBackends())('runs decoupled from connections on $name', (backe
     const tenant = await createTenant(server.url, 'stranger');
     return client('sse', tenant.apiKey);
   }
+});
+
+describe.each(testBackends())('a dead owner with a long orphan timeout on $name', (backend) => {
+  it('is noticed by its followers within seconds, not after ORPHAN_TIMEOUT_SECONDS', async () => {
+    const server = await startTestApp(backend, { env: { ORPHAN_TIMEOUT_SECONDS: '60' } });
+    const runLog = runLogs.at(-1)!;
+    const sse = createChatClient({ url: server.url, transport: 'sse', apiKey: 'sk-demo' });
+    try {
+      const started = await sse.trpc.chat.runs.create.mutate(ask('a run to copy the header of'));
+      await follow(sse, started.runId);
+      const header = (await runLog.owner(started.runId))!;
+      // An instance that opened a run, logged its start and died: it never beats as the owner.
+      const runId = `run_dead${Math.random().toString(36).slice(2)}`;
+      await runLog.open(runId, { ...header, runId, createdAt: Date.now() });
+      await runLog.append(runId, [
+        { type: 'run-start', seq: 0, runId, chatId: null, botId: header.botId, model: header.model, created: 0 },
+      ]);
+      const startedAt = Date.now();
+      const events = await follow(sse, runId);
+      expect(events.at(-1)).toMatchObject({ type: 'error', code: 1006, retryable: true });
+      // The owner's beat lapses after three missed seconds at most; the orphan timeout is 60 s.
+      expect(Date.now() - startedAt).toBeLessThan(8_000);
+    } finally {
+      sse.close();
+      await server.close();
+    }
+  });
 });

@@ -194,6 +194,7 @@ describe.each(testBackends())('apps, keys and conversations on $name', (backend)
     const completion = await openai.chat.completions.create({
       model: alpha.botId,
       messages: [{ role: 'user', content: 'two' }],
+      user: 'u',
       chat_id: chatId,
     } as never);
     answers.push(

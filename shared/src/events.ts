@@ -45,6 +45,11 @@ export const chatEventSchema = z.discriminatedUnion('type', [
     /** How long the tool took, when it ran here. */
     durationMs: z.number().int().nonnegative().optional(),
   }),
+  /**
+   * A workflow node's step: `step-start` then `step-end` for every node, retries included (one pair
+   * per attempt). A node on a branch not taken sends the pair too, both `status: "skipped"`: every
+   * `step-end` closes a step that a `step-start` opened.
+   */
   z.object({
     ...base,
     type: z.enum(['step-start', 'step-end']),
@@ -67,6 +72,8 @@ export const chatEventSchema = z.discriminatedUnion('type', [
     code: z.number().int(),
     message: z.string(),
     retryable: z.boolean(),
+    /** Seconds to wait before trying again, when the error knows (an upstream 429's `Retry-After`, overload). */
+    retryAfterSeconds: z.number().nonnegative().optional(),
   }),
 ]);
 

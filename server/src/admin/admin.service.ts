@@ -59,7 +59,11 @@ export function createAdminService(options: {
   /** Cached credentials of an app (or one key) go stale on every change to them. */
   async function forgetCredentials(appId: string, keyId?: string) {
     const hashes = await apps.listKeyHashes(appId, keyId);
-    await cache.delete(cacheKeys.app(appId), ...hashes.map((hash) => cacheKeys.apiKey(hash)));
+    await cache.delete(
+      cacheKeys.app(appId),
+      cacheKeys.secretIds(appId),
+      ...hashes.map((hash) => cacheKeys.apiKey(hash)),
+    );
   }
 
   return {
@@ -111,7 +115,9 @@ export function createAdminService(options: {
     /** A new signing secret; the old ones stay valid until revoked, so clients can rotate without a gap. */
     async createSecret(appId: string) {
       await requireApp(appId);
-      return apps.createSecret({ appId });
+      const created = await apps.createSecret({ appId });
+      await cache.delete(cacheKeys.secretIds(appId));
+      return created;
     },
     async listSecrets(appId: string) {
       await requireApp(appId);
@@ -119,6 +125,8 @@ export function createAdminService(options: {
     },
     async revokeSecret(appId: string, secretId: string) {
       if (!(await apps.revokeSecret(appId, secretId))) notFound(`Active secret "${secretId}" of app "${appId}"`);
+      // Sockets opened with this secret check the cached list before every run they start.
+      await cache.delete(cacheKeys.secretIds(appId));
       return { id: secretId, revoked: true };
     },
 

@@ -11,7 +11,12 @@ export type Credentials = {
   consumer?: string | undefined;
 };
 
-export type Caller = { appId: string; apiKeyId?: string };
+export type Caller = {
+  appId: string;
+  apiKeyId?: string;
+  /** The signing secret a WebSocket was opened with: revoking it ends what the socket may start. */
+  secretId?: string;
+};
 
 export type SignatureParams = { appid: string; ts: string; signa: string };
 export type SignatureInput = { [Key in keyof SignatureParams]?: string | undefined };
@@ -109,9 +114,29 @@ export function createAuthenticator(options: AuthenticatorOptions) {
       }
       refuseDemoOutsideDemoMode(appid);
       const secrets = await options.apps.findSecrets(appid);
-      const valid = secrets.some((secret) => safeEqual(signWebSocketRequest({ appid, ts, secret }), signa));
+      const valid = secrets.find(({ secret }) => safeEqual(signWebSocketRequest({ appid, ts, secret }), signa));
       if (!valid) throw new AppError('AUTHENTICATION_ERROR', 'The signature (signa) does not match appid and ts.');
-      return { appId: appid };
+      return { appId: appid, secretId: valid.id };
+    },
+
+    /**
+     * For a long-lived connection, before each run it starts: its app must still be active and the
+     * secret that signed it still valid. Both lookups are cached and dropped on every admin change,
+     * so a disabled app or a revoked secret applies at once. (API keys are checked per call anyway.)
+     */
+    async recheck(caller: Caller): Promise<void> {
+      await requireActiveApp(caller.appId, 'The connection');
+      const { secretId } = caller;
+      if (secretId === undefined) return;
+      const active = await options.cache.getOrLoad(cacheKeys.secretIds(caller.appId), async () =>
+        (await options.apps.findSecrets(caller.appId)).map((secret) => secret.id),
+      );
+      if (!active?.includes(secretId)) {
+        throw new AppError(
+          'AUTHENTICATION_ERROR',
+          'The signing secret this connection was opened with has been revoked; sign again with a valid secret.',
+        );
+      }
     },
   };
 }

@@ -13,6 +13,8 @@ export const cacheKeys = {
   apiKey: (keyHash: string) => ({ key: `apikey:${keyHash}`, ttlSeconds: 300 }),
   /** An app's status, for the consumer header and signatures. */
   app: (appId: string) => ({ key: `app:${appId}`, ttlSeconds: 300 }),
+  /** Ids (never values) of an app's active signing secrets: open sockets check theirs is still one. */
+  secretIds: (appId: string) => ({ key: `secrets:${appId}`, ttlSeconds: 300 }),
   /** Every managed model provider, secrets still sealed; dropped on every change to one. */
   providers: () => ({ key: 'providers:all', ttlSeconds: 60 }),
   /** The stored turns of a chat, oldest first. */

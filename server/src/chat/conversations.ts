@@ -48,7 +48,7 @@ export function createConversationService(options: { runs: RunRepository }) {
       page: { limit?: number | undefined; before?: string | undefined },
     ): Promise<MessagePage> {
       const limit = checkLimit(page.limit);
-      if ((await options.runs.findChatBot(appId, chatId)) === undefined) {
+      if ((await options.runs.findChat(appId, chatId)) === undefined) {
         throw new AppError('NOT_FOUND', `Chat "${chatId}" was not found for this app.`, { param: 'chat_id' });
       }
       const { messages, nextBefore } = await options.runs.listMessages({ appId, chatId, limit, before: page.before });

@@ -18,7 +18,7 @@ import type { ObservedRun, RunObserver } from '../observability/run-observer.ts'
 import { runFinishedEvents, runStartedEvent } from '../observability/run-events.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
-import type { OutboxEvent, RunRecord, RunRepository } from '../store/run.repository.ts';
+import { ChatOwnerError, type OutboxEvent, type RunRecord, type RunRepository } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
 import { createRunTally, toStoredToolCall } from './run-tally.ts';
 import { applyCallerLimits } from './caller-limits.ts';
@@ -98,7 +98,7 @@ export function createChatService(options: ChatServiceOptions) {
     const createdAt = Date.now();
     const bot = await resolveBot(context.appId, request.botId);
     const execution = executions.get(bot);
-    const history = await loadHistory(options, context.appId, bot, request.chatId);
+    const history = await loadHistory(options, context.appId, bot, request.chatId, request.uid);
     const taken = applyCallerLimits(bot.definition, request);
     await options.inputAudit?.check(request, bot.definition, signal);
     signal.throwIfAborted();
@@ -153,6 +153,12 @@ export function createChatService(options: ChatServiceOptions) {
     };
 
     const release = await options.admission.admit(context);
+    try {
+      await saveRunStart(options, header, run.bot);
+    } catch (error) {
+      await release();
+      throw error;
+    }
     const observed = options.observer.start(header, run.bot.definition.kind);
     // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
     const deadline = childSignal(signal, options.runTimeoutMs);
@@ -208,7 +214,13 @@ export function createChatService(options: ChatServiceOptions) {
       failure = runFailure(options, error, deadline.timedOut, observed.logger);
       status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
       await record();
-      yield numbered({ type: 'error', code: failure.code, message: failure.message, retryable: failure.retryable });
+      yield numbered({
+        type: 'error',
+        code: failure.code,
+        message: failure.message,
+        retryable: failure.retryable,
+        ...(failure.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: failure.retryAfterSeconds }),
+      });
     } finally {
       // Reached also on abort and when the consumer stops iterating early.
       if (status === 'running') status = 'cancelled';
@@ -277,22 +289,33 @@ async function findBot(options: ChatServiceOptions, appId: string, botId: string
   return bot;
 }
 
+/** A chat belongs to one bot and one user of one app; anyone else reads it as not found. */
+function checkChatOwner(chatId: string, owner: { botId: string; uid: string }, bot: BotRecord, uid: string): void {
+  if (owner.uid !== uid) {
+    throw new AppError('NOT_FOUND', `Chat "${chatId}" was not found for user "${uid}".`, { param: 'chat_id' });
+  }
+  if (owner.botId !== bot.botId) {
+    throw new AppError('VALIDATION_ERROR', `Chat "${chatId}" belongs to another bot.`, { param: 'chat_id' });
+  }
+}
+
 async function loadHistory(
   options: ChatServiceOptions,
   appId: string,
   bot: BotRecord,
   chatId: string | undefined,
+  uid: string,
 ): Promise<ModelMessage[]> {
   if (chatId === undefined) return [];
   const { cache } = options;
-  const session = await cache.getOrLoad(cacheKeys.session(appId, chatId), async () => {
-    const botId = await options.runs.findChatBot(appId, chatId);
-    return botId === undefined ? undefined : { botId };
-  });
-  if (session === undefined) return [];
-  if (session.botId !== bot.botId) {
-    throw new AppError('VALIDATION_ERROR', `Chat "${chatId}" belongs to another bot.`, { param: 'chat_id' });
+  let session = await cache.get<{ botId: string; uid?: string }>(cacheKeys.session(appId, chatId));
+  // Entries written before chats were bound to users name no user: read the chat again.
+  if (session?.uid === undefined) {
+    session = await options.runs.findChat(appId, chatId);
+    if (session) await cache.set(cacheKeys.session(appId, chatId), session);
   }
+  if (session === undefined) return [];
+  checkChatOwner(chatId, { botId: session.botId, uid: session.uid ?? '' }, bot, uid);
   const stored = await cache.getOrLoad(cacheKeys.history(appId, chatId), () =>
     options.runs.loadHistory({ appId, chatId, limit: STORED_HISTORY_LIMIT }),
   );
@@ -300,15 +323,31 @@ async function loadHistory(
   return applyHistoryBudget(stored ?? [], budget);
 }
 
+/**
+ * Writes the run's start (its user message and a `running` row) before `run-start`, so a crash
+ * loses nothing accepted; refuses another user's chat (claimed in the same transaction).
+ */
+async function saveRunStart(options: ChatServiceOptions, run: RunHeader, bot: BotRecord): Promise<void> {
+  try {
+    await options.runs.recordRunStart(run);
+  } catch (error) {
+    if (error instanceof ChatOwnerError && run.chatId !== undefined) {
+      checkChatOwner(run.chatId, error.owner, bot, run.uid);
+    }
+    throw error;
+  }
+  if (run.chatId !== undefined) {
+    await options.cache.delete(cacheKeys.history(run.appId, run.chatId));
+    await options.cache.set(cacheKeys.session(run.appId, run.chatId), { botId: run.botId, uid: run.uid });
+  }
+}
+
 /** Stores a finished run with its node runs, and lets the chat's next turn see it. */
 async function saveRun(options: ChatServiceOptions, record: RunRecord, nodeRuns: NodeRunRecord[]): Promise<void> {
   await options.runs.recordRun(record, options.events ? runFinishedEvents(record, nodeRuns) : []);
   options.events?.nudge();
   await options.nodeRuns?.recordNodeRuns({ appId: record.appId, runId: record.runId, nodeRuns });
-  if (record.chatId !== undefined) {
-    await options.cache.delete(cacheKeys.history(record.appId, record.chatId));
-    await options.cache.set(cacheKeys.session(record.appId, record.chatId), { botId: record.botId });
-  }
+  if (record.chatId !== undefined) await options.cache.delete(cacheKeys.history(record.appId, record.chatId));
 }
 
 /** Observes, stores and logs a run that ended; returns why it could not be saved, if it could not. */

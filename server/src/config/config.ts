@@ -128,8 +128,10 @@ const environmentSchema = z.object({
   /** Default connect timeout of a model provider, seconds (a provider's own `connectTimeoutMs` wins). Default 10. */
   PROVIDER_CONNECT_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(300).default(10),
   /** Default first-byte timeout of a model provider, and the longest silence inside its stream, seconds
-   * (a provider's own `timeoutMs` wins). Default 120. */
-  PROVIDER_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(1800).default(120),
+   * (a provider's own `timeoutMs` wins). Default 60: a streaming provider sends its headers at once and
+   * tokens (or reasoning) steadily, so a minute of silence is a hung upstream, ended as 1005 long before
+   * RUN_TIMEOUT_SECONDS. */
+  PROVIDER_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(1800).default(60),
   /** pino level. Default info. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Also write the JSON log lines to this file (rotated, old files deleted); unset: stdout only. */

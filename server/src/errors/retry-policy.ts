@@ -45,3 +45,9 @@ export function backoffDelayMs(plan: RetryPlan, retry: number, random: () => num
   const base = plan.backoff === 'exponential' ? plan.delayMs * 2 ** (retry - 1) : plan.delayMs;
   return Math.round(base * (0.8 + 0.4 * random()));
 }
+
+/**
+ * A `Retry-After` longer than this is not waited for (a model call tries its next fallback at once, a
+ * workflow node gives up): a run would otherwise hang on it until its own timeout.
+ */
+export const MAX_RETRY_AFTER_MS = 30_000;

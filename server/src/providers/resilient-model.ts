@@ -1,14 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError, isAbortError } from '../errors/app-error.ts';
-import { backoffDelayMs, errorClassOfStatus, retryPlanFor, type ErrorClass } from '../errors/retry-policy.ts';
+import {
+  backoffDelayMs,
+  errorClassOfStatus,
+  MAX_RETRY_AFTER_MS,
+  retryPlanFor,
+  type ErrorClass,
+} from '../errors/retry-policy.ts';
 import type { ChatModel, ModelCallContext, ModelPart, ModelRequest } from './chat-model.ts';
 import { ProviderError } from './provider-error.ts';
 
 /** One provider and model to try; a bot's model, then its fallbacks, in order. */
 export type ModelCandidate = { provider: string; name?: string | undefined };
-
-/** A `Retry-After` longer than this is not waited for: the next fallback is tried at once. */
-const MAX_RETRY_AFTER_MS = 30_000;
 
 /**
  * The model a bot's model call goes to (chat bots, workflow `llm` nodes, agents: every caller gets

@@ -1,4 +1,4 @@
-import type { ChatEvent } from '@astron-chat/shared';
+import { errorTable, type ChatEvent } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.ts';
 import { childSignal } from '../lib/abort.ts';
@@ -27,6 +27,23 @@ type LocalRun = { abort: () => void; owner: RunOwner; attached: boolean };
 
 /** How long reading back a lost run's answer waits for an event the log may never get. */
 const LOST_RUN_READ_MS = 2_000;
+/** How often an instance says it still runs its runs, ms (at most; sooner with a short orphan timeout). */
+const OWNER_BEAT_MS = 1_000;
+/** The same, at start-up, for a run whose process is known dead: what the log holds is all there is. */
+const INTERRUPTED_READ_MS = 250;
+
+function toErrorEvent(error: AppError, seq: number): ChatEvent {
+  return { type: 'error', seq, code: error.code, message: error.message, retryable: error.retryable };
+}
+
+/** A run whose process stopped before it ended: the answer so far is kept, and trying again may work. */
+function lostRunError(): AppError {
+  return new AppError(
+    'UNKNOWN_ERROR',
+    'The instance running this run stopped before it finished; the answer so far is kept. Start it again.',
+    { retryable: true },
+  );
+}
 
 /**
  * Runs decoupled from connections: a run started here goes on when its client drops, writes every
@@ -38,15 +55,24 @@ export function createRunManager(options: RunManagerOptions) {
   const keepFinishedSeconds = options.keepFinishedSeconds ?? 600;
   /** Runs this instance executes, with their owner record (its header). */
   const local = new Map<string, LocalRun>();
+  /** Set by a shutdown past its deadline: attached runs stopped now end with a coded event. */
+  let stopping = false;
   const heartbeatMs = Math.max(250, Math.floor(options.orphanTimeoutMs / 3));
 
   runLog.onCancelRequest((runId) => local.get(runId)?.abort());
 
-  /** A beat outlives three missed intervals before anyone gives up on its sender. */
-  const ownerTtlMs = heartbeatMs * 3;
+  /**
+   * The owner beats on its own clock, not the orphan timeout's: followers notice a dead instance
+   * within OWNER_TTL (three missed beats), whatever ORPHAN_TIMEOUT_SECONDS is.
+   */
+  const ownerBeatMs = Math.min(heartbeatMs, OWNER_BEAT_MS);
+  const ownerTtlMs = ownerBeatMs * 3;
+  const ownerBeat = setInterval(() => {
+    for (const runId of local.keys()) void runLog.beat(runId, 'owner', ownerTtlMs).catch(() => undefined);
+  }, ownerBeatMs);
+  ownerBeat.unref();
   const orphanCheck = setInterval(() => {
     for (const [runId, run] of local) {
-      void runLog.beat(runId, 'owner', ownerTtlMs).catch(() => undefined);
       // An attached run is followed by its caller for as long as it runs: it ends when they leave.
       if (run.attached) continue;
       void runLog.isAlive(runId, 'follower').then(
@@ -144,9 +170,9 @@ export function createRunManager(options: RunManagerOptions) {
         writer.write(last);
         return result;
       }
-      // Cancelled from elsewhere: the caller learns it the way followers do.
+      // Cancelled from elsewhere: the caller learns it the way followers do; stopped by a shutdown, with a code.
       if (!isTerminal(last)) {
-        last = cancelledAfter(last);
+        last = stopping ? shutDownAfter(last) : cancelledAfter(last);
         writer.write(last);
         return { done: false, value: last };
       }
@@ -229,16 +255,21 @@ export function createRunManager(options: RunManagerOptions) {
    * than a follower saw: an instance killed right after handing events to its own followers may not
    * have written them yet. So the read-back gives up after LOST_RUN_READ_MS without a new event.
    */
-  async function* loggedUpTo(runId: string, lastSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+  async function* loggedUpTo(
+    runId: string,
+    lastSeq: number,
+    signal: AbortSignal,
+    quietMs = LOST_RUN_READ_MS,
+  ): AsyncGenerator<ChatEvent> {
     if (lastSeq < 0) return;
     const reading = childSignal(signal);
-    let quiet = setTimeout(reading.abort, LOST_RUN_READ_MS);
+    let quiet = setTimeout(reading.abort, quietMs);
     try {
       for await (const event of runLog.follow(runId, -1, reading.signal)) {
         yield event;
         if (event.seq >= lastSeq) return;
         clearTimeout(quiet);
-        quiet = setTimeout(reading.abort, LOST_RUN_READ_MS);
+        quiet = setTimeout(reading.abort, quietMs);
       }
     } catch (error) {
       logger.warn({ err: error, runId }, 'lost run: its logged answer could not be read back in full');
@@ -256,18 +287,8 @@ export function createRunManager(options: RunManagerOptions) {
     const { runId } = owner;
     const token = createId('lost');
     if ((await runLog.reserve(`lost:${runId}`, token, keepFinishedSeconds)) === token) {
-      const lost = new AppError(
-        'UNKNOWN_ERROR',
-        'The instance running this run stopped before it finished; the answer so far is kept. Start it again.',
-        { retryable: true },
-      );
-      const event: ChatEvent = {
-        type: 'error',
-        seq: lastSeq + 1,
-        code: lost.code,
-        message: lost.message,
-        retryable: true,
-      };
+      const lost = lostRunError();
+      const event = toErrorEvent(lost, lastSeq + 1);
       logger.warn({ runId }, 'run lost with its instance: ended for its followers');
       // Recorded before its terminal event, like every run: a follower that sees the end can read the run.
       await options.chat
@@ -339,14 +360,19 @@ export function createRunManager(options: RunManagerOptions) {
       // Beat as a follower; watch the owner: if its instance stops beating, stop waiting for it.
       const following = childSignal(signal);
       let ownerGone = false;
+      let beatAt = Date.now();
       const watch = async () => {
-        await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
+        // The owner is checked every owner beat; the follower beats on the orphan timeout's clock.
+        if (Date.now() - beatAt >= heartbeatMs) {
+          beatAt = Date.now();
+          await runLog.beat(runId, 'follower', options.orphanTimeoutMs);
+        }
         if (!(await runLog.isAlive(runId, 'owner'))) {
           ownerGone = true;
           following.abort();
         }
       };
-      const heartbeat = setInterval(() => void watch().catch(() => undefined), heartbeatMs);
+      const heartbeat = setInterval(() => void watch().catch(() => undefined), ownerBeatMs);
       // Not awaited: the first events need not wait for the beat's round trip.
       void runLog.beat(runId, 'follower', options.orphanTimeoutMs).catch(() => undefined);
       try {
@@ -365,6 +391,11 @@ export function createRunManager(options: RunManagerOptions) {
       }
     },
 
+    /** The run's header as its instance opened it (which transport started it, say), for its own app only. */
+    owner(appId: string, runId: string): Promise<RunOwner> {
+      return ownerOf(appId, runId);
+    },
+
     /** The run's `run-start` as its instance opened it, for frames of followers that join later. */
     async runStart(appId: string, runId: string): Promise<RunStart> {
       return toRunStart(await ownerOf(appId, runId));
@@ -379,6 +410,36 @@ export function createRunManager(options: RunManagerOptions) {
       return { runId, cancelled: true };
     },
 
+    /**
+     * Closes a run its process left `running` (killed, crashed) as failed, with what the run log
+     * still holds of its answer, and ends it in the log for anyone who follows it later. Does
+     * nothing for a run this instance or a live owner executes, or one another instance already
+     * closed. Returns whether this call closed it.
+     */
+    async closeInterrupted(run: RunOwner, signal: AbortSignal): Promise<boolean> {
+      const { runId } = run;
+      if (local.has(runId) || (runLog.kind === 'redis' && (await runLog.isAlive(runId, 'owner')))) return false;
+      const token = createId('lost');
+      if ((await runLog.reserve(`lost:${runId}`, token, keepFinishedSeconds)) !== token) return false;
+      const logged = runLog.kind === 'redis' && (await runLog.owner(runId)) !== undefined;
+      let lastSeq = -1;
+      async function* tracked(): AsyncGenerator<ChatEvent> {
+        if (!logged) return;
+        for await (const event of loggedUpTo(runId, Number.MAX_SAFE_INTEGER, signal, INTERRUPTED_READ_MS)) {
+          lastSeq = event.seq;
+          yield event;
+        }
+      }
+      const lost = lostRunError();
+      await options.chat.recordLostRun(run, tracked(), lost);
+      if (logged) {
+        await runLog.append(runId, [toErrorEvent(lost, lastSeq + 1)]);
+        await runLog.close(runId, keepFinishedSeconds);
+      }
+      logger.warn({ runId }, 'run interrupted with its process: recorded as failed');
+      return true;
+    },
+
     /** Runs this instance is executing now. */
     get activeRuns() {
       return local.size;
@@ -390,14 +451,40 @@ export function createRunManager(options: RunManagerOptions) {
       while (local.size > 0 && Date.now() < giveUpAt) await new Promise((resolve) => setTimeout(resolve, 25));
     },
 
+    /**
+     * After the drain deadline of a shutdown: the runs still read directly (REST) are stopped and
+     * their callers get a coded final event (1010, retryable) instead of a cut connection. Waits
+     * up to `waitMs` for them to end.
+     */
+    async stopAttached(waitMs: number): Promise<void> {
+      stopping = true;
+      for (const run of local.values()) if (run.attached) run.abort();
+      const giveUpAt = Date.now() + waitMs;
+      while ([...local.values()].some((run) => run.attached) && Date.now() < giveUpAt) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+
     async shutdown() {
       clearInterval(orphanCheck);
+      clearInterval(ownerBeat);
       for (const run of local.values()) run.abort();
       await runLog.shutdown();
     },
   };
 }
 export type RunManager = ReturnType<typeof createRunManager>;
+
+function shutDownAfter(last: ChatEvent): ChatEvent {
+  return {
+    type: 'error',
+    seq: last.seq + 1,
+    code: errorTable.OVERLOADED.code,
+    message: 'The server is restarting and stopped this run before it finished; try again.',
+    retryable: true,
+    retryAfterSeconds: 1,
+  };
+}
 
 function cancelledAfter(last: ChatEvent): ChatEvent {
   return { type: 'finish', seq: last.seq + 1, finishReason: 'cancelled', usage: zeroUsage() };

@@ -27,6 +27,48 @@ export function createAppRepository(db: Database, secrets?: SecretBox) {
         .execute();
     },
 
+    /**
+     * An app with one given key and secret, each written only if absent (insert-or-ignore, fixed
+     * ids): several processes may run this at once, and none fails or duplicates a row.
+     */
+    async ensureApp(input: {
+      id: string;
+      name: string;
+      key: { id: string; name: string; key: string };
+      secret: { id: string; secret: string };
+    }) {
+      const now = Date.now();
+      await db
+        .insertInto('apps')
+        .values({ id: input.id, name: input.name, status: 'active', created_at: now })
+        .orIgnore()
+        .execute();
+      await db
+        .insertInto('api_keys')
+        .values({
+          id: input.key.id,
+          app_id: input.id,
+          name: input.key.name,
+          key_hash: hashApiKey(input.key.key),
+          key_prefix: input.key.key.slice(0, 6),
+          created_at: now,
+          revoked_at: null,
+        })
+        .orIgnore()
+        .execute();
+      await db
+        .insertInto('app_secrets')
+        .values({
+          id: input.secret.id,
+          app_id: input.id,
+          secret: canSeal && secrets ? secrets.seal(input.secret.secret) : input.secret.secret,
+          created_at: now,
+          revoked_at: null,
+        })
+        .orIgnore()
+        .execute();
+    },
+
     /** Stores only the hash; `key` is given (demo, tests) or generated and returned once. */
     async createApiKey(input: { appId: string; name: string; key?: string }) {
       const key = input.key ?? `sk-${randomBytes(24).toString('base64url')}`;
@@ -156,12 +198,12 @@ export function createAppRepository(db: Database, secrets?: SecretBox) {
       return rows.length;
     },
 
-    /** Active signing secrets of an app (several during a rotation). */
-    async findSecrets(appId: string): Promise<string[]> {
+    /** Active signing secrets of an app (several during a rotation); none when the app is disabled. */
+    async findSecrets(appId: string): Promise<Array<{ id: string; secret: string }>> {
       const rows = await db
         .selectFrom('app_secrets')
         .innerJoin('apps', 'apps.id', 'app_secrets.app_id')
-        .select('app_secrets.secret')
+        .select(['app_secrets.id', 'app_secrets.secret'])
         .where('app_secrets.app_id', '=', appId)
         .where('app_secrets.revoked_at', 'is', null)
         .where('apps.status', '=', 'active')
@@ -169,7 +211,7 @@ export function createAppRepository(db: Database, secrets?: SecretBox) {
       // A secret sealed with another key cannot sign anything here; the others still do.
       return rows.flatMap((row) => {
         try {
-          return [secrets ? secrets.open(row.secret) : row.secret];
+          return [{ id: row.id, secret: secrets ? secrets.open(row.secret) : row.secret }];
         } catch {
           return [];
         }

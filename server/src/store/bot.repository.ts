@@ -68,6 +68,46 @@ export function createBotRepository(db: Database) {
     },
 
     /** Creates the bot or adds an immutable new version of it; returns that version. */
+    /**
+     * A bot's first version, only if the bot is absent (insert-or-ignore): several processes may
+     * run this at once, and a bot edited since keeps its edits.
+     */
+    async ensureBot(input: {
+      appId: string;
+      botId: string;
+      name: string;
+      definition: BotDefinition | BotDefinitionInput;
+    }): Promise<void> {
+      const checked = checkBotDefinition(input.definition);
+      if (!checked.success) throw new AppError('VALIDATION_ERROR', `definition: ${checked.message}`);
+      const now = Date.now();
+      await db.transaction().execute(async (transaction) => {
+        await transaction
+          .insertInto('bot_versions')
+          .values({
+            app_id: input.appId,
+            bot_id: input.botId,
+            version: 1,
+            definition: JSON.stringify(checked.data),
+            created_at: now,
+          })
+          .orIgnore()
+          .execute();
+        await transaction
+          .insertInto('bots')
+          .values({
+            app_id: input.appId,
+            id: input.botId,
+            name: input.name,
+            current_version: 1,
+            created_at: now,
+            updated_at: now,
+          })
+          .orIgnore()
+          .execute();
+      });
+    },
+
     async saveBot(input: {
       appId: string;
       botId: string;

@@ -68,26 +68,19 @@ export const DEMO_AGENT: BotDefinitionInput = {
 
 /**
  * Makes sure the demo app, its credentials and bots exist; safe to run on every start, also by
- * several processes at once (a losing insert finds the winner's rows on the second pass).
+ * several processes at once: every row is insert-or-ignore with a fixed id, so no seeder fails and
+ * none writes a row twice.
  */
 export async function seedDemo(options: { apps: AppRepository; bots: BotRepository; withUpstreamBot: boolean }) {
-  try {
-    await seedOnce(options);
-  } catch {
-    await seedOnce(options);
-  }
-}
-
-async function seedOnce(options: { apps: AppRepository; bots: BotRepository; withUpstreamBot: boolean }) {
   const { apps, bots } = options;
-  if (!(await apps.findApp(DEMO_APP_ID))) {
-    await apps.createApp({ id: DEMO_APP_ID, name: 'Demo app' });
-    await apps.createApiKey({ appId: DEMO_APP_ID, name: 'demo key', key: DEMO_API_KEY });
-    await apps.createSecret({ appId: DEMO_APP_ID, secret: DEMO_SECRET });
-  }
-  const ensureBot = async (botId: string, name: string, definition: BotDefinition | BotDefinitionInput) => {
-    if (!(await bots.findBot(DEMO_APP_ID, botId))) await bots.saveBot({ appId: DEMO_APP_ID, botId, name, definition });
-  };
+  await apps.ensureApp({
+    id: DEMO_APP_ID,
+    name: 'Demo app',
+    key: { id: 'key_demo', name: 'demo key', key: DEMO_API_KEY },
+    secret: { id: 'sec_demo', secret: DEMO_SECRET },
+  });
+  const ensureBot = (botId: string, name: string, definition: BotDefinition | BotDefinitionInput) =>
+    bots.ensureBot({ appId: DEMO_APP_ID, botId, name, definition });
   await ensureBot(DEMO_BOT_ID, 'Demo bot (built-in demo model)', {
     kind: 'chat',
     model: { provider: 'demo' },

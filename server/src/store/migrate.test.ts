@@ -1,10 +1,8 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Migrator, sql } from 'kysely';
+import { readdirSync } from 'node:fs';
+import { Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testBackends } from '../../test/support/backends.ts';
-import { createDatabase, type DatabaseHandle } from './database.ts';
+import { emptyDatabase } from '../../test/support/scratch-database.ts';
 import { migrateToLatest, migrationProvider } from './migrate.ts';
 
 it('lists every migration file in migrations/index.ts, so none is left out of the built server', async () => {
@@ -13,33 +11,6 @@ it('lists every migration file in migrations/index.ts, so none is left out of th
     .map((file) => file.replace(/\.ts$/, ''));
   expect(Object.keys(await migrationProvider.getMigrations()).sort()).toEqual(files.sort());
 });
-
-/** Each run gets an empty database of its own: a temp SQLite file, or a scratch MySQL schema. */
-async function emptyDatabase(
-  databaseUrl: string | undefined,
-): Promise<{ handle: DatabaseHandle; drop(): Promise<void> }> {
-  if (!databaseUrl) {
-    const handle = createDatabase({
-      databaseUrl: undefined,
-      sqlitePath: path.join(mkdtempSync(path.join(tmpdir(), 'ac-migrate-')), 'db.sqlite'),
-    });
-    return { handle, drop: () => handle.db.destroy() };
-  }
-  const name = `astron_migrate_${process.pid}_${Date.now()}`;
-  const admin = createDatabase({ databaseUrl, sqlitePath: '' });
-  await sql.raw(`create database ${name}`).execute(admin.db);
-  const url = new URL(databaseUrl);
-  url.pathname = `/${name}`;
-  const handle = createDatabase({ databaseUrl: url.href, sqlitePath: '' });
-  return {
-    handle,
-    async drop() {
-      await handle.db.destroy();
-      await sql.raw(`drop database ${name}`).execute(admin.db);
-      await admin.db.destroy();
-    },
-  };
-}
 
 describe.each(testBackends())('migrations on $name', (backend) => {
   let database: Awaited<ReturnType<typeof emptyDatabase>>;

@@ -55,130 +55,153 @@ export async function writeOutbox(db: Database, events: OutboxEvent[]): Promise<
     .execute();
 }
 
+/** What a run's row and user message hold from its start on (the record without its outcome). */
+export type RunStartRecord = Omit<
+  RunRecord,
+  'status' | 'finishReason' | 'error' | 'usage' | 'timeToFirstTokenMs' | 'durationMs' | 'answer' | 'provider'
+>;
+
+/** Another user's chat, or another bot's: the run must not read or write it. */
+export class ChatOwnerError extends Error {
+  constructor(readonly owner: { botId: string; uid: string }) {
+    super('The chat belongs to another user or bot.');
+  }
+}
+
 export function createRunRepository(db: Database, kind: DatabaseKind) {
-  /** Writes one run (and its chat and messages) with `executor`, inside the caller's transaction. */
-  async function writeRun(transaction: Database, record: RunRecord, events: OutboxEvent[]): Promise<void> {
+  /**
+   * Written when a run starts, so that a crash loses nothing accepted: the chat (claimed by this
+   * user and bot if new), the user's message and a `running` run row. Throws ChatOwnerError when the
+   * chat is another user's or bot's, before anything of the run is written.
+   */
+  async function writeRunStart(transaction: Database, record: RunStartRecord): Promise<void> {
     const now = Date.now();
     const { chatId } = record;
     if (chatId !== undefined) {
-      const chat = {
+      const insert = transaction.insertInto('chats').values({
         app_id: record.appId,
         id: chatId,
         bot_id: record.botId,
         uid: record.uid,
         created_at: now,
         updated_at: now,
-      };
+      });
       // A later turn only moves the chat's `updated_at` (the sidebar lists chats by last activity).
-      const insert = transaction.insertInto('chats').values(chat);
       await (
         kind === 'mysql'
           ? insert.onDuplicateKeyUpdate({ updated_at: now })
           : insert.onConflict((conflict) => conflict.columns(['app_id', 'id']).doUpdateSet({ updated_at: now }))
       ).execute();
-      const { answer } = record;
-      const messages: Array<Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status' | 'parts'>> =
-        [
-          {
-            role: 'user',
-            content: record.question,
-            reasoning: null,
-            tool_calls: null,
-            status: 'complete',
-            parts: record.questionParts ? JSON.stringify(record.questionParts) : null,
-          },
-        ];
-      if (answer.content || answer.reasoning || answer.toolCalls.length > 0) {
-        messages.push({
-          role: 'assistant',
-          content: answer.content,
-          reasoning: answer.reasoning || null,
-          tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
-          status: record.status === 'succeeded' ? 'complete' : 'partial',
-          parts: null,
-        });
+      // Read back inside the transaction: of two users claiming a new chat id at once, one wins.
+      const owner = await transaction
+        .selectFrom('chats')
+        .select(['bot_id', 'uid'])
+        .where('app_id', '=', record.appId)
+        .where('id', '=', chatId)
+        .executeTakeFirstOrThrow();
+      if (owner.uid !== record.uid || owner.bot_id !== record.botId) {
+        throw new ChatOwnerError({ botId: owner.bot_id, uid: owner.uid });
       }
-      await transaction
-        .insertInto('messages')
-        .values(
-          messages.map((message) => ({
-            ...message,
-            id: createId('msg'),
-            app_id: record.appId,
-            chat_id: chatId,
-            run_id: record.runId,
-            created_at: now,
-          })),
-        )
-        .execute();
+      await insertMessage(transaction, record, chatId, {
+        role: 'user',
+        content: record.question,
+        reasoning: null,
+        tool_calls: null,
+        status: 'complete',
+        parts: record.questionParts ? JSON.stringify(record.questionParts) : null,
+      });
     }
-    await transaction
-      .insertInto('runs')
-      .values({
-        id: record.runId,
-        app_id: record.appId,
-        bot_id: record.botId,
-        bot_version: record.botVersion,
-        chat_id: record.chatId ?? null,
-        uid: record.uid,
-        api_key_id: record.apiKeyId ?? null,
-        transport: record.transport,
-        model: record.model.slice(0, 128),
-        status: record.status,
-        finish_reason: record.finishReason ?? null,
-        error_code: record.error?.code ?? null,
-        error_message: record.error?.message.slice(0, 512) ?? null,
-        prompt_tokens: record.usage.promptTokens,
-        completion_tokens: record.usage.completionTokens,
-        total_tokens: record.usage.totalTokens,
-        usage_estimated: record.usage.estimated ? 1 : 0,
-        cached_tokens: record.usage.cachedPromptTokens ?? 0,
-        tool_calls: record.answer.toolCalls.length > 0 ? JSON.stringify(record.answer.toolCalls) : null,
-        time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
-        duration_ms: record.durationMs,
-        caller: record.caller ?? null,
-        caller_sid: record.callerSid ?? null,
-        created_at: record.createdAt,
-        finished_at: now,
-        day: new Date(record.createdAt).toISOString().slice(0, 10),
-        provider: record.provider?.slice(0, 255) ?? null,
-      })
-      .execute();
-    if (events.length > 0) await writeOutbox(transaction, events);
+    await transaction.insertInto('runs').values(toRunRow(record)).execute();
   }
 
   /**
-   * Runs that finish in the same event-loop turn are written in one transaction: under load that is
-   * one commit for many runs instead of one each. Each caller still waits for its own run's commit.
+   * Writes a run's outcome: its row and its answer, once. A run whose start was never written (an
+   * instance of older code, lost with its process) gets its start written here first.
    */
-  let batch: Array<{
-    record: RunRecord;
-    events: OutboxEvent[];
-    resolve: () => void;
-    reject: (error: unknown) => void;
-  }> = [];
+  async function writeRun(transaction: Database, record: RunRecord, events: OutboxEvent[]): Promise<void> {
+    const now = Date.now();
+    const outcome = {
+      status: record.status,
+      finish_reason: record.finishReason ?? null,
+      error_code: record.error?.code ?? null,
+      error_message: record.error?.message.slice(0, 512) ?? null,
+      prompt_tokens: record.usage.promptTokens,
+      completion_tokens: record.usage.completionTokens,
+      total_tokens: record.usage.totalTokens,
+      usage_estimated: record.usage.estimated ? 1 : 0,
+      cached_tokens: record.usage.cachedPromptTokens ?? 0,
+      tool_calls: record.answer.toolCalls.length > 0 ? JSON.stringify(record.answer.toolCalls) : null,
+      time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
+      duration_ms: record.durationMs,
+      finished_at: now,
+      provider: record.provider?.slice(0, 255) ?? null,
+    };
+    // Only a run still running: a run closed already (say, one thought lost that then finished) keeps its outcome.
+    const update = () =>
+      transaction
+        .updateTable('runs')
+        .set(outcome)
+        .where('id', '=', record.runId)
+        .where('app_id', '=', record.appId)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+    if (Number((await update()).numUpdatedRows) === 0) {
+      const existing = await transaction
+        .selectFrom('runs')
+        .select('status')
+        .where('id', '=', record.runId)
+        .executeTakeFirst();
+      if (existing) return;
+      await writeRunStart(transaction, record);
+      await update();
+    }
+    if (events.length > 0) await writeOutbox(transaction, events);
+    const { chatId, answer } = record;
+    if (chatId !== undefined && (answer.content || answer.reasoning || answer.toolCalls.length > 0)) {
+      await insertMessage(transaction, record, chatId, {
+        role: 'assistant',
+        content: answer.content,
+        reasoning: answer.reasoning || null,
+        tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
+        status: record.status === 'succeeded' ? 'complete' : 'partial',
+        parts: null,
+      });
+    }
+  }
+
+  /**
+   * Writes queued in the same event-loop turn share one transaction: under load that is one commit
+   * for many runs instead of one each. Each caller still waits for its own write's commit.
+   */
+  type Write = { run: (transaction: Database) => Promise<void>; resolve: () => void; reject: (error: unknown) => void };
+  let batch: Write[] = [];
   async function flush(): Promise<void> {
     const items = batch;
     batch = [];
     const only = items.length === 1 ? items[0] : undefined;
     try {
-      if (only && only.record.chatId === undefined && only.events.length === 0)
-        await writeRun(db, only.record, only.events);
+      if (only) await db.transaction().execute((transaction) => only.run(transaction));
       else
         await db.transaction().execute(async (transaction) => {
-          for (const item of items) await writeRun(transaction, item.record, item.events);
+          for (const item of items) await item.run(transaction);
         });
       for (const item of items) item.resolve();
     } catch (error) {
       if (only) return only.reject(error);
-      // One bad record must not lose the others: write them one by one.
+      // One bad write must not lose the others: write them one by one.
       for (const item of items) {
         await db
           .transaction()
-          .execute((transaction) => writeRun(transaction, item.record, item.events))
+          .execute((transaction) => item.run(transaction))
           .then(item.resolve, item.reject);
       }
     }
+  }
+  function enqueue(run: Write['run']): Promise<void> {
+    return new Promise((resolve, reject) => {
+      batch.push({ run, resolve, reject });
+      if (batch.length === 1) afterThisTurn(() => void flush());
+    });
   }
 
   return {
@@ -198,22 +221,36 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       });
     },
 
-    async findChatBot(appId: string, chatId: string): Promise<string | undefined> {
+    /** Which bot and user a chat of this app belongs to. */
+    async findChat(appId: string, chatId: string): Promise<{ botId: string; uid: string } | undefined> {
       const row = await db
         .selectFrom('chats')
-        .select('bot_id')
+        .select(['bot_id', 'uid'])
         .where('app_id', '=', appId)
         .where('id', '=', chatId)
         .executeTakeFirst();
-      return row?.bot_id;
+      return row && { botId: row.bot_id, uid: row.uid };
+    },
+
+    /** Writes a run's start (see writeRunStart); rejects with ChatOwnerError for another user's chat. */
+    recordRunStart(record: RunStartRecord): Promise<void> {
+      return enqueue((transaction) => writeRunStart(transaction, record));
     },
 
     /** Stores a finished run, and `events` for the event sink in the same transaction. */
     recordRun(record: RunRecord, events: OutboxEvent[] = []): Promise<void> {
-      return new Promise((resolve, reject) => {
-        batch.push({ record, events, resolve, reject });
-        if (batch.length === 1) afterThisTurn(() => void flush());
-      });
+      return enqueue((transaction) => writeRun(transaction, record, events));
+    },
+
+    /** Runs left `running`, oldest first (at most `limit`): after a crash, runs of a dead process. */
+    async listRunning(limit: number) {
+      return db
+        .selectFrom('runs')
+        .selectAll()
+        .where('status', '=', 'running')
+        .orderBy('created_at')
+        .limit(limit)
+        .execute();
     },
 
     /** A page of a chat's messages, newest last; `before` (a message id) pages back in time. */
@@ -354,3 +391,48 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
   };
 }
 export type RunRepository = ReturnType<typeof createRunRepository>;
+
+/** One message of a run's chat, stamped now. */
+async function insertMessage(
+  transaction: Database,
+  record: { appId: string; runId: string },
+  chatId: string,
+  message: Pick<MessageTable, 'role' | 'content' | 'reasoning' | 'tool_calls' | 'status' | 'parts'>,
+): Promise<void> {
+  await transaction
+    .insertInto('messages')
+    .values({
+      ...message,
+      id: createId('msg'),
+      app_id: record.appId,
+      chat_id: chatId,
+      run_id: record.runId,
+      created_at: Date.now(),
+    })
+    .execute();
+}
+
+function toRunRow(record: RunStartRecord) {
+  return {
+    id: record.runId,
+    app_id: record.appId,
+    bot_id: record.botId,
+    bot_version: record.botVersion,
+    chat_id: record.chatId ?? null,
+    uid: record.uid,
+    api_key_id: record.apiKeyId ?? null,
+    transport: record.transport,
+    model: record.model.slice(0, 128),
+    status: 'running' as RunStatus,
+    finish_reason: null,
+    error_code: null,
+    error_message: null,
+    time_to_first_token_ms: null,
+    duration_ms: null,
+    caller: record.caller ?? null,
+    caller_sid: record.callerSid ?? null,
+    created_at: record.createdAt,
+    finished_at: null,
+    day: new Date(record.createdAt).toISOString().slice(0, 10),
+  };
+}

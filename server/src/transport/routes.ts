@@ -5,6 +5,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { createAstronReadRoutes } from './astron/astron-reads.route.ts';
 import { createAstronRoute, sendAstronError } from './astron/astron.route.ts';
 import { createRunReadRoute } from './astron/run-read.route.ts';
+import { createRunStreamRoute } from './astron/run-stream.route.ts';
 import { createDocsRoutes } from './http/docs.route.ts';
 import { createHealthRoutes } from './http/health.route.ts';
 import { createOpenApiDocument } from './http/openapi.ts';
@@ -62,6 +63,12 @@ export function createRoutes(dependencies: TransportDependencies, operations: Op
       method: 'GET',
       path: '/agent/v1/runs/{run_id}',
       route: createRunReadRoute(dependencies),
+      onError: sendAstronError,
+    },
+    {
+      method: 'GET',
+      path: '/agent/v1/runs/{run_id}/stream',
+      route: createRunStreamRoute(dependencies),
       onError: sendAstronError,
     },
     { method: 'POST', path: '/tools/calculator', route: handleCalculator, onError: sendAstronError },

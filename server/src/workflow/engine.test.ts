@@ -128,6 +128,17 @@ describe('workflow engine', () => {
     const short = await run(definition, () => ({}), { question: 'hi' });
     expect(short.text).toBe('short! via else');
     expect(short.nodeRuns.find((nodeRun) => nodeRun.nodeId === 'yes')?.status).toBe('skipped');
+    // A skipped node still opens and closes its step (status skipped), and every step-end has its step-start.
+    const steps = short.parts.flatMap((part) => (part.type === 'step-start' || part.type === 'step-end' ? [part] : []));
+    expect(steps.filter((part) => part.nodeId === 'yes').map((part) => [part.type, part.status])).toEqual([
+      ['step-start', 'skipped'],
+      ['step-end', 'skipped'],
+    ]);
+    const open = new Set<string>();
+    for (const part of steps) {
+      if (part.type === 'step-start') open.add(part.nodeId);
+      else expect(open.has(part.nodeId)).toBe(true);
+    }
     const long = await run(definition, () => ({}), { question: 'a long one' });
     expect(long.text).toBe('long! via long');
   });
@@ -155,6 +166,23 @@ describe('workflow engine', () => {
 
     const network = await run(single({ retry: { delayMs: 5 } }), () => ({ error: ProviderError.fromStatus(500, '') }));
     expect(network.calls).toHaveLength(4);
+  });
+
+  it("waits a 429's Retry-After before retrying, and does not retry one past the 30 s it would wait for", async () => {
+    const startedAt = Date.now();
+    const waited = await run(single({ retry: { delayMs: 1 } }), (_request, call) =>
+      call < 1 ? { error: ProviderError.fromStatus(429, 'slow down', '0.3') } : { text: ['fine'] },
+    );
+    expect(waited.text).toBe('[fine|]');
+    expect(waited.calls).toHaveLength(2);
+    // Its own backoff is 1 ms: the wait is the server's.
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(300);
+
+    const tooLong = await run(single({ retry: { delayMs: 1 } }), () => ({
+      error: ProviderError.fromStatus(429, 'come back in an hour', '3600'),
+    }));
+    expect(tooLong.calls).toHaveLength(1);
+    expect((tooLong.error as AppError).code).toBe(1003);
   });
 
   it('never retries a node that already streamed output', async () => {

@@ -86,6 +86,8 @@ export async function* runGraph(
       finishedAt: now,
       usage: zeroUsage(),
     });
+    // A pair, like every node's: a client tracking open steps sees each it is told of opened and closed.
+    step({ type: 'step-start', nodeId, nodeType: node.type, stepSeq: stepSeq++, status: 'skipped' });
     step({ type: 'step-end', nodeId, nodeType: node.type, stepSeq: stepSeq++, status: 'skipped' });
     resolveEdges(nodeId, () => false);
     wakeIfDone();

@@ -16,9 +16,19 @@ export class HttpCallError extends AppError {
   readonly status: number | undefined;
   readonly errorClass: ErrorClass;
 
-  constructor(message: string, options: { status?: number | undefined; errorClass: ErrorClass; timeout?: boolean }) {
+  constructor(
+    message: string,
+    options: {
+      status?: number | undefined;
+      errorClass: ErrorClass;
+      timeout?: boolean;
+      /** The answer's `Retry-After`, seconds: a retry waits at least this long. */
+      retryAfterSeconds?: number | undefined;
+    },
+  ) {
     super(options.timeout ? 'TIMEOUT_ERROR' : 'WORKFLOW_ERROR', message, {
       retryable: options.errorClass !== 'business',
+      ...(options.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: options.retryAfterSeconds }),
     });
     this.status = options.status;
     this.errorClass = options.errorClass;

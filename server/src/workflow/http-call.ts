@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import { isAbortError } from '../errors/app-error.ts';
+import { parseRetryAfter } from '../providers/provider-error.ts';
 import { errorClassOfStatus, HttpCallError } from './error-policy.ts';
 
 export type HttpCallOptions = {
@@ -172,6 +173,7 @@ export function createHttpCaller(options: HttpCallOptions) {
           {
             status: response.statusCode,
             errorClass: errorClassOfStatus(response.statusCode),
+            retryAfterSeconds: parseRetryAfter([response.headers['retry-after']].flat()[0]),
           },
         );
       }

@@ -3,6 +3,7 @@ import type { WorkflowNode } from '@astron-chat/shared';
 import { AppError, isAbortError } from '../errors/app-error.ts';
 import { addUsage } from '../lib/usage.ts';
 import { ProviderError } from '../providers/provider-error.ts';
+import { MAX_RETRY_AFTER_MS } from '../errors/retry-policy.ts';
 import { backoffDelayMs, classifyError, NodeTimeoutError, retryPlanFor } from './error-policy.ts';
 import type { BotInput, NodeRunReport } from './execution.ts';
 import type { NodePart, NodeResult, NodeRunner } from './graph.ts';
@@ -88,8 +89,10 @@ export async function runNodeAttempts(
       const message = describeError(error);
       const nodeError = toNodeError(error, node);
       entry.error = { code: nodeError.code, message: nodeError.message };
-      if (!streamed && attempt <= plan.maxRetries) {
-        const delay = Math.round(backoffDelayMs(plan, attempt) * host.retryDelayScale);
+      // A 429's Retry-After is waited for (the test seam scales our backoff, never what the server asked).
+      const retryAfterMs = (error instanceof AppError ? (error.retryAfterSeconds ?? 0) : 0) * 1000;
+      if (!streamed && attempt <= plan.maxRetries && retryAfterMs <= MAX_RETRY_AFTER_MS) {
+        const delay = Math.round(Math.max(backoffDelayMs(plan, attempt) * host.retryDelayScale, retryAfterMs));
         host.step(
           'step-end',
           'failed',
@@ -139,9 +142,11 @@ function toNodeError(error: unknown, node: WorkflowNode): AppError {
       { cause: error },
     );
   } else if (error instanceof ProviderError) {
-    appError = new AppError('UPSTREAM_ERROR', `${where}: ${error.message}`, {
+    // The provider's fault keeps its code (a 429 stays the rate limit it is) and its Retry-After.
+    appError = new AppError(error.errorName, `${where}: ${error.message}`, {
       retryable: error.retryable,
       cause: error,
+      ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
     });
   } else {
     appError = new AppError('WORKFLOW_ERROR', `${where} failed: ${describeError(error)}`, { cause: error });

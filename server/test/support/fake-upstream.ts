@@ -22,6 +22,8 @@ export type UpstreamScript = {
   garbage?: string;
   /** Close the connection after this many chunks without finishing. */
   dropAfter?: number;
+  /** Reset the connection (TCP RST, the peer sees ECONNRESET) after this many chunks. */
+  resetAfter?: number;
   /** Send no usage chunk, as some OpenAI-compatible servers do even when asked. */
   noUsage?: boolean;
   /** Report this many prompt tokens as served from cache (`prompt_tokens_details.cached_tokens`). */
@@ -145,6 +147,10 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
       if (response.destroyed) return;
       if (script.dropAfter !== undefined && index >= script.dropAfter) {
         response.destroy();
+        return;
+      }
+      if (script.resetAfter !== undefined && index >= script.resetAfter) {
+        response.socket?.resetAndDestroy();
         return;
       }
       const logprobs =

@@ -1,10 +1,10 @@
 import type { Usage } from '@astron-chat/shared';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
-import { isAbortError } from '../../errors/app-error.ts';
+import { AppError, isAbortError } from '../../errors/app-error.ts';
 import { createId } from '../../lib/ids.ts';
 import { toFinishReason, type ChatModel, type ModelPart, type ModelRequest } from '../chat-model.ts';
-import { ProviderError } from '../provider-error.ts';
+import { ProviderError, toConnectionError } from '../provider-error.ts';
 import { estimateUsage } from '../token-estimate.ts';
 import { sendUpstream, type UpstreamRequest, type UpstreamResponse } from './upstream-response.ts';
 
@@ -97,6 +97,10 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
           yield { type: 'usage', usage: await estimateUsage(modelRequest, reader.streamed) };
         }
         yield { type: 'finish', finishReason: reader.finishReason };
+      } catch (error) {
+        // A body read that failed is the provider's connection breaking (reset, closed, timed out).
+        if (error instanceof AppError || isAbortError(error)) throw error;
+        throw toConnectionError(error, url.host, 'stream');
       } finally {
         // Leaving early (client gone, error) must close the upstream socket now.
         response.close();
@@ -113,11 +117,7 @@ async function send(url: URL, request: UpstreamRequest): Promise<UpstreamRespons
     return await sendUpstream(url, request);
   } catch (error) {
     if (isAbortError(error)) throw error;
-    const code = (error as { code?: string }).code ?? 'network error';
-    throw new ProviderError(`Could not reach the model provider at ${url.host} (${code})`, {
-      retryable: true,
-      cause: error,
-    });
+    throw toConnectionError(error, url.host, 'connect');
   }
 }
 

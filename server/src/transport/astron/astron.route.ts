@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { astronChatRequestSchema, httpStatusOfCode, type ChatEvent } from '@astron-chat/shared';
+import { astronChatRequestSchema, httpStatusOfCode } from '@astron-chat/shared';
 import type { AppError } from '../../errors/app-error.ts';
 import { fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
+import { isResumable, sendFollowedRun, writeRunEvents } from '../http/run-sse.ts';
 import { openSseStream } from '../http/sse-writer.ts';
 import { createAstronFramer, fromAstronRequest, toAstronCompletion } from './astron-frames.ts';
 
@@ -20,16 +21,27 @@ export function createAstronRoute(dependencies: TransportDependencies) {
     if (!parsed.success) throw fromZodError(parsed.error);
 
     const controller = abortOnClose(response);
-    const { start, events } = await runs.run(
-      fromAstronRequest(parsed.data),
-      { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'astron' },
-      controller.signal,
-    );
+    const context = { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'astron' as const };
+    if (parsed.data.stream && isResumable(request.headers)) {
+      // Outlives this connection (orphan timeout); GET /agent/v1/runs/{run_id}/stream resumes it.
+      const { runId } = await runs.start(fromAstronRequest(parsed.data), context);
+      await sendFollowedRun(response, {
+        settings: config,
+        ping: ASTRON_PING_FRAME,
+        runId,
+        events: runs.follow(caller.appId, runId, -1, controller.signal),
+        frame: createAstronFramer(await runs.runStart(caller.appId, runId)),
+        done: () => true,
+      });
+      return;
+    }
+
+    const { start, events } = await runs.run(fromAstronRequest(parsed.data), context, controller.signal);
 
     if (!parsed.data.stream) {
       const answer = await collectAnswer(start, events);
       const status = answer.error ? httpStatusOfCode(answer.error.code) : 200;
-      sendJson(response, status, toAstronCompletion(answer));
+      sendJson(response, status, toAstronCompletion(answer), answer.error ? retryAfterHeader(answer.error) : {});
       return;
     }
 
@@ -37,11 +49,7 @@ export function createAstronRoute(dependencies: TransportDependencies) {
     const frame = createAstronFramer(start);
     try {
       writer.data(frame(start) as string);
-      for await (const event of events as AsyncIterable<ChatEvent>) {
-        const payload = frame(event);
-        if (payload !== undefined) writer.data(payload);
-      }
-      writer.data('[DONE]');
+      await writeRunEvents(writer, events, { frame, done: () => true });
     } finally {
       writer.end();
     }

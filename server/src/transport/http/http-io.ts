@@ -46,8 +46,9 @@ export function sendJson(
   response.end(text);
 }
 
-export function retryAfterHeader(error: AppError): Record<string, string> {
-  return error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(error.retryAfterSeconds) };
+/** `Retry-After` for an error (or a run's error event) that says how long to wait. */
+export function retryAfterHeader(error: { retryAfterSeconds?: number | undefined }): Record<string, string> {
+  return error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(Math.ceil(error.retryAfterSeconds)) };
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

@@ -132,6 +132,16 @@ const ROUTE_DOCS: Record<string, RouteDoc> = {
     ok: { json: 'RunRead', description: 'The run.' },
     errors: READ_ERRORS,
   },
+  'GET /agent/v1/runs/{run_id}/stream': {
+    summary: 'Resume a run’s stream (Last-Event-ID or ?after_seq), in the framing of the route that started it',
+    description:
+      'Replays what came after `Last-Event-ID: <run_id>:<seq>` (or `?after_seq=N`), then follows live; ends with `[DONE]`. Frames carry `id:`. OpenAI chunks for runs started on `/v1`.',
+    tag: 'Runs',
+    format: 'astron',
+    security: 'key',
+    ok: { sse: 'AstronChunk', description: 'The run’s frames.' },
+    errors: READ_ERRORS,
+  },
   'POST /tools/calculator': {
     summary: 'The demo agent’s calculator tool',
     description: 'Numbers, `+ - * /` and parentheses; never evaluates code.',

@@ -12,7 +12,7 @@ export const SSE_HEADERS = {
  * Writes SSE frames. Frames produced in the same turn of the event loop are joined and go out in
  * one write once the turn is over (`afterThisTurn`): a burst of upstream chunks costs one syscall
  * and one HTTP chunk, not one each. A heartbeat goes out after `pingIntervalMs` of silence. A response with more than
- * `maxBufferedBytes` unsent (STREAM_MAX_BUFFERED_BYTES) is closed; the run is then cancelled.
+ * `maxBufferedBytes` unsent by earlier writes (STREAM_MAX_BUFFERED_BYTES) is closed; the run is then cancelled.
  */
 export function createSseWriter(
   response: ServerResponse,
@@ -22,11 +22,16 @@ export function createSseWriter(
   let lastWriteAt = Date.now();
   const flush = () => {
     if (pending === '' || response.writableEnded || response.destroyed) return;
+    // A reader that stops reading must not make us hold its answer in memory without bound. What
+    // counts is what earlier writes left unsent: a reader that reads gets even one frame larger than
+    // the bound (a single large delta is not a slow consumer).
+    if (response.writableLength > options.maxBufferedBytes) {
+      response.destroy(new Error('slow consumer'));
+      return;
+    }
     const text = pending;
     pending = '';
     response.write(text);
-    // A reader that stops reading must not make us hold its answer in memory without bound.
-    if (response.writableLength > options.maxBufferedBytes) response.destroy(new Error('slow consumer'));
   };
   const write = (frame: string) => {
     if (response.writableEnded || response.destroyed) return;

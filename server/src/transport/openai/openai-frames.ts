@@ -233,3 +233,8 @@ export function toOpenAICompletion(answer: CollectedAnswer, options: { id: strin
     usage: toOpenAIUsage(answer.usage),
   };
 }
+
+/** OpenAI ends a stream with `[DONE]`, except after an in-band error. */
+export function endsWithDone(failed: boolean): boolean {
+  return !failed;
+}

@@ -1,12 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { httpStatusOfCode, openaiChatRequestSchema } from '@astron-chat/shared';
+import { httpStatusOfCode, openaiChatRequestSchema, type ChatEvent } from '@astron-chat/shared';
 import { z } from 'zod';
 import { AppError, fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
+import { isResumable, sendFollowedRun, writeRunEvents } from '../http/run-sse.ts';
 import { openSseStream } from '../http/sse-writer.ts';
-import { createOpenAIFramer, fromOpenAIRequest, toOpenAICompletion, toOpenAIErrorBody } from './openai-frames.ts';
+import {
+  createOpenAIFramer,
+  endsWithDone,
+  fromOpenAIRequest,
+  toOpenAICompletion,
+  toOpenAIErrorBody,
+} from './openai-frames.ts';
 
 /** `chat_id` is our one addition to OpenAI's body (the SDKs pass extra body fields through). */
 const requestSchema = openaiChatRequestSchema.extend({ chat_id: z.string().min(1).max(128).optional() });
@@ -24,17 +31,40 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     const body = parsed.data;
 
     const controller = abortOnClose(response);
-    const { start, events } = await runs.run(
-      fromOpenAIRequest(body),
-      { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'openai' },
-      controller.signal,
-    );
+    const context = { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'openai' as const };
+    const framing = (runStart: Extract<ChatEvent, { type: 'run-start' }>) =>
+      createOpenAIFramer({
+        id: `chatcmpl-${runStart.runId}`,
+        created: runStart.created,
+        model: body.model,
+        includeUsage: body.stream_options?.include_usage === true,
+      });
+    if (body.stream && isResumable(request.headers)) {
+      // Outlives this connection (orphan timeout); GET /agent/v1/runs/{run_id}/stream resumes it.
+      const { runId } = await runs.start(fromOpenAIRequest(body), context);
+      await sendFollowedRun(response, {
+        settings: config,
+        ping: OPENAI_PING_FRAME,
+        runId,
+        events: runs.follow(caller.appId, runId, -1, controller.signal),
+        frame: framing(await runs.runStart(caller.appId, runId)),
+        done: endsWithDone,
+      });
+      return;
+    }
+
+    const { start, events } = await runs.run(fromOpenAIRequest(body), context, controller.signal);
     const id = `chatcmpl-${start.runId}`;
 
     if (!body.stream) {
       const answer = await collectAnswer(start, events);
       if (answer.error) {
-        sendJson(response, httpStatusOfCode(answer.error.code), toOpenAIErrorBody(answer.error));
+        sendJson(
+          response,
+          httpStatusOfCode(answer.error.code),
+          toOpenAIErrorBody(answer.error),
+          retryAfterHeader(answer.error),
+        );
         return;
       }
       sendJson(response, 200, toOpenAICompletion(answer, { id, model: body.model }));
@@ -42,24 +72,10 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
     }
 
     const writer = openSseStream(response, config, OPENAI_PING_FRAME);
-    const frame = createOpenAIFramer({
-      id,
-      created: start.created,
-      model: body.model,
-      includeUsage: body.stream_options?.include_usage === true,
-    });
-    let failed = false;
+    const frame = framing(start);
     try {
       writer.data(frame(start) as string);
-      for await (const event of events) {
-        const payload = frame(event);
-        if (payload === undefined) continue;
-        if (typeof payload === 'string') writer.data(payload);
-        else for (const item of payload) writer.data(item);
-        if (event.type === 'error') failed = true;
-      }
-      // After an in-band error OpenAI ends the stream without [DONE].
-      if (!failed) writer.data('[DONE]');
+      await writeRunEvents(writer, events, { frame, done: endsWithDone });
     } finally {
       writer.end();
     }

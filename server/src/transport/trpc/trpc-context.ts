@@ -3,7 +3,7 @@ import { errorTable } from '@astron-chat/shared';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { toAppError } from '../../errors/app-error.ts';
-import type { Credentials, SignatureInput } from '../../auth/authenticator.ts';
+import type { Caller, Credentials, SignatureInput } from '../../auth/authenticator.ts';
 import { credentialsFromHeaders, requestIdOf } from '../http/http-io.ts';
 
 /** Per request (HTTP) or per connection (WebSocket): what the caller presented, not yet checked. */
@@ -13,6 +13,13 @@ export type TrpcContext = {
   signature: SignatureInput | undefined;
   /** `x-admin-token`, for the admin procedures. */
   adminToken: string | undefined;
+  /**
+   * When the request arrived or the WebSocket opened, ms: a signature's time window applies then,
+   * not at each call on a long-lived socket.
+   */
+  openedAt: number;
+  /** The signature's check, made once per context (WebSocket: per socket); revocation is checked per call. */
+  signatureCheck?: Promise<Caller> | undefined;
 };
 
 const connectionParamsSchema = z
@@ -36,6 +43,7 @@ export const createTrpcContext: TrpcContextFactory = (options) => {
   const connection = params.success ? params.data : null;
   return {
     requestId: requestIdOf(options.req.headers),
+    openedAt: Date.now(),
     adminToken: [options.req.headers['x-admin-token']].flat()[0],
     credentials: { apiKey: connection?.apiKey ?? fromHeaders.apiKey, consumer: fromHeaders.consumer },
     signature: connection?.appid

@@ -17,6 +17,7 @@ describe('the tRPC seam', () => {
     credentials: { apiKey, consumer: undefined },
     signature: undefined,
     adminToken: undefined,
+    openedAt: Date.now(),
   });
 
   beforeAll(async () => {

@@ -25,6 +25,10 @@ export function createTrpcServing(dependencies: TransportDependencies) {
     /** `path` is the request's path without its query, under `/trpc`. */
     serve(request: IncomingMessage, response: ServerResponse, path: string, requestId: string) {
       const procedurePath = path.slice('/trpc/'.length);
+      if (sse.refuses(request.method, procedurePath)) {
+        sse.refuse(request, response, procedurePath);
+        return;
+      }
       if (!sse.handles(request.method, procedurePath)) {
         httpHandler(request, response);
         return;

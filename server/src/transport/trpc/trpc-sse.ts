@@ -29,6 +29,29 @@ export function createTrpcSseHandler(options: {
   const { serialize } = procedures;
 
   return {
+    /**
+     * Any other method to a subscription is refused here (405, code 1001): tRPC's own handler would
+     * stream it past our framing and limits.
+     */
+    refuses(method: string | undefined, procedurePath: string): boolean {
+      return method !== 'GET' && procedures.typeOf(procedurePath) === 'subscription';
+    },
+    refuse(request: IncomingMessage, response: ServerResponse, procedurePath: string) {
+      const cause = new TRPCError({
+        code: 'METHOD_NOT_SUPPORTED',
+        message: `${procedurePath} is a subscription: open it with GET (SSE, httpSubscriptionLink) or over the WebSocket, not ${request.method ?? 'this method'}.`,
+      });
+      const shape = procedures.errorShape({
+        cause,
+        ctx: undefined,
+        input: undefined,
+        path: procedurePath,
+        type: 'subscription',
+      });
+      response.writeHead(405, { 'content-type': 'application/json', allow: 'GET' });
+      response.end(JSON.stringify({ error: JSON.parse(serialize(shape)) as unknown }));
+    },
+
     /** Whether `GET /trpc/<procedurePath>` is a subscription, served here. */
     handles(method: string | undefined, procedurePath: string): boolean {
       return method === 'GET' && procedures.typeOf(procedurePath) === 'subscription';

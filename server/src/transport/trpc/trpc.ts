@@ -6,6 +6,20 @@ import type { TransportDependencies } from '../transport-dependencies.ts';
 import { toTrpcError, type TrpcContext } from './trpc-context.ts';
 import { transformer } from './transformer.ts';
 
+/**
+ * Codes for errors tRPC raises before any resolver runs: input it could not parse or that fails the
+ * schema (1001), a procedure that does not exist (1008), a query sent as a mutation or a `POST` to a
+ * subscription (1001: the request is wrong, not the server).
+ */
+const CALLER_MISTAKES: Partial<Record<string, number>> = {
+  PARSE_ERROR: errorTable.VALIDATION_ERROR.code,
+  BAD_REQUEST: errorTable.VALIDATION_ERROR.code,
+  METHOD_NOT_SUPPORTED: errorTable.VALIDATION_ERROR.code,
+  NOT_FOUND: errorTable.NOT_FOUND.code,
+  PAYLOAD_TOO_LARGE: errorTable.PAYLOAD_TOO_LARGE.code,
+  UNSUPPORTED_MEDIA_TYPE: errorTable.VALIDATION_ERROR.code,
+};
+
 /** The tRPC instance and its procedure kinds; routers in this folder build on it. */
 export function createTrpc(dependencies: TransportDependencies) {
   const { authenticator, config } = dependencies;
@@ -15,9 +29,8 @@ export function createTrpc(dependencies: TransportDependencies) {
     sse: { client: { reconnectAfterInactivityMs: config.pingIntervalMs * 2 } },
     errorFormatter({ shape, error }) {
       const cause = error.cause instanceof AppError ? error.cause : undefined;
-      // Input tRPC refused itself (malformed or failing the schema) is a validation error.
-      const badInput = error.code === 'BAD_REQUEST' || error.code === 'PARSE_ERROR';
-      const code = cause?.code ?? (badInput ? errorTable.VALIDATION_ERROR.code : errorTable.UNKNOWN_ERROR.code);
+      // What tRPC refused itself (malformed input, an unknown procedure, the wrong method) is the caller's mistake.
+      const code = cause?.code ?? CALLER_MISTAKES[error.code] ?? errorTable.UNKNOWN_ERROR.code;
       // Never a stack, whatever the mode.
       const { stack: _stack, ...data } = shape.data;
       return { ...shape, data: { ...data, appCode: code, ...(cause?.param ? { param: cause.param } : {}) } };
@@ -34,10 +47,12 @@ export function createTrpc(dependencies: TransportDependencies) {
   const authed = base.use(async ({ ctx, next }) => {
     let caller: Caller;
     try {
-      caller =
-        ctx.signature && !ctx.credentials.apiKey
-          ? await authenticator.verifySignature(ctx.signature)
-          : await authenticator.authenticate(ctx.credentials);
+      if (ctx.signature && !ctx.credentials.apiKey) {
+        // The window applies when the socket opened; a revoked secret or disabled app at once.
+        ctx.signatureCheck ??= authenticator.verifySignature(ctx.signature, ctx.openedAt);
+        caller = await ctx.signatureCheck;
+        await authenticator.recheck(caller);
+      } else caller = await authenticator.authenticate(ctx.credentials);
     } catch (error) {
       throw toTrpcError(error);
     }

@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { toRunStart } from '../../run-log/run-log.ts';
+import type { TransportDependencies } from '../transport-dependencies.ts';
+import { abortOnClose, credentialsFromHeaders } from '../http/http-io.ts';
+import { resumePoint, sendFollowedRun } from '../http/run-sse.ts';
+import { createOpenAIFramer, endsWithDone } from '../openai/openai-frames.ts';
+import { OPENAI_PING_FRAME } from '../openai/openai.route.ts';
+import { createAstronFramer } from './astron-frames.ts';
+import { ASTRON_PING_FRAME } from './astron.route.ts';
+
+/**
+ * `GET /agent/v1/runs/{run_id}/stream`: a run of the caller's app from any instance, as SSE — what
+ * came after `Last-Event-ID: <run_id>:<seq>` (or `?after_seq=N`; from the start without either),
+ * then live, in the framing of the route that started it (OpenAI chunks for `/v1`, Astron frames
+ * otherwise), ending as that route ends. Any number of followers; each keeps the run from being
+ * orphaned while it reads. Frames carry `id:`, so an EventSource resumes by itself.
+ */
+export function createRunStreamRoute(dependencies: TransportDependencies) {
+  const { authenticator, runs, config } = dependencies;
+  return async function handleRunStream(
+    request: IncomingMessage,
+    response: ServerResponse,
+    _requestId: string,
+    params: string[],
+  ) {
+    const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
+    const runId = params[0] ?? '';
+    const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+    const lastEventId = [request.headers['last-event-id']].flat()[0];
+    const afterSeq = resumePoint(runId, lastEventId, query.get('after_seq'));
+    const owner = await runs.owner(caller.appId, runId);
+    const start = toRunStart(owner);
+    const openai = owner.transport === 'openai';
+    const frame = openai
+      ? createOpenAIFramer({
+          id: `chatcmpl-${runId}`,
+          created: start.created,
+          // The OpenAI route's `model` is the bot id.
+          model: owner.botId,
+          includeUsage: query.get('include_usage') === 'true',
+        })
+      : createAstronFramer(start);
+
+    const controller = abortOnClose(response);
+    await sendFollowedRun(response, {
+      settings: config,
+      ping: openai ? OPENAI_PING_FRAME : ASTRON_PING_FRAME,
+      runId,
+      events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
+      frame,
+      done: openai ? endsWithDone : () => true,
+    });
+  };
+}

@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createChatClient } from '@astron-chat/client';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testBackends } from './support/backends.ts';
+import { postJson } from './support/sse.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const demoKey = { authorization: 'Bearer sk-demo' };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The real server in a child process of its own, as `npm run dev` runs it. */
+async function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
+    cwd: root,
+    stdio: 'ignore',
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
+    const healthy = await fetch(`${url}/health`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (healthy) return { url, child };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the server did not become healthy');
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** Reads an SSE response until its first frame with answer text; returns the run id. */
+async function readUntilText(response: Response): Promise<string> {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error('the stream ended before any text');
+    buffer += decoder.decode(value, { stream: true });
+    for (const block of buffer.split('\n\n').slice(0, -1)) {
+      if (!block.startsWith('data: {')) continue;
+      const frame = JSON.parse(block.slice(6)) as { id: string; choices: Array<{ delta: { content?: string } }> };
+      if (frame.choices[0]?.delta.content) return frame.id;
+    }
+  }
+}
+
+describe.each(testBackends())('a process killed with SIGKILL on $name', (backend) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'ac-crash-'));
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    DEMO_MODE: '1',
+    DEMO_MODEL_DELAY_MS: '150',
+    ORPHAN_TIMEOUT_SECONDS: '1',
+    DATABASE_URL: backend.databaseUrl ?? '',
+    REDIS_URL: backend.redisUrl ?? '',
+  };
+  const children: ChildProcess[] = [];
+  afterAll(async () => {
+    for (const child of children) await kill(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('loses no accepted message or run: after a restart they are there, closed as interrupted', async () => {
+    const first = await startServer(env);
+    children.push(first.child);
+    const chatId = `crash-${Math.random().toString(36).slice(2, 10)}`;
+    // A REST stream and a run started through tRPC, both mid-answer when the process dies.
+    const rest = await postJson(
+      `${first.url}/agent/v1/chat/completions`,
+      {
+        bot_id: 'demo-bot',
+        uid: 'victim',
+        chat_id: chatId,
+        stream: true,
+        parameters: { messages: [{ role: 'user', content: 'a question the crash must not lose' }] },
+      },
+      demoKey,
+    );
+    const restRunId = await readUntilText(rest);
+    const client = createChatClient({ url: first.url, transport: 'sse', apiKey: 'sk-demo' });
+    const { runId: managedRunId } = await client.trpc.chat.runs.create.mutate({
+      bot_id: 'demo-bot',
+      uid: 'victim',
+      chat_id: `${chatId}-managed`,
+      parameters: { messages: [{ role: 'user', content: 'another question the crash must not lose' }] },
+    });
+    // Let the managed run log a few deltas (the demo model sends one every 150 ms).
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await kill(first.child);
+    client.close();
+
+    // The owner's heartbeat (1 s here) must lapse before another process may call its runs dead.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const second = await startServer(env);
+    children.push(second.child);
+    const readRun = async (runId: string) =>
+      (await (await fetch(`${second.url}/agent/v1/runs/${runId}`, { headers: demoKey })).json()) as Record<string, any>;
+    const readChat = async (id: string) =>
+      (await (await fetch(`${second.url}/agent/v1/chats/${id}/messages`, { headers: demoKey })).json()) as {
+        messages: Array<{ role: string; content: string; status: string }>;
+      };
+
+    const managed = await readRun(managedRunId);
+    expect(managed).toMatchObject({
+      status: 'failed',
+      error: { code: 1006, message: expect.stringMatching(/stopped before it finished/) },
+    });
+    const managedChat = await readChat(`${chatId}-managed`);
+    expect(managedChat.messages[0]).toMatchObject({
+      role: 'user',
+      content: 'another question the crash must not lose',
+    });
+    if (backend.redisUrl) {
+      // The run log outlived the process: the answer so far is kept, marked partial.
+      expect(managedChat.messages[1]).toMatchObject({ role: 'assistant', status: 'partial' });
+      expect(managedChat.messages[1]!.content.length).toBeGreaterThan(0);
+    }
+
+    const restChat = await readChat(chatId);
+    expect(restChat.messages[0]).toMatchObject({ role: 'user', content: 'a question the crash must not lose' });
+    expect(await readRun(restRunId)).toMatchObject({ status: 'failed', error: { code: 1006 } });
+  }, 60_000);
+});
