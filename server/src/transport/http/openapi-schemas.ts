@@ -75,6 +75,11 @@ export const astronErrorSchema = z
   .object({ ...envelope, param: z.string().exactOptional(), request_id: z.string().exactOptional() })
   .meta({ description: 'An Astron error: `code` is a row of the error table, `message` says what was wrong.' });
 
+const openaiUsage = usage.extend({
+  prompt_tokens_details: z.object({ cached_tokens: z.number().int() }).exactOptional(),
+});
+const openaiLogprobs = z.object({ content: z.array(z.unknown()), refusal: z.null() }).nullable();
+
 const openaiToolCall = z.object({
   id: z.string(),
   type: z.literal('function'),
@@ -108,11 +113,11 @@ export const openaiChunkSchema = z
             )
             .exactOptional(),
         }),
-        logprobs: z.null(),
+        logprobs: openaiLogprobs,
         finish_reason: z.string().nullable(),
       }),
     ),
-    usage: usage.nullable().exactOptional(),
+    usage: openaiUsage.nullable().exactOptional(),
   })
   .meta({ description: 'One `data:` frame of the OpenAI stream; the stream ends with `data: [DONE]`.' });
 
@@ -132,11 +137,11 @@ export const openaiCompletionSchema = z.object({
         refusal: z.null(),
         tool_calls: z.array(openaiToolCall).exactOptional(),
       }),
-      logprobs: z.null(),
+      logprobs: openaiLogprobs,
       finish_reason: z.string(),
     }),
   ),
-  usage,
+  usage: openaiUsage,
 });
 
 export const openaiErrorSchema = z.object({
