@@ -75,11 +75,10 @@ export const astronErrorSchema = z
   .object({ ...envelope, param: z.string().exactOptional(), request_id: z.string().exactOptional() })
   .meta({ description: 'An Astron error: `code` is a row of the error table, `message` says what was wrong.' });
 
-/** The upstream's `logprobs.content` entries, relayed as they are (only when the caller asked for them). */
-const openaiLogprobs = z.object({ content: z.array(z.unknown()), refusal: z.null() }).nullable();
 const openaiUsage = usage.extend({
   prompt_tokens_details: z.object({ cached_tokens: z.number().int() }).exactOptional(),
 });
+const openaiLogprobs = z.object({ content: z.array(z.unknown()), refusal: z.null() }).nullable();
 
 const openaiToolCall = z.object({
   id: z.string(),
