@@ -119,6 +119,9 @@ export function applyChatEvent(state: ChatCompletionState, event: ChatEvent, ela
     case 'usage':
       state.usage = event.usage;
       break;
+    case 'logprobs':
+      // Not shown by this hook; callers that want them read events themselves.
+      break;
     case 'finish':
       state.usage = event.usage;
       state.finishReason = event.finishReason;
