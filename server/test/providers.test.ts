@@ -13,7 +13,8 @@ import { createTenant, type Tenant } from './support/tenants.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 const run = promisify(execFile);
-const cliPath = fileURLToPath(new URL('../../client/bin/astron-chat.js', import.meta.url));
+// The CLI from its source, as `npm run astron-chat` runs it (the published bin is the built dist/cli.js).
+const cliPath = fileURLToPath(new URL('../../client/src/cli.ts', import.meta.url));
 const suffix = Math.random().toString(36).slice(2, 8);
 
 type Frame = Record<string, any>;
@@ -26,6 +27,9 @@ describe.each(testBackends())('model providers on $name', (backend) => {
   const admin = () => createAdminClient({ url: server.url, adminToken: DEMO_ADMIN_TOKEN });
   const cli = async (...args: string[]) => {
     const { stdout } = await run(process.execPath, [
+      '--conditions=astron-source',
+      '--import',
+      'tsx',
       cliPath,
       '--url',
       server.url,
