@@ -119,9 +119,6 @@ export function applyChatEvent(state: ChatCompletionState, event: ChatEvent, ela
     case 'usage':
       state.usage = event.usage;
       break;
-    case 'logprobs':
-      // Only OpenAI callers that ask see them; the view has no place for them.
-      break;
     case 'finish':
       state.usage = event.usage;
       state.finishReason = event.finishReason;
