@@ -24,7 +24,7 @@ function freePort(): Promise<number> {
 /** The real server in a child process of its own, as `npm run dev` runs it. */
 async function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
+  const child = spawn(process.execPath, ['--conditions=astron-source', '--import', 'tsx', 'server/src/main.ts'], {
     cwd: root,
     stdio: 'ignore',
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
