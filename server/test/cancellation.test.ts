@@ -182,6 +182,8 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
         .where('created_at', '>=', startedAt)
         .where('status', '=', 'cancelled')
         .executeTakeFirst(),
+      // A cancelled run waits up to 5 s for the usage of model calls still stopping before it is recorded.
+      15_000,
     );
     expect(run).toEqual({ status: 'cancelled', finish_reason: 'cancelled' });
     socket.destroy();
