@@ -31,11 +31,11 @@ export const historyBudgetSchema = z.strictObject({
 });
 export type HistoryBudget = z.infer<typeof historyBudgetSchema>;
 
-// ---------------------------------------------------------------------------------------------
-// Caller limits (issue 15): what the caller's request may change. Without them a caller's
-// sampling parameters (temperature, max_tokens, top_p, stop, seed) and `tools` reach every model
-// call of the bot, over the bot's own `parameters`.
-
+/**
+ * What the caller's request may change. Without limits a caller's sampling parameters
+ * (temperature, max_tokens, top_p, stop, seed) and `tools` reach every model call of the bot,
+ * over the bot's own `parameters`.
+ */
 export const callerLimitsSchema = z.strictObject({
   /** Most tokens a caller may ask for (max_tokens or max_completion_tokens): more is lowered to this, none gets this. */
   maxTokens: z.number().int().positive().optional(),
@@ -45,7 +45,6 @@ export const callerLimitsSchema = z.strictObject({
   forbidTools: z.boolean().optional(),
 });
 export type CallerLimits = z.infer<typeof callerLimitsSchema>;
-// ---------------------------------------------------------------------------------------------
 
 /** A `chat` bot: one model with a system prompt and default parameters. */
 export const chatBotDefinitionSchema = z.strictObject({
