@@ -218,7 +218,7 @@ async function createServices(
     retryDelayScale: overrides.retryDelayScale,
     logger,
     observer: createRunObserver({ metrics, logger }),
-    events: eventSink ? { add: outbox.add, nudge: () => eventSink.nudge() } : undefined,
+    events: eventSink,
     cache,
     runTimeoutMs: config.runTimeoutMs,
     nodeRuns,

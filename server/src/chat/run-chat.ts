@@ -18,7 +18,7 @@ import type { ObservedRun, RunObserver } from '../observability/run-observer.ts'
 import { runFinishedEvents, runStartedEvent } from '../observability/run-events.ts';
 import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
-import { ChatOwnerError, type OutboxEvent, type RunRecord, type RunRepository } from '../store/run.repository.ts';
+import { ChatOwnerError, type RunRecord, type RunRepository } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
 import { createRunTally, toStoredToolCall } from './run-tally.ts';
 import { applyCallerLimits } from './caller-limits.ts';
@@ -30,8 +30,8 @@ export type ChatServiceOptions = {
   logger: Logger;
   /** Metrics, traces and the run's logger (observability/run-observer.ts). */
   observer: RunObserver;
-  /** With EVENT_SINK_URL: run events go to the outbox (with the run record) and the relay is nudged. */
-  events?: { add(events: OutboxEvent[]): Promise<void>; nudge(): void } | undefined;
+  /** With EVENT_SINK_URL: run events go to the outbox (with the run's rows) and the relay is nudged. */
+  events?: { nudge(): void } | undefined;
   cache: Cache;
   /** Rate limits and concurrency caps, checked before a run starts. */
   admission: Admission;
@@ -163,10 +163,7 @@ export function createChatService(options: ChatServiceOptions) {
     // The run's own signal: the caller's, or the run timeout's (RUN_TIMEOUT_SECONDS, code 1005).
     const deadline = childSignal(signal, options.runTimeoutMs);
     try {
-      if (options.events) {
-        await options.events.add([runStartedEvent(header)]);
-        options.events.nudge();
-      }
+      options.events?.nudge();
       yield numbered(toRunStart(header));
       const input: BotInput = {
         messages: [...run.history, ...request.messages],
@@ -329,7 +326,7 @@ async function loadHistory(
  */
 async function saveRunStart(options: ChatServiceOptions, run: RunHeader, bot: BotRecord): Promise<void> {
   try {
-    await options.runs.recordRunStart(run);
+    await options.runs.recordRunStart(run, options.events ? [runStartedEvent(run)] : []);
   } catch (error) {
     if (error instanceof ChatOwnerError && run.chatId !== undefined) {
       checkChatOwner(run.chatId, error.owner, bot, run.uid);

@@ -1,12 +1,10 @@
 import type { Database } from './database.ts';
-import { writeOutbox, type OutboxEvent } from './run.repository.ts';
 
 export type PendingEvent = { seq: number; id: string; subject: string; payload: string; createdAt: number };
 
 /** The event outbox as the relay sees it: unsent events in order, marked sent once published. */
 export function createOutboxRepository(db: Database) {
   return {
-    add: (events: OutboxEvent[]) => writeOutbox(db, events),
     async pending(limit: number): Promise<PendingEvent[]> {
       const rows = await db
         .selectFrom('event_outbox')

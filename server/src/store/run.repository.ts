@@ -39,8 +39,8 @@ export type RunRecord = {
 /** An event for the event sink (observability/run-events.ts builds them), as the outbox stores it. */
 export type OutboxEvent = { id: string; subject: string; payload: string; createdAt: number };
 
-/** Adds events to the outbox, inside the caller's transaction (or on their own). */
-export async function writeOutbox(db: Database, events: OutboxEvent[]): Promise<void> {
+/** Adds events to the outbox, inside the caller's transaction: they are written with the run's rows. */
+async function writeOutbox(db: Database, events: OutboxEvent[]): Promise<void> {
   await db
     .insertInto('event_outbox')
     .values(
@@ -232,9 +232,15 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       return row && { botId: row.bot_id, uid: row.uid };
     },
 
-    /** Writes a run's start (see writeRunStart); rejects with ChatOwnerError for another user's chat. */
-    recordRunStart(record: RunStartRecord): Promise<void> {
-      return enqueue((transaction) => writeRunStart(transaction, record));
+    /**
+     * Writes a run's start (see writeRunStart), and `events` for the event sink in the same
+     * transaction; rejects with ChatOwnerError for another user's chat.
+     */
+    recordRunStart(record: RunStartRecord, events: OutboxEvent[] = []): Promise<void> {
+      return enqueue(async (transaction) => {
+        await writeRunStart(transaction, record);
+        if (events.length > 0) await writeOutbox(transaction, events);
+      });
     },
 
     /** Stores a finished run, and `events` for the event sink in the same transaction. */
