@@ -1,9 +1,12 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
+import superjson from 'superjson';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { createBotRepository } from '../src/store/bot.repository.ts';
+import type { AppRouter } from '../src/transport/trpc/trpc.router.ts';
 import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson, readSse } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
@@ -241,5 +244,44 @@ describe('OpenTelemetry traces', () => {
     const message = wsSpans.find((span) => span.name === 'ws.message /agent/v1/ws');
     expect(message?.parentSpanId).toBe(callerSpanId);
     expect(wsSpans.find((span) => span.name === 'invoke_agent demo-bot')?.parentSpanId).toBe(message?.spanId);
+
+    // A tRPC WebSocket request message is a server span too, continuing the upgrade's traceparent.
+    const trpcTrace = 'aaaabbbbccccddddeeeeffff00001111';
+    class TracedWebSocket extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: { traceparent: `00-${trpcTrace}-${callerSpanId}-01` } });
+      }
+    }
+    const wsClient = createWSClient({
+      url: `${server.wsUrl}/trpc`,
+      connectionParams: { apiKey: 'sk-demo' },
+      WebSocket: TracedWebSocket as unknown as typeof globalThis.WebSocket,
+    });
+    const trpc = createTRPCClient<AppRouter>({ links: [wsLink({ client: wsClient, transformer: superjson })] });
+    await new Promise<void>((resolve, reject) => {
+      const subscription = trpc.chat.completions.subscribe(
+        { bot_id: 'demo-bot', uid: 'u', parameters: { messages: [{ role: 'user', content: 'Hi' }] } },
+        {
+          onData: ({ data }) => {
+            if (data.type === 'finish') {
+              subscription.unsubscribe();
+              resolve();
+            }
+          },
+          onError: reject,
+        },
+      );
+    });
+    void wsClient.close();
+    const trpcSpans = await eventually(() => {
+      const ofTrace = collector.spans.filter((span) => span.traceId === trpcTrace);
+      return Promise.resolve(
+        ofTrace.some((span) => span.name === 'ws.message /trpc') && ofTrace.length >= 3 ? ofTrace : undefined,
+      );
+    }, 15_000);
+    const trpcMessage = trpcSpans.find((span) => span.name === 'ws.message /trpc');
+    expect(trpcMessage?.parentSpanId).toBe(callerSpanId);
+    expect(trpcMessage?.attributes).toMatchObject({ 'rpc.system': 'trpc', 'rpc.method': 'chat.completions' });
+    expect(trpcSpans.find((span) => span.name === 'invoke_agent demo-bot')?.parentSpanId).toBe(trpcMessage?.spanId);
   });
 });

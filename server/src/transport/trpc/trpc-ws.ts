@@ -5,6 +5,7 @@ import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
 import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { tracing } from '../../observability/tracing.ts';
 import { openSocketIo } from '../ws/socket-io.ts';
 import type { TrpcContextFactory } from './trpc-context.ts';
 import { withLastEventId, type TrpcProcedures } from './trpc-procedures.ts';
@@ -157,7 +158,17 @@ export function createTrpcWebSocket(options: {
           });
           continue;
         }
-        handle(message).catch((error: unknown) => logger.error({ err: error }, 'tRPC WebSocket request failed'));
+        // With tracing on, a server span per request message, continuing the upgrade's traceparent.
+        const span =
+          tracing.enabled && message.method !== 'subscription.stop'
+            ? tracing.startServer('ws.message', request.headers, {
+                'rpc.system': 'trpc',
+                'rpc.method': message.params.path,
+                'network.protocol.name': 'websocket',
+              })
+            : undefined;
+        const handled = span ? span.run(() => handle(message)).finally(() => span.end('/trpc')) : handle(message);
+        handled.catch((error: unknown) => logger.error({ err: error }, 'tRPC WebSocket request failed'));
       }
     });
 
