@@ -150,7 +150,7 @@ async function createServices(
   const bots = createBotRepository(database.db);
   const runs = createRunRepository(database.db, database.kind);
   const nodeRuns = createNodeRunRepository(database.db);
-  if (config.tracing) tracing.start(config.tracing);
+  if (config.tracing) await tracing.start(config.tracing);
   const httpCaller = traceHttpCalls(createHttpCaller(config.httpTools));
   const bootstrapProviders: Record<string, ProviderSettings> = {
     demo: { type: 'demo', delayMs: config.demoModelDelayMs },

@@ -1,5 +1,5 @@
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { OutboxRepository } from '../store/outbox.repository.ts';
 import type { Metrics } from './metrics.ts';
@@ -29,6 +29,7 @@ export type EventSink = {
  * its event id as Nats-Msg-Id, and marks them sent. While the broker is down it retries the same
  * event every second, so order holds and nothing is lost; events wait in the database meanwhile.
  * Several instances may relay the same rows; the message id makes the second publish a no-op.
+ * The NATS client is loaded only here: a server with no sink does not carry it.
  */
 export async function startEventSink(options: {
   url: string;
@@ -37,6 +38,10 @@ export async function startEventSink(options: {
   logger: Logger;
 }): Promise<EventSink> {
   const { outbox, metrics, logger } = options;
+  const [{ jetstream, jetstreamManager }, { connect }] = await Promise.all([
+    import('@nats-io/jetstream'),
+    import('@nats-io/transport-node'),
+  ]);
   const connection: NatsConnection = await connect({
     servers: options.url.replace(/^nats:\/\//, ''),
     name: 'astron-chat',
