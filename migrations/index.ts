@@ -11,6 +11,7 @@ import * as providers from './2026-12-02T110000_providers.ts';
 import * as chatsByUser from './2026-12-02T120000_chats_by_user.ts';
 import * as eventOutbox from './2026-12-02T130000_event_outbox.ts';
 import * as runUsageDetails from './2026-12-02T140000_run_usage_details.ts';
+import * as runsStatus from './2026-12-02T150000_runs_status.ts';
 
 export const migrations: Record<string, Migration> = {
   '2026-11-25T120000_initial': initial,
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T120000_chats_by_user': chatsByUser,
   '2026-12-02T130000_event_outbox': eventOutbox,
   '2026-12-02T140000_run_usage_details': runUsageDetails,
+  '2026-12-02T150000_runs_status': runsStatus,
 };

@@ -21,7 +21,7 @@ import { createOutboxRepository } from './store/outbox.repository.ts';
 import { createMemoryRunLog } from './run-log/memory-run-log.ts';
 import { createRedisRunLog } from './run-log/redis-run-log.ts';
 import { createRunManager } from './runs/run-manager.ts';
-import { closeInterruptedRuns } from './runs/interrupted-runs.ts';
+import { closeInterruptedRuns, sweepInterruptedRuns } from './runs/interrupted-runs.ts';
 import { createModelRegistry, type ProviderSettings } from './providers/model-registry.ts';
 import { createProviderRepository, toManagedProvider } from './store/provider.repository.ts';
 import { createSecretBox } from './store/secret-box.ts';
@@ -105,6 +105,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       closeSockets();
       server.closeAllConnections();
       await closed;
+      await services.stopSweeping?.();
       await dependencies.runs.shutdown();
       await services.limiter.close();
       await cacheStore.store.close();
@@ -228,7 +229,10 @@ async function createServices(
   const runLog = config.redisUrl ? createRedisRunLog(config.redisUrl) : createMemoryRunLog();
   const runManager = createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs });
   // Before serving: what a killed process left `running` is closed, so every accepted run has an end.
-  await closeInterruptedRuns({ runs, runLog, manager: runManager, logger, runTimeoutMs: config.runTimeoutMs });
+  const interrupted = { runs, runLog, manager: runManager, logger, runTimeoutMs: config.runTimeoutMs };
+  await closeInterruptedRuns(interrupted);
+  // Instances sharing a run log also close what another one left when it died, while they run.
+  const stopSweeping = runLog.kind === 'redis' ? sweepInterruptedRuns(interrupted) : undefined;
   const dependencies: TransportDependencies = {
     config,
     logger,
@@ -245,5 +249,5 @@ async function createServices(
     runReads: createRunReads({ runs, nodeRuns }),
     runs: runManager,
   };
-  return { dependencies, metrics, models, limiter, httpCaller, eventSink, bootstrapProviders };
+  return { dependencies, metrics, models, limiter, httpCaller, eventSink, bootstrapProviders, stopSweeping };
 }

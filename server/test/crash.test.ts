@@ -128,7 +128,7 @@ describe.each(testBackends())('a process killed with SIGKILL on $name', (backend
       eventually(async () => {
         const run = await readRun(runId);
         return run.status === 'running' ? undefined : run;
-      });
+      }, 20_000);
     const managed = await closedRun(managedRunId);
     expect(managed).toMatchObject({
       status: 'failed',
@@ -150,3 +150,46 @@ describe.each(testBackends())('a process killed with SIGKILL on $name', (backend
     expect(await closedRun(restRunId)).toMatchObject({ status: 'failed', error: { code: 1006 } });
   }, 60_000);
 });
+
+describe.each(testBackends().filter((backend) => backend.redisUrl))(
+  'an instance that stays up, sharing the run log on $name',
+  (backend) => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'ac-sweep-'));
+    const env: Record<string, string> = {
+      DATA_DIR: dataDir,
+      DEMO_MODE: '1',
+      DEMO_MODEL_DELAY_MS: '150',
+      ORPHAN_TIMEOUT_SECONDS: '1',
+      DATABASE_URL: backend.databaseUrl ?? '',
+      REDIS_URL: backend.redisUrl ?? '',
+    };
+    const children: ChildProcess[] = [];
+    afterAll(async () => {
+      for (const child of children) await kill(child);
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('closes the runs of an instance killed beside it, with no restart and no follower', async () => {
+      const survivor = await startServer(env);
+      children.push(survivor.child);
+      const doomed = await startServer(env);
+      children.push(doomed.child);
+      const client = createChatClient({ url: doomed.url, transport: 'sse', apiKey: 'sk-demo' });
+      const { runId } = await client.trpc.chat.runs.create.mutate({
+        bot_id: 'demo-bot',
+        uid: 'victim',
+        parameters: { messages: [{ role: 'user', content: 'a question its instance will not finish' }] },
+      });
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await kill(doomed.child);
+      client.close();
+      // The survivor started before the run did, so only its periodic look (every 10 s) can close it.
+      const run = await eventually(async () => {
+        const response = await fetch(`${survivor.url}/agent/v1/runs/${runId}`, { headers: demoKey });
+        const body = (await response.json()) as Record<string, any>;
+        return body.status === 'running' ? undefined : body;
+      }, 30_000);
+      expect(run).toMatchObject({ status: 'failed', error: { code: 1006 } });
+    }, 60_000);
+  },
+);

@@ -66,3 +66,29 @@ export async function closeInterruptedRuns(options: {
   if (closed > 0) logger.warn({ closed }, 'closed runs interrupted by a stopped process');
   return closed;
 }
+
+/** How often a running instance looks for runs a dead one left (Redis run log only). */
+const SWEEP_MS = 10_000;
+
+/**
+ * With the Redis run log, instances stay up while another dies: each looks again every SWEEP_MS,
+ * so a dead instance's runs are closed without waiting for a restart or a follower (the `lost:`
+ * reservation in `closeInterrupted` lets one instance close each). Returns `stop`.
+ */
+export function sweepInterruptedRuns(options: Parameters<typeof closeInterruptedRuns>[0]): () => Promise<void> {
+  const controller = new AbortController();
+  let sweeping: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    sweeping ??= closeInterruptedRuns({ ...options, signal: controller.signal })
+      .then(
+        () => undefined,
+        (error: unknown) => options.logger.warn({ err: error }, 'could not look for interrupted runs'),
+      )
+      .finally(() => (sweeping = undefined));
+  }, SWEEP_MS).unref();
+  return async () => {
+    clearInterval(timer);
+    controller.abort();
+    await sweeping;
+  };
+}
