@@ -4,6 +4,7 @@ import {
   type BotDefinition,
   type BotDefinitionInput,
 } from '@astron-chat/shared';
+import { sql } from 'kysely';
 import { AppError } from '../errors/app-error.ts';
 import type { Database } from './database.ts';
 
@@ -42,6 +43,35 @@ export function createBotRepository(db: Database) {
         .where('app_id', '=', appId)
         .orderBy('id')
         .execute();
+    },
+
+    /**
+     * The current version of every bot, of every app, whose definition holds `text` (a cheap
+     * prefilter in SQL: callers parse the definitions and check what they look for).
+     */
+    async listCurrentContaining(text: string): Promise<BotRecord[]> {
+      // `!` escapes: a backslash means different things in MySQL and SQLite string literals.
+      const pattern = `%${text.replace(/[!%_]/g, (character) => `!${character}`)}%`;
+      const rows = await db
+        .selectFrom('bots')
+        .innerJoin('bot_versions', (join) =>
+          join
+            .onRef('bot_versions.app_id', '=', 'bots.app_id')
+            .onRef('bot_versions.bot_id', '=', 'bots.id')
+            .onRef('bot_versions.version', '=', 'bots.current_version'),
+        )
+        .select(['bots.app_id', 'bots.id', 'bots.name', 'bots.current_version', 'bot_versions.definition'])
+        .where(sql<boolean>`${sql.ref('bot_versions.definition')} like ${pattern} escape '!'`)
+        .orderBy('bots.app_id')
+        .orderBy('bots.id')
+        .execute();
+      return rows.map((row) => ({
+        appId: row.app_id,
+        botId: row.id,
+        name: row.name,
+        version: row.current_version,
+        definition: botDefinitionSchema.parse(JSON.parse(row.definition)),
+      }));
     },
 
     async listVersions(appId: string, botId: string) {
