@@ -139,26 +139,27 @@ function toUpstreamBody(model: string, modelRequest: ModelRequest): Record<strin
       switch (message.role) {
         case 'tool':
           return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };
-        case 'assistant':
-          if (message.audio && isHeld(message.audio)) {
+        case 'assistant': {
+          // An earlier audio answer goes by its id while the upstream holds it, else as its transcript.
+          const audio = message.audio && isHeld(message.audio) ? { audio: { id: message.audio.id } } : undefined;
+          const content = message.content || (audio ? '' : (message.audio?.transcript ?? ''));
+          if (message.toolCalls?.length) {
             return {
               role: 'assistant',
-              audio: { id: message.audio.id },
-              ...(message.content ? { content: message.content } : {}),
+              content: content || null,
+              tool_calls: message.toolCalls.map((call) => ({
+                id: call.id,
+                type: 'function',
+                function: { name: call.name, arguments: call.arguments },
+              })),
+              ...audio,
             };
           }
-          if (message.audio) return { role: 'assistant', content: message.content || message.audio.transcript || '' };
-          return message.toolCalls?.length
-            ? {
-                role: 'assistant',
-                content: message.content || null,
-                tool_calls: message.toolCalls.map((call) => ({
-                  id: call.id,
-                  type: 'function',
-                  function: { name: call.name, arguments: call.arguments },
-                })),
-              }
-            : { role: 'assistant', content: message.content };
+          // OpenAI takes `{role, audio: {id}}` without content.
+          return audio
+            ? { role: 'assistant', ...audio, ...(content ? { content } : {}) }
+            : { role: 'assistant', content };
+        }
         case 'user':
           return { role: 'user', content: message.parts ?? message.content };
         case 'system':
