@@ -129,7 +129,8 @@ export function applyChatEvent(state: ChatCompletionState, event: ChatEvent, ela
       state.status = 'failed';
       break;
     case 'logprobs':
-      // Token log-probabilities are for callers that asked for them (onEvent); the view shows none.
+    case 'audio-delta':
+      // Token log-probabilities and audio are for callers that asked for them (onEvent); the view shows none.
       break;
   }
 }

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createAdminClient } from '@astron-chat/client';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testBackends } from '../../server/test/support/backends.ts';
@@ -48,7 +49,7 @@ const DELAY_MS = 40;
 const backend = testBackends().at(-1) ?? { name: 'sqlite' as const, databaseUrl: undefined, redisUrl: undefined };
 let browser: Browser;
 let server: TestApp;
-/** A second server with a fast demo model, for the 5,000-delta answer. */
+/** A second server with a fast demo model and an SQLite database of its own: the 5,000-delta answer, providers. */
 let fastServer: TestApp;
 const sockets = new Set<Socket>();
 
@@ -410,6 +411,113 @@ describe('web console', () => {
     await expect.poll(() => keys.locator('tr', { hasText: 'ci' }).innerText()).toContain('revoked');
     await page.getByTestId('admin-secrets').waitFor();
     expect(await page.getByTestId('admin-secrets').locator('tr').count()).toBe(1);
+    await page.close();
+  });
+
+  it('lets the operator create, list (key by its last 4 only), update and delete a model provider', async () => {
+    // On the server with a database of its own: the list holds the demo and this provider only.
+    const page = await openPage({ url: `${fastServer.url}/operator` });
+    // Every body the page receives, to show the key never comes back.
+    const received: Array<Promise<string>> = [];
+    page.on('response', (response) => received.push(response.text().catch(() => '')));
+    await signIn(page);
+    await page.getByTestId('operator-tab-providers').click();
+    const panel = page.getByTestId('admin-providers');
+    await expect.poll(() => panel.locator('tr[data-provider-id="demo"]').innerText()).toContain('built-in');
+
+    const id = `console-prov-${Math.random().toString(36).slice(2, 8)}`;
+    const key = `sk-console-${Math.random().toString(36).slice(2, 10)}-LAST`;
+    const field = (name: string) => page.getByTestId(`provider-field-${name}`);
+    await page.getByTestId('provider-new').click();
+    await field('id').fill(id);
+    await field('baseUrl').fill('ftp://not-http');
+    await field('apiKey').fill(key);
+    await field('headers').fill('X-Team: blue-header-value');
+    await field('defaultModel').fill('m-1');
+    await field('timeoutMs').fill('4000');
+    await field('connectTimeoutMs').fill('1000');
+    await field('maxConcurrency').fill('3');
+    await field('allowedApps').fill('demo-app');
+    await page.getByTestId('provider-save').click();
+    // The server's refusal, at the field it is about.
+    await expect
+      .poll(() => page.getByTestId('provider-error-baseUrl').innerText())
+      .toBe('baseUrl: must be an http(s) URL');
+    await field('baseUrl').fill('http://127.0.0.1:9/v1');
+    await page.getByTestId('provider-save').click();
+    await expect.poll(() => page.getByTestId('provider-saved').innerText()).toBe(`Saved ${id}.`);
+
+    const row = panel.locator(`tr[data-provider-id="${id}"]`);
+    // Its cells but the last (the buttons).
+    const cells = async () =>
+      (await row.locator('td').allInnerTexts()).slice(0, -1).map((text) => text.replace(/\s+/g, ' ').trim());
+    await expect
+      .poll(cells)
+      .toEqual([
+        id,
+        'openai-compatible',
+        'http://127.0.0.1:9/v1',
+        '…LAST',
+        'x-team',
+        'request 4000 ms connect 1000 ms',
+        '3',
+        'demo-app',
+        'm-1',
+      ]);
+
+    // An update with the key left empty keeps it; a field the server refuses is marked.
+    await row.getByTestId('provider-edit').click();
+    expect(await field('apiKey').getAttribute('placeholder')).toBe('leave empty to keep …LAST');
+    expect(await field('apiKey').inputValue()).toBe('');
+    await field('maxConcurrency').fill('0');
+    await page.getByTestId('provider-save').click();
+    await expect.poll(() => page.getByTestId('provider-error-maxConcurrency').innerText()).toMatch(/^maxConcurrency: /);
+    if (screenshots) await page.screenshot({ path: path.join(screenshots, 'console-providers.png') });
+    await field('maxConcurrency').fill('5');
+    expect(await page.getByTestId('provider-error-maxConcurrency').count()).toBe(0);
+    await field('timeoutMs').fill('5000');
+    await page.getByTestId('provider-save').click();
+    await expect.poll(cells).toContain('request 5000 ms connect 1000 ms');
+    expect(await cells()).toContain('…LAST');
+    expect(await cells()).toContain('5');
+    // Then rotated.
+    await row.getByTestId('provider-edit').click();
+    const rotated = `sk-rotated-${Math.random().toString(36).slice(2, 10)}-NEWK`;
+    await field('apiKey').fill(rotated);
+    await page.getByTestId('provider-save').click();
+    await expect.poll(cells).toContain('…NEWK');
+
+    // A provider a bot still names is not deleted: the page says which bot.
+    const admin = createAdminClient({ url: fastServer.url, adminToken: 'demo-admin-token' });
+    const botId = `uses-${id}`;
+    await admin.admin.bots.create.mutate({
+      appId: 'demo-app',
+      botId,
+      definition: { kind: 'chat', model: { provider: 'demo', fallbacks: [{ provider: id }] } },
+    });
+    await row.getByTestId('provider-delete').click();
+    await row.getByTestId('provider-delete-confirm').click();
+    await expect
+      .poll(() => page.getByTestId('provider-delete-error').innerText())
+      .toBe(
+        `Provider "${id}" is still named by 1 bot: demo-app/${botId} (definition.model.fallbacks.0). ` +
+          'Point them at another provider (or delete them), then delete it.',
+      );
+    expect(await row.count()).toBe(1);
+    await admin.admin.bots.delete.mutate({ appId: 'demo-app', botId });
+    await row.getByTestId('provider-delete-confirm').click();
+    await expect.poll(() => row.count()).toBe(0);
+    expect(await page.getByTestId('provider-delete-error').count()).toBe(0);
+
+    // Neither key was ever in the page or in anything the server sent it.
+    const html = await page.content();
+    const bodies = (await Promise.all(received)).join('\n');
+    for (const secret of [key, rotated, 'blue-header-value']) {
+      expect(html).not.toContain(secret);
+      expect(bodies).not.toContain(secret);
+    }
+    expect(bodies).toContain('NEWK');
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
     await page.close();
   });
 

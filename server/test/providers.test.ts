@@ -334,9 +334,8 @@ describe.each(testBackends())('model providers on $name', (backend) => {
       expect(await askOn(server.url)).toBe('moved');
       // The other instance learns of it through the shared cache, with no restart.
       if (second) expect(await askOn(second.url)).toBe('moved');
+      await admin().admin.bots.delete.mutate({ appId: tenant.appId, botId });
       await admin().admin.providers.delete.mutate({ id });
-      const gone = await ask(botId);
-      expect(gone.at(-1)).toMatchObject({ code: 1004, message: expect.stringContaining(`"${id}"`) });
     } finally {
       await second?.close();
       await other.close();
@@ -360,6 +359,7 @@ describe.each(testBackends())('model providers on $name', (backend) => {
     expect(textOf(first)).toBe('slow one');
     expect(textOf(second)).toBe('from backup');
     expect((await readRun(second[0]!.id)).provider).toBe(`backup-${suffix}`);
+    await admin().admin.bots.delete.mutate({ appId: tenant.appId, botId });
     await admin().admin.providers.delete.mutate({ id: capped });
   });
 
@@ -419,7 +419,69 @@ describe.each(testBackends())('model providers on $name', (backend) => {
     expect(primary.requests.length - start).toBeGreaterThanOrEqual(1);
     expect(primary.requests.length - start).toBeLessThanOrEqual(4);
     primary.queue = [];
+    await admin().admin.bots.delete.mutate({ appId: tenant.appId, botId });
     await admin().admin.providers.delete.mutate({ id: slow });
+  });
+
+  it('refuse to delete a provider the current version of a bot still names, naming those bots, through tRPC and the CLI', async () => {
+    const id = `named-${suffix}`;
+    await admin().admin.providers.create.mutate({ id, baseUrl: primary.baseUrl, defaultModel: 'fake-model' });
+    // Another app's workflow names it in an llm node; this app's chat bot as a fallback.
+    const other = await createTenant(server.url, 'prov-other');
+    const fallbackBot = await chatBot('named-fallback', {
+      provider: `backup-${suffix}`,
+      fallbacks: [{ provider: id }],
+    });
+    const workflowBot = `named-wf-${suffix}`;
+    await admin().admin.bots.create.mutate({
+      appId: other.appId,
+      botId: workflowBot,
+      definition: {
+        kind: 'workflow',
+        nodes: [
+          { id: 'start', type: 'start' },
+          { id: 'ask', type: 'llm', model: { provider: id }, prompt: '{{start.query}}' },
+          { id: 'end', type: 'end', template: '{{ask.text}}' },
+        ],
+        edges: [
+          { source: 'start', target: 'ask' },
+          { source: 'ask', target: 'end' },
+        ],
+      },
+    });
+    // A bot that only mentions the id (here as a model name) does not name the provider.
+    const lookalike = await chatBot('named-lookalike', { provider: 'demo', name: id });
+
+    const refused = await admin()
+      .admin.providers.delete.mutate({ id })
+      .catch((error: any) => error);
+    expect(refused.data).toMatchObject({ appCode: 1001, param: 'id' });
+    expect(refused.message).toContain('2 bots');
+    expect(refused.message).toContain(`${tenant.appId}/${fallbackBot} (definition.model.fallbacks.0)`);
+    expect(refused.message).toContain(`${other.appId}/${workflowBot} (definition.nodes.1.model)`);
+    expect(refused.message).not.toContain(lookalike);
+    // Still there, still answering.
+    expect(await admin().admin.providers.get.query({ id })).toMatchObject({ id });
+
+    // The CLI says the same, with the code.
+    const fromCli = await cli('admin', 'providers', 'delete', id).catch((error: any) => error);
+    expect(fromCli.stderr).toContain(`Provider "${id}" is still named by 2 bots`);
+    expect(fromCli.stderr).toContain(workflowBot);
+    expect(fromCli.stderr).toContain('(code 1001)');
+
+    // Only the current version counts: once the chat bot moves on and the workflow is gone, it goes.
+    await admin().admin.bots.update.mutate({
+      appId: tenant.appId,
+      botId: fallbackBot,
+      definition: { kind: 'chat', model: { provider: `backup-${suffix}` } },
+    });
+    const still = await admin()
+      .admin.providers.delete.mutate({ id })
+      .catch((error: any) => error);
+    expect(still.message).toContain('1 bot:');
+    expect(still.message).not.toContain(fallbackBot);
+    await admin().admin.bots.delete.mutate({ appId: other.appId, botId: workflowBot });
+    expect(await cli('admin', 'providers', 'delete', id)).toEqual({ id, deleted: true });
   });
 
   it('GET /v1/models/{id} answers in the OpenAI shape, 404 with an OpenAI error body for an unknown id', async () => {
@@ -516,6 +578,7 @@ describe.each(testBackends())('model providers on $name', (backend) => {
         expect.arrayContaining([expect.objectContaining({ bot_id: botId, provider: two, runs: 1 })]),
       );
 
+      await cli('admin', 'bots', 'delete', tenant.appId, botId);
       expect(await cli('admin', 'providers', 'delete', one)).toEqual({ id: one, deleted: true });
       await cli('admin', 'providers', 'delete', two);
     } finally {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DEMO_ADMIN_TOKEN } from '../src/config/config.ts';
 import { testBackends } from './support/backends.ts';
-import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
+import { FAKE_AUDIO, startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson, readSse } from './support/sse.ts';
 import { createTenant, type Tenant } from './support/tenants.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
@@ -139,8 +139,9 @@ describe.each(testBackends())('request fields on $name', (backend) => {
       const cases: Array<[Record<string, unknown>, string]> = [
         [{ temprature: 0.5 }, 'temprature'],
         [{ n: 2 }, 'n'],
-        [{ modalities: ['text', 'audio'] }, 'modalities'],
-        [{ audio: { voice: 'alloy', format: 'wav' } }, 'audio'],
+        // Audio out needs its format and voice, as on OpenAI.
+        [{ modalities: ['text', 'audio'] }, 'audio'],
+        [{ modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'ogg' } }, 'audio.format'],
         [{ functions: [{ name: 'f' }] }, 'functions'],
         [{ function_call: 'auto' }, 'function_call'],
         [{ top_logprobs: 50 }, 'top_logprobs'],
@@ -156,7 +157,7 @@ describe.each(testBackends())('request fields on $name', (backend) => {
         expect(body.error, param).toMatchObject({ type: 'invalid_request_error', param, code: '1001' });
       }
       expect(upstream.requests.length).toBe(before);
-      // Our one addition is accepted; `modalities: ['text']` is what every answer is anyway.
+      // Our one addition is accepted; so is `modalities: ['text']`.
       const ok = await completions({ model: 'relay', messages: ask('x'), chat_id: 'fields-ok', modalities: ['text'] });
       expect(ok.status).toBe(200);
     });
@@ -188,6 +189,150 @@ describe.each(testBackends())('request fields on $name', (backend) => {
         messages: [{ role: 'user', content: 'hi' }],
       });
       expect(plain.choices[0]?.logprobs).toBeNull();
+    });
+
+    it('relays an audio answer through the official SDK: forwarded exactly, streamed as delta.audio, whole as message.audio', async () => {
+      const audio = { voice: 'alloy', format: 'wav' } as const;
+      const spoken = {
+        id: FAKE_AUDIO.id,
+        data: FAKE_AUDIO.data.join(''),
+        expires_at: FAKE_AUDIO.expiresAt,
+        transcript: FAKE_AUDIO.transcript.join(''),
+      };
+      const stream = openai.chat.completions.stream({
+        model: 'relay',
+        messages: [{ role: 'user', content: 'Say hello' }],
+        modalities: ['text', 'audio'],
+        audio,
+      });
+      const pieces: unknown[] = [];
+      for await (const chunk of stream) {
+        const delta = chunk.choices[0]?.delta as { audio?: unknown } | undefined;
+        if (delta?.audio) pieces.push(delta.audio);
+      }
+      expect(lastRequest()).toMatchObject({ modalities: ['text', 'audio'], audio });
+      // Piece by piece, as the upstream sent them.
+      expect(pieces).toEqual([
+        { id: FAKE_AUDIO.id, transcript: 'Hello' },
+        { transcript: ' from' },
+        { transcript: ' upstream' },
+        { data: FAKE_AUDIO.data[0] },
+        { data: FAKE_AUDIO.data[1] },
+        { id: FAKE_AUDIO.id, expires_at: FAKE_AUDIO.expiresAt },
+      ]);
+      // The SDK's stream helper joins them into OpenAI's message.audio.
+      const streamed = (await stream.finalChatCompletion()).choices[0];
+      expect(streamed?.message.audio).toEqual(spoken);
+      expect(streamed?.finish_reason).toBe('stop');
+
+      const whole = await openai.chat.completions.create({
+        model: 'relay',
+        messages: [{ role: 'user', content: 'Say hello' }],
+        modalities: ['text', 'audio'],
+        audio,
+      });
+      expect(whole.choices[0]?.message).toMatchObject({ role: 'assistant', content: null, audio: spoken });
+    });
+
+    it('replays an audio answer as audio: {id} while the upstream holds it, as its transcript after', async () => {
+      const chatId = `audio-${backend.name}-${Date.now()}`;
+      const audio = { voice: 'alloy', format: 'wav' };
+      const speak = () =>
+        completions({
+          model: 'relay',
+          messages: ask('Say hello'),
+          modalities: ['text', 'audio'],
+          audio,
+          chat_id: chatId,
+        });
+      expect((await speak()).status).toBe(200);
+      await completions({ model: 'relay', messages: ask('Again?'), chat_id: chatId });
+      expect((lastRequest().messages as unknown[]).slice(0, 2)).toEqual([
+        { role: 'user', content: 'Say hello' },
+        { role: 'assistant', audio: { id: FAKE_AUDIO.id } },
+      ]);
+      // History shows the answer's reference and transcript (the audio itself was the caller's to keep).
+      const page = (await (
+        await fetch(`${server.url}/agent/v1/chats/${chatId}/messages`, { headers: auth() })
+      ).json()) as { messages: Array<Record<string, unknown>> };
+      expect(page.messages[1]).toMatchObject({
+        role: 'assistant',
+        content: '',
+        parts: [
+          {
+            type: 'audio',
+            audio: { id: FAKE_AUDIO.id, expires_at: FAKE_AUDIO.expiresAt, transcript: 'Hello from upstream' },
+          },
+        ],
+      });
+      expect(JSON.stringify(page)).not.toContain(FAKE_AUDIO.data.join(''));
+
+      // An answer whose audio has expired upstream goes back as its transcript.
+      const otherChat = `${chatId}-expired`;
+      const held = FAKE_AUDIO.expiresAt;
+      FAKE_AUDIO.expiresAt = Math.floor(Date.now() / 1000) - 60;
+      try {
+        await completions({
+          model: 'relay',
+          messages: ask('Say hello'),
+          modalities: ['audio'],
+          audio,
+          chat_id: otherChat,
+        });
+      } finally {
+        FAKE_AUDIO.expiresAt = held;
+      }
+      await completions({ model: 'relay', messages: ask('Again?'), chat_id: otherChat });
+      expect((lastRequest().messages as unknown[])[1]).toEqual({ role: 'assistant', content: 'Hello from upstream' });
+
+      // A caller's own reference to an earlier audio answer goes to the upstream as it is.
+      await completions({
+        model: 'relay',
+        messages: [
+          { role: 'user', content: 'Say hello' },
+          { role: 'assistant', audio: { id: 'audio_from_caller' } },
+          { role: 'user', content: 'Again?' },
+        ],
+      });
+      expect((lastRequest().messages as unknown[])[1]).toEqual({
+        role: 'assistant',
+        audio: { id: 'audio_from_caller' },
+      });
+    });
+
+    it('refuses audio where it cannot go: workflow and agent bots, the demo model, the Astron route', async () => {
+      const audio = { voice: 'alloy', format: 'wav' };
+      for (const model of ['flow', 'helper']) {
+        const asked = await completions({ model, messages: ask('x'), modalities: ['text', 'audio'], audio });
+        expect(asked.status).toBe(400);
+        expect(((await asked.json()) as { error: { param: string } }).error.param).toBe('modalities');
+        const replayed = await completions({
+          model,
+          messages: [
+            { role: 'user', content: 'x' },
+            { role: 'assistant', audio: { id: 'audio_1' } },
+            { role: 'user', content: 'y' },
+          ],
+        });
+        expect(replayed.status).toBe(400);
+        expect(await replayed.json()).toMatchObject({ error: { param: 'messages.1.audio', code: '1001' } });
+      }
+      const demo = await completions({ model: 'helper-bot', messages: ask('x'), modalities: ['audio'], audio });
+      expect(demo.status).toBe(400);
+      expect(await demo.json()).toMatchObject({
+        error: {
+          code: '1001',
+          message: expect.stringContaining('modalities: the built-in demo model answers in text only'),
+        },
+      });
+      for (const field of ['modalities', 'audio']) {
+        const refused = await astron({
+          bot_id: 'relay',
+          parameters: { messages: ask('x'), [field]: field === 'audio' ? audio : ['audio'] },
+        });
+        expect(refused.status).toBe(400);
+        expect(await refused.json()).toMatchObject({ code: 1001, param: `parameters.${field}` });
+      }
     });
 
     it('JSON mode and structured outputs work through the official SDK', async () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { textPartSchema, userContentSchema } from './openai.ts';
+import { refusedField, textPartSchema, userContentSchema } from './openai.ts';
 
 /** `content` is text, or (as on `/v1`) an array of parts: a user's may hold images, audio and files. */
 export const astronMessageSchema = z.discriminatedUnion('role', [
@@ -33,6 +33,11 @@ export const astronParametersSchema = z.looseObject({
   /** At most 4, what OpenAI-style upstreams accept. */
   stop_sequences: z.array(z.string()).max(4).optional(),
   seed: z.number().int().optional(),
+  // Not workflow inputs: refused by name, so a caller asking for speech is told where it is.
+  modalities: refusedField(
+    'audio answers are on POST /v1/chat/completions (OpenAI wire); Astron frames carry text only',
+  ),
+  audio: refusedField('audio answers are on POST /v1/chat/completions (OpenAI wire); Astron frames carry text only'),
 });
 
 export const astronMetaDataSchema = z.object({

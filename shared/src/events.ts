@@ -65,6 +65,19 @@ export const chatEventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('usage'), usage: usageSchema }),
   /** Token log probabilities of the text just streamed, as the upstream sent them (OpenAI `logprobs.content`). */
   z.object({ ...base, type: z.literal('logprobs'), content: z.array(z.unknown()) }),
+  /**
+   * A piece of an audio answer (OpenAI `modalities: ["audio"]`), as the upstream streamed it:
+   * `data` (base64 audio) and `transcript` are to be appended; `id` names the answer and
+   * `expiresAt` (Unix seconds) says until when the upstream keeps it for a follow-up turn.
+   */
+  z.object({
+    ...base,
+    type: z.literal('audio-delta'),
+    id: z.string().optional(),
+    data: z.string().optional(),
+    transcript: z.string().optional(),
+    expiresAt: z.number().optional(),
+  }),
   z.object({ ...base, type: z.literal('finish'), finishReason: finishReasonSchema, usage: usageSchema }),
   z.object({
     ...base,

@@ -63,6 +63,11 @@ export const openaiMessageSchema = z.discriminatedUnion('role', [
     name: z.string().optional(),
     refusal: z.string().nullable().optional(),
     tool_calls: z.array(toolCallSchema).optional(),
+    /** An earlier audio answer, by the id the upstream gave it (it holds the audio until `expires_at`). */
+    audio: z
+      .strictObject({ id: z.string().min(1).max(256) })
+      .nullable()
+      .optional(),
   }),
   z.object({ role: z.literal('tool'), content: contentSchema, tool_call_id: z.string() }),
 ]);
@@ -86,7 +91,7 @@ export const openaiToolChoiceSchema = z.union([
 export type OpenAIToolChoice = z.infer<typeof openaiToolChoiceSchema>;
 
 /** A field this server refuses (400 naming it) rather than accept and drop. */
-const refused = (message: string) =>
+export const refusedField = (message: string) =>
   z
     .unknown()
     .superRefine((value, context) => {
@@ -143,6 +148,18 @@ export const openaiForwardedFieldsSchema = z.strictObject({
   prompt_cache_key: z.string().max(1024).optional(),
   safety_identifier: z.string().max(256).optional(),
   web_search_options: z.record(z.string(), z.unknown()).optional(),
+  /** `["text", "audio"]` asks an audio model to speak its answer; `audio` then says how. */
+  modalities: z
+    .array(z.enum(['text', 'audio']))
+    .nullable()
+    .optional(),
+  audio: z
+    .strictObject({
+      format: z.enum(['wav', 'aac', 'mp3', 'flac', 'opus', 'pcm16']),
+      voice: z.union([z.string().min(1).max(64), z.strictObject({ id: z.string().min(1).max(256) })]),
+    })
+    .nullable()
+    .optional(),
 });
 export type OpenAIForwardedFields = z.infer<typeof openaiForwardedFieldsSchema>;
 export const OPENAI_FORWARDED_FIELDS = Object.keys(openaiForwardedFieldsSchema.shape) as Array<
@@ -181,14 +198,8 @@ export const openaiChatRequestSchema = z.strictObject({
     .refine((n) => n === 1, 'only n = 1 is supported: one answer per request')
     .nullable()
     .optional(),
-  modalities: z
-    .array(z.enum(['text', 'audio']))
-    .refine((modalities) => !modalities.includes('audio'), 'audio output is not supported: answers are text')
-    .nullable()
-    .optional(),
-  audio: refused('audio output is not supported: answers are text (send audio in as input_audio content parts)'),
-  functions: refused('functions is deprecated: use tools'),
-  function_call: refused('function_call is deprecated: use tool_choice'),
+  functions: refusedField('functions is deprecated: use tools'),
+  function_call: refusedField('function_call is deprecated: use tool_choice'),
 });
 export type OpenAIChatRequest = z.infer<typeof openaiChatRequestSchema>;
 
@@ -197,6 +208,16 @@ export type OpenAIUsage = {
   completion_tokens: number;
   total_tokens: number;
   prompt_tokens_details?: { cached_tokens: number };
+};
+
+/** An audio answer as OpenAI returns it (`message.audio`); streamed, it comes in pieces (`delta.audio`). */
+export type OpenAIAudio = {
+  id: string;
+  /** Base64 audio in the requested format. */
+  data: string;
+  /** Unix seconds: until then the upstream keeps it for follow-up turns (`audio: {id}`). */
+  expires_at: number;
+  transcript: string;
 };
 
 /** As OpenAI sends them: the upstream's `logprobs.content` entries, relayed as they are. */
@@ -222,6 +243,8 @@ export type OpenAIChunk = {
       content?: string | null;
       reasoning_content?: string;
       tool_calls?: OpenAIToolCallDelta[];
+      /** A piece of an audio answer: `data` and `transcript` are to be appended, `id` and `expires_at` set. */
+      audio?: Partial<OpenAIAudio>;
     };
     logprobs: OpenAILogprobs | null;
     finish_reason: string | null;
@@ -243,6 +266,7 @@ export type OpenAICompletion = {
       reasoning_content?: string;
       refusal: null;
       tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+      audio?: OpenAIAudio;
     };
     logprobs: OpenAILogprobs | null;
     finish_reason: string;

@@ -2,10 +2,11 @@ import { useEffect, useState } from 'react';
 import type { AdminClient } from '../api.ts';
 import { AppsPanel } from './apps-panel.tsx';
 import { BotsPanel } from './bots-panel.tsx';
+import { ProvidersPanel } from './providers-panel.tsx';
 import { RunsPanel } from './runs-panel.tsx';
 import { UsagePanel } from './usage-panel.tsx';
 
-const TABS = ['apps', 'bots', 'usage', 'runs'] as const;
+const TABS = ['apps', 'bots', 'providers', 'usage', 'runs'] as const;
 type Tab = (typeof TABS)[number];
 
 export function OperatorPage(props: { admin: AdminClient; defaultAppId: string | undefined }) {
@@ -42,12 +43,14 @@ export function OperatorPage(props: { admin: AdminClient; defaultAppId: string |
             {name}
           </button>
         ))}
-        <span className="muted small">app: {appId}</span>
+        {/* Providers are the server's, not an app's. */}
+        {tab !== 'providers' && <span className="muted small">app: {appId}</span>}
       </nav>
       {tab === 'apps' && (
         <AppsPanel admin={props.admin} appId={appId} onSelect={(id) => choose({ appId: id, runId: undefined })} />
       )}
       {tab === 'bots' && <BotsPanel admin={props.admin} appId={appId} />}
+      {tab === 'providers' && <ProvidersPanel admin={props.admin} />}
       {tab === 'usage' && <UsagePanel admin={props.admin} appId={appId} />}
       {tab === 'runs' && (
         <RunsPanel admin={props.admin} appId={appId} runId={runId} onSelect={(id) => choose({ runId: id })} />

@@ -2,6 +2,7 @@ import type { BotDefinition } from '@astron-chat/shared';
 import { cacheKeys, type Cache } from '../cache/cache.ts';
 import { AppError } from '../errors/app-error.ts';
 import type { ModelReference, ModelRegistry } from '../providers/model-registry.ts';
+import type { BotRepository } from '../store/bot.repository.ts';
 import type { ProviderChanges, ProviderRepository, StoredProvider } from '../store/provider.repository.ts';
 import type { SecretBox } from '../store/secret-box.ts';
 
@@ -23,6 +24,7 @@ export type ProviderView = Omit<
 };
 
 const MODELS_NAMED_IN_ERRORS = 20;
+const BOTS_NAMED_IN_ERRORS = 10;
 
 /**
  * Model providers as managed data (operator-owned, per server), and the check that a bot only
@@ -34,8 +36,9 @@ export function createProviderService(options: {
   models: ModelRegistry;
   secrets: SecretBox;
   cache: Cache;
+  bots: BotRepository;
 }) {
-  const { providers, models, secrets, cache } = options;
+  const { providers, models, secrets, cache, bots } = options;
 
   function toView(stored: StoredProvider): ProviderView {
     const { sealedApiKey: _key, sealedHeaders: _headers, ...readable } = stored;
@@ -82,6 +85,18 @@ export function createProviderService(options: {
   async function changed() {
     await cache.delete(cacheKeys.providers());
     await models.refresh();
+  }
+
+  /** Bots (current versions) that name provider `id`, with the definition paths that do. */
+  async function botsNaming(id: string) {
+    const found: Array<{ appId: string; botId: string; paths: string[] }> = [];
+    for (const bot of await bots.listCurrentContaining(JSON.stringify(id))) {
+      const paths = modelReferencesOf(bot.definition)
+        .filter(({ candidate }) => candidate.provider === id)
+        .map(({ path }) => `definition.${path}`);
+      if (paths.length > 0) found.push({ appId: bot.appId, botId: bot.botId, paths });
+    }
+    return found;
   }
 
   async function requireStored(id: string): Promise<StoredProvider> {
@@ -143,9 +158,27 @@ export function createProviderService(options: {
       return view;
     },
 
-    /** Bots that still name it fail their next run with a message naming the providers that exist. */
+    /**
+     * Refused (1001, naming them) while the current version of any bot, of any app, still names it
+     * as a model or a fallback, in a chat bot, an `llm` node or an agent. Older versions are not
+     * checked: no new run starts on them, and a run already going keeps the model it resolved.
+     */
     async deleteProvider(id: string) {
       await requireStored(id);
+      const naming = await botsNaming(id);
+      if (naming.length > 0) {
+        const shown = naming
+          .slice(0, BOTS_NAMED_IN_ERRORS)
+          .map((bot) => `${bot.appId}/${bot.botId} (${bot.paths.join(', ')})`)
+          .join('; ');
+        const more = naming.length > BOTS_NAMED_IN_ERRORS ? `; and ${naming.length - BOTS_NAMED_IN_ERRORS} more` : '';
+        throw new AppError(
+          'VALIDATION_ERROR',
+          `Provider "${id}" is still named by ${naming.length === 1 ? '1 bot' : `${naming.length} bots`}: ` +
+            `${shown}${more}. Point them at another provider (or delete them), then delete it.`,
+          { param: 'id' },
+        );
+      }
       await providers.delete(id);
       await changed();
       return { id, deleted: true };

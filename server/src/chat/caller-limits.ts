@@ -22,6 +22,16 @@ export function applyCallerLimits(
       { param: firstForwarded },
     );
   }
+  if (definition.kind !== 'chat') {
+    const audio = request.messages.findIndex((message) => message.role === 'assistant' && message.audio);
+    if (audio !== -1) {
+      throw new AppError(
+        'VALIDATION_ERROR',
+        `messages.${audio}.audio: only chat bots pass an earlier audio answer to their model; this is a ${definition.kind} bot. Send its transcript as content.`,
+        { param: `messages.${audio}.audio` },
+      );
+    }
+  }
   const limits = definition.callerLimits ?? {};
   const parameters = { ...request.parameters };
   const tools = request.tools?.length ? request.tools : undefined;

@@ -1,5 +1,6 @@
 import type { ChatEvent, FinishReason, Usage } from '@astron-chat/shared';
 import { zeroUsage } from '../lib/usage.ts';
+import { addAudioPiece } from './run-tally.ts';
 
 export type CollectedToolCall = Extract<ChatEvent, { type: 'tool-call' }>;
 
@@ -9,6 +10,8 @@ export type CollectedAnswer = {
   content: string;
   reasoning: string;
   toolCalls: CollectedToolCall[];
+  /** An audio answer (OpenAI `modalities: ["audio"]`), its pieces joined. */
+  audio: { id: string; data: string; transcript: string; expiresAt: number } | undefined;
   /** Token log probabilities, when the caller asked and the upstream sent them. */
   logprobs: unknown[] | undefined;
   usage: Usage;
@@ -25,6 +28,7 @@ export async function collectAnswer(
     content: '',
     reasoning: '',
     toolCalls: [],
+    audio: undefined,
     logprobs: undefined,
     usage: zeroUsage(),
     finishReason: undefined,
@@ -46,6 +50,9 @@ export async function collectAnswer(
         break;
       case 'logprobs':
         (answer.logprobs ??= []).push(...event.content);
+        break;
+      case 'audio-delta':
+        answer.audio = { ...addAudioPiece(answer.audio, event), data: (answer.audio?.data ?? '') + (event.data ?? '') };
         break;
       case 'finish':
         answer.usage = event.usage;

@@ -2,7 +2,7 @@ import type { ChatEventBody, FinishReason, Usage } from '@astron-chat/shared';
 import type { AppError } from '../errors/app-error.ts';
 import { addUsage, zeroUsage } from '../lib/usage.ts';
 import type { RunHeader } from '../run-log/run-log.ts';
-import type { RunRecord, StoredToolCall } from '../store/run.repository.ts';
+import type { AnswerAudio, RunRecord, StoredToolCall } from '../store/run.repository.ts';
 import type { ExecutionPart } from '../workflow/execute-bot.ts';
 
 /**
@@ -12,6 +12,8 @@ import type { ExecutionPart } from '../workflow/execute-bot.ts';
 export function createRunTally(header: RunHeader) {
   let content = '';
   let reasoning = '';
+  /** An audio answer's reference and transcript; its data is the caller's, not stored. */
+  let audio: AnswerAudio | undefined;
   const toolCalls: StoredToolCall[] = [];
   let usage = zeroUsage();
   let finishReason: FinishReason | undefined;
@@ -60,6 +62,10 @@ export function createRunTally(header: RunHeader) {
           // Parts carry what one step used; callers see the run's total so far.
           usage = addUsage(usage, part.usage);
           return { type: 'usage', usage };
+        case 'audio-delta':
+          firstTokenAt ??= Date.now();
+          audio = addAudioPiece(audio, part);
+          return part;
         case 'step-start':
         case 'step-end':
         case 'logprobs':
@@ -91,13 +97,25 @@ export function createRunTally(header: RunHeader) {
         usage,
         timeToFirstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - header.createdAt,
         durationMs: Date.now() - header.createdAt,
-        answer: { content, reasoning, toolCalls },
+        answer: { content, reasoning, toolCalls, ...(audio ? { audio } : {}) },
         provider: providers.length > 0 ? providers.join(',') : undefined,
       };
     },
   };
 }
 export type RunTally = ReturnType<typeof createRunTally>;
+
+/** An audio answer so far, with one more piece: `transcript` appended, `id` and `expiresAt` as last sent. */
+export function addAudioPiece(
+  audio: AnswerAudio | undefined,
+  piece: { id?: string | undefined; transcript?: string | undefined; expiresAt?: number | undefined },
+): AnswerAudio {
+  return {
+    id: piece.id ?? audio?.id ?? '',
+    transcript: (audio?.transcript ?? '') + (piece.transcript ?? ''),
+    expiresAt: piece.expiresAt ?? audio?.expiresAt ?? 0,
+  };
+}
 
 export function toStoredToolCall(
   call: Omit<StoredToolCall, 'result'> & { result?: string | undefined },

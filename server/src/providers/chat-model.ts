@@ -19,8 +19,21 @@ export type ModelMessage =
       role: 'assistant';
       content: string;
       toolCalls?: Array<{ id: string; name: string; arguments: string }>;
+      /**
+       * An earlier audio answer the upstream still holds, sent as `audio: {id}` (OpenAI's
+       * follow-up turn). From history it carries its transcript and expiry: once expired the
+       * transcript goes as the text instead.
+       */
+      audio?: AudioReference | undefined;
     }
   | { role: 'tool'; content: string; toolCallId: string };
+
+export type AudioReference = {
+  id: string;
+  /** Unix seconds; unknown for a reference the caller sent. */
+  expiresAt?: number | undefined;
+  transcript?: string | undefined;
+};
 
 export type ModelParameters = {
   temperature?: number | undefined;
@@ -76,6 +89,8 @@ export type ModelPart =
   | { type: 'usage'; usage: Usage }
   /** Log probabilities of the tokens just streamed, as the upstream sent them (`logprobs.content`). */
   | { type: 'logprobs'; content: unknown[] }
+  /** A piece of an audio answer: `data` (base64) and `transcript` to append, `id` and `expiresAt` (Unix s) to set. */
+  | { type: 'audio-delta'; id?: string; data?: string; transcript?: string; expiresAt?: number }
   | { type: 'finish'; finishReason: FinishReason };
 
 export interface ChatModel {

@@ -4,35 +4,42 @@ import {
   type BotDefinition,
   type BotDefinitionInput,
 } from '@astron-chat/shared';
+import { sql } from 'kysely';
 import { AppError } from '../errors/app-error.ts';
-import type { Database } from './database.ts';
+import type { BotTable, BotVersionTable, Database } from './database.ts';
 
 export type BotRecord = { appId: string; botId: string; name: string; version: number; definition: BotDefinition };
 
 export function createBotRepository(db: Database) {
+  /** Each bot with its current version's definition. */
+  const currentVersions = () =>
+    db
+      .selectFrom('bots')
+      .innerJoin('bot_versions', (join) =>
+        join
+          .onRef('bot_versions.app_id', '=', 'bots.app_id')
+          .onRef('bot_versions.bot_id', '=', 'bots.id')
+          .onRef('bot_versions.version', '=', 'bots.current_version'),
+      )
+      .select(['bots.app_id', 'bots.id', 'bots.name', 'bots.current_version', 'bot_versions.definition']);
+  const toRecord = (
+    row: Pick<BotTable, 'app_id' | 'id' | 'name' | 'current_version'> & Pick<BotVersionTable, 'definition'>,
+  ): BotRecord => ({
+    appId: row.app_id,
+    botId: row.id,
+    name: row.name,
+    version: row.current_version,
+    definition: botDefinitionSchema.parse(JSON.parse(row.definition)),
+  });
+
   return {
     /** The bot's current version, only if it belongs to `appId`. */
     async findBot(appId: string, botId: string): Promise<BotRecord | undefined> {
-      const row = await db
-        .selectFrom('bots')
-        .innerJoin('bot_versions', (join) =>
-          join
-            .onRef('bot_versions.app_id', '=', 'bots.app_id')
-            .onRef('bot_versions.bot_id', '=', 'bots.id')
-            .onRef('bot_versions.version', '=', 'bots.current_version'),
-        )
-        .select(['bots.id', 'bots.name', 'bots.current_version', 'bot_versions.definition'])
+      const row = await currentVersions()
         .where('bots.app_id', '=', appId)
         .where('bots.id', '=', botId)
         .executeTakeFirst();
-      if (!row) return undefined;
-      return {
-        appId,
-        botId: row.id,
-        name: row.name,
-        version: row.current_version,
-        definition: botDefinitionSchema.parse(JSON.parse(row.definition)),
-      };
+      return row && toRecord(row);
     },
 
     async listBots(appId: string) {
@@ -42,6 +49,21 @@ export function createBotRepository(db: Database) {
         .where('app_id', '=', appId)
         .orderBy('id')
         .execute();
+    },
+
+    /**
+     * The current version of every bot, of every app, whose definition holds `text` (a cheap
+     * prefilter in SQL: callers parse the definitions and check what they look for).
+     */
+    async listCurrentContaining(text: string): Promise<BotRecord[]> {
+      // `!` escapes: a backslash means different things in MySQL and SQLite string literals.
+      const pattern = `%${text.replace(/[!%_]/g, (character) => `!${character}`)}%`;
+      const rows = await currentVersions()
+        .where(sql<boolean>`${sql.ref('bot_versions.definition')} like ${pattern} escape '!'`)
+        .orderBy('bots.app_id')
+        .orderBy('bots.id')
+        .execute();
+      return rows.map(toRecord);
     },
 
     async listVersions(appId: string, botId: string) {

@@ -57,7 +57,10 @@ export type MessageTable = {
   tool_calls: string | null;
   status: 'complete' | 'partial';
   created_at: number;
-  /** JSON content parts of a user message that held more than text; null otherwise. */
+  /**
+   * JSON content parts of a user message that held more than text; of an assistant message, its
+   * audio answer's reference (`[{type: 'audio', audio: {id, expires_at, transcript}}]`); null otherwise.
+   */
   parts: string | null;
 };
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timeout';

@@ -6,7 +6,13 @@ import type { Database, DatabaseKind, MessageTable, RunStatus } from './database
 export type StoredToolCall = { id: string; kind: ToolCallKind; name: string; arguments: string; result?: string };
 
 export type HistoryMessage =
-  { role: 'user'; content: string; parts?: ContentPart[] } | { role: 'assistant'; content: string };
+  | { role: 'user'; content: string; parts?: ContentPart[] }
+  | { role: 'assistant'; content: string; audio?: AnswerAudio };
+
+/** An audio answer as a run keeps it: the upstream's reference and the transcript, not the audio. */
+export type AnswerAudio = { id: string; transcript: string; expiresAt: number };
+/** How an assistant message's `parts` column holds its audio answer. */
+type StoredAudioPart = { type: 'audio'; audio: { id: string; expires_at: number; transcript: string } };
 
 /** Everything a finished run leaves behind, written in one transaction. */
 export type RunRecord = {
@@ -31,7 +37,7 @@ export type RunRecord = {
   question: string;
   /** The question's content parts, when it held more than text. */
   questionParts?: ContentPart[] | undefined;
-  answer: { content: string; reasoning: string; toolCalls: StoredToolCall[] };
+  answer: { content: string; reasoning: string; toolCalls: StoredToolCall[]; audio?: AnswerAudio | undefined };
   /** Provider ids that answered its model calls, comma-separated (a fallback's when it took over). */
   provider: string | undefined;
 };
@@ -157,14 +163,14 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
     }
     if (events.length > 0) await writeOutbox(transaction, events);
     const { chatId, answer } = record;
-    if (chatId !== undefined && (answer.content || answer.reasoning || answer.toolCalls.length > 0)) {
+    if (chatId !== undefined && (answer.content || answer.reasoning || answer.toolCalls.length > 0 || answer.audio)) {
       await insertMessage(transaction, record, chatId, {
         role: 'assistant',
         content: answer.content,
         reasoning: answer.reasoning || null,
         tool_calls: answer.toolCalls.length > 0 ? JSON.stringify(answer.toolCalls) : null,
         status: record.status === 'succeeded' ? 'complete' : 'partial',
-        parts: null,
+        parts: answer.audio ? JSON.stringify([toStoredAudioPart(answer.audio)]) : null,
       });
     }
   }
@@ -216,7 +222,10 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         .limit(input.limit)
         .execute();
       return rows.reverse().map(({ role, content, parts }): HistoryMessage => {
-        if (role === 'assistant') return { role, content };
+        if (role === 'assistant') {
+          const audio = parts === null ? undefined : fromStoredAudioPart(JSON.parse(parts) as unknown[]);
+          return audio ? { role, content, audio } : { role, content };
+        }
         return parts === null ? { role, content } : { role, content, parts: JSON.parse(parts) as ContentPart[] };
       });
     },
@@ -397,6 +406,15 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
   };
 }
 export type RunRepository = ReturnType<typeof createRunRepository>;
+
+function toStoredAudioPart(audio: AnswerAudio): StoredAudioPart {
+  return { type: 'audio', audio: { id: audio.id, expires_at: audio.expiresAt, transcript: audio.transcript } };
+}
+
+function fromStoredAudioPart(parts: unknown[]): AnswerAudio | undefined {
+  const part = parts.find((candidate): candidate is StoredAudioPart => (candidate as StoredAudioPart).type === 'audio');
+  return part && { id: part.audio.id, expiresAt: part.audio.expires_at, transcript: part.audio.transcript };
+}
 
 /** One message of a run's chat, stamped now. */
 async function insertMessage(

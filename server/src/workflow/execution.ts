@@ -43,7 +43,17 @@ export type BotInput = {
 export type ExecutionPart =
   | Extract<
       ChatEventBody,
-      { type: 'text-delta' | 'reasoning-delta' | 'tool-call' | 'step-start' | 'step-end' | 'usage' | 'logprobs' }
+      {
+        type:
+          | 'text-delta'
+          | 'reasoning-delta'
+          | 'tool-call'
+          | 'step-start'
+          | 'step-end'
+          | 'usage'
+          | 'logprobs'
+          | 'audio-delta';
+      }
     >
   | { type: 'finish'; finishReason: FinishReason };
 

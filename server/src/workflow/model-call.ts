@@ -75,7 +75,9 @@ export async function callModel(
       case 'finish':
         outcome.finishReason = part.finishReason;
         break;
+      // Nodes take no forwarded fields, so no audio was asked for.
       case 'logprobs':
+      case 'audio-delta':
       case 'step-start':
       case 'step-end':
         break;

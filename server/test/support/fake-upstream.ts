@@ -48,8 +48,9 @@ export type FakeUpstream = {
 
 /**
  * A real OpenAI-compatible HTTP server on a free port: `POST /v1/chat/completions`, streaming. Like
- * OpenAI it answers `response_format` json_object / json_schema with JSON (built from the schema)
- * and sends `logprobs` with each content chunk when the request asks for them.
+ * OpenAI it answers `response_format` json_object / json_schema with JSON (built from the schema),
+ * `modalities: ["audio"]` with audio deltas (FAKE_AUDIO), and sends `logprobs` with each content
+ * chunk when the request asks for them.
  */
 export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<FakeUpstream> {
   const requests: Array<Record<string, unknown>> = [];
@@ -123,7 +124,7 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
     const send = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
     const deltas: Array<Record<string, unknown>> = [
       ...(script.reasoning ?? []).map((text) => ({ reasoning_content: text })),
-      ...(script.chunks ?? defaultAnswer(body)).map((text) => ({ content: text })),
+      ...(wantsAudio(body) ? audioDeltas() : (script.chunks ?? defaultAnswer(body)).map((text) => ({ content: text }))),
       // As OpenAI streams a tool call: id and name first, then the arguments in pieces, by index.
       ...(script.toolCalls ?? []).flatMap((call, index) => {
         const half = Math.ceil(call.arguments.length / 2);
@@ -190,6 +191,29 @@ export async function startFakeUpstream(initial: UpstreamScript = {}): Promise<F
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   upstream.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
   return upstream;
+}
+
+/** The audio answer the fake gives when asked for `modalities: ["audio"]` (base64 of a WAV header, in pieces). */
+export const FAKE_AUDIO = {
+  id: 'audio_fake_1',
+  expiresAt: 1_900_000_000,
+  transcript: ['Hello', ' from', ' upstream'],
+  data: ['UklGRiQA', 'AABXQVZF'],
+};
+
+function wantsAudio(body: Record<string, unknown>): boolean {
+  return Array.isArray(body.modalities) && body.modalities.includes('audio');
+}
+
+/** As OpenAI streams audio: the id with the first transcript piece, the rest, the audio in pieces, then its expiry. */
+function audioDeltas(): Array<Record<string, unknown>> {
+  return [
+    ...FAKE_AUDIO.transcript.map((transcript, index) => ({
+      audio: index === 0 ? { id: FAKE_AUDIO.id, transcript } : { transcript },
+    })),
+    ...FAKE_AUDIO.data.map((data) => ({ audio: { data } })),
+    { audio: { id: FAKE_AUDIO.id, expires_at: FAKE_AUDIO.expiresAt } },
+  ];
 }
 
 /** What the fake says unless scripted: JSON when asked for JSON (in two pieces), else a greeting. */

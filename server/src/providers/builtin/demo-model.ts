@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Usage } from '@astron-chat/shared';
+import { AppError } from '../../errors/app-error.ts';
 import type { ChatModel, ModelMessage, ModelPart, ModelRequest } from '../chat-model.ts';
 
 export const DEMO_MODEL_NAME = 'astron-demo (built-in demo model, not an LLM)';
@@ -19,6 +20,13 @@ export function createDemoModel(options: { delayMs: number }): ChatModel {
   return {
     modelName: DEMO_MODEL_NAME,
     async *stream(request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelPart> {
+      if (request.forwarded?.modalities?.includes('audio')) {
+        throw new AppError(
+          'VALIDATION_ERROR',
+          'modalities: the built-in demo model answers in text only; ask a bot on an audio-capable provider for audio.',
+          { param: 'modalities' },
+        );
+      }
       const lastUser = request.messages.findLastIndex((message) => message.role === 'user');
       const lastMessage = request.messages[lastUser];
       const question = lastMessage ? describeMessage(lastMessage) : '';

@@ -3,7 +3,13 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import { AppError, isAbortError } from '../../errors/app-error.ts';
 import { createId } from '../../lib/ids.ts';
-import { toFinishReason, type ChatModel, type ModelPart, type ModelRequest } from '../chat-model.ts';
+import {
+  toFinishReason,
+  type AudioReference,
+  type ChatModel,
+  type ModelPart,
+  type ModelRequest,
+} from '../chat-model.ts';
 import { ProviderError, toConnectionError } from '../provider-error.ts';
 import { estimateUsage } from '../token-estimate.ts';
 import { sendUpstream, type UpstreamRequest, type UpstreamResponse } from './upstream-response.ts';
@@ -133,18 +139,27 @@ function toUpstreamBody(model: string, modelRequest: ModelRequest): Record<strin
       switch (message.role) {
         case 'tool':
           return { role: 'tool', content: message.content, tool_call_id: message.toolCallId };
-        case 'assistant':
-          return message.toolCalls?.length
-            ? {
-                role: 'assistant',
-                content: message.content || null,
-                tool_calls: message.toolCalls.map((call) => ({
-                  id: call.id,
-                  type: 'function',
-                  function: { name: call.name, arguments: call.arguments },
-                })),
-              }
-            : { role: 'assistant', content: message.content };
+        case 'assistant': {
+          // An earlier audio answer goes by its id while the upstream holds it, else as its transcript.
+          const audio = message.audio && isHeld(message.audio) ? { audio: { id: message.audio.id } } : undefined;
+          const content = message.content || (audio ? '' : (message.audio?.transcript ?? ''));
+          if (message.toolCalls?.length) {
+            return {
+              role: 'assistant',
+              content: content || null,
+              tool_calls: message.toolCalls.map((call) => ({
+                id: call.id,
+                type: 'function',
+                function: { name: call.name, arguments: call.arguments },
+              })),
+              ...audio,
+            };
+          }
+          // OpenAI takes `{role, audio: {id}}` without content.
+          return audio
+            ? { role: 'assistant', ...audio, ...(content ? { content } : {}) }
+            : { role: 'assistant', content };
+        }
         case 'user':
           return { role: 'user', content: message.parts ?? message.content };
         case 'system':
@@ -166,8 +181,14 @@ function toUpstreamBody(model: string, modelRequest: ModelRequest): Record<strin
   };
 }
 
+/** Whether the upstream still holds an earlier audio answer (a reference without an expiry is the caller's word). */
+function isHeld(audio: AudioReference): boolean {
+  return audio.expiresAt === undefined || audio.expiresAt * 1000 > Date.now();
+}
+
 type UpstreamDelta = {
   content?: string | null;
+  audio?: { id?: string | null; data?: string | null; transcript?: string | null; expires_at?: number | null } | null;
   reasoning_content?: string | null;
   reasoning?: string | null;
   tool_calls?: Array<{
@@ -216,6 +237,18 @@ function createChunkReader() {
     if (last?.type === type) last.text += text;
     else state.parts.push({ type, text });
   };
+  /** Audio pieces go on as they come (a piece of base64 is not text to merge); the transcript counts as streamed. */
+  const pushAudio = (audio: NonNullable<UpstreamDelta['audio']>) => {
+    const part: Extract<ModelPart, { type: 'audio-delta' }> = { type: 'audio-delta' };
+    if (audio.id) part.id = audio.id;
+    if (audio.data) part.data = audio.data;
+    if (audio.transcript) {
+      part.transcript = audio.transcript;
+      state.streamed += audio.transcript;
+    }
+    if (typeof audio.expires_at === 'number') part.expiresAt = audio.expires_at;
+    if (Object.keys(part).length > 1) state.parts.push(part);
+  };
   const onEvent = (event: EventSourceMessage) => {
     if (state.error || state.done) return;
     try {
@@ -252,6 +285,7 @@ function createChunkReader() {
       const reasoning = delta.reasoning_content ?? delta.reasoning;
       if (reasoning) pushText('reasoning-delta', reasoning);
       if (delta.content) pushText('text-delta', delta.content);
+      if (delta.audio) pushAudio(delta.audio);
       // Tool calls come in fragments, by index: assembled here, handed on whole at the end.
       for (const fragment of delta.tool_calls ?? []) {
         const call = (state.toolCalls[fragment.index ?? 0] ??= { id: '', name: '', arguments: '' });

@@ -107,8 +107,11 @@ export function createAstronFramer(
           choices: [{ index: 0, delta: {}, finish_reason: null }],
           workflow_step: { node: event.nodeId, seq: event.stepSeq, progress: event.progress },
         });
+      // Astron frames have no audio field, and the Astron route refuses `modalities`: audio is
+      // only there for a /v1 run followed through a run-stream read.
       case 'usage':
       case 'logprobs':
+      case 'audio-delta':
         return undefined;
       case 'finish':
         return chunk({

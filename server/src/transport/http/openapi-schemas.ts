@@ -80,6 +80,26 @@ const openaiUsage = usage.extend({
 });
 const openaiLogprobs = z.object({ content: z.array(z.unknown()), refusal: z.null() }).nullable();
 
+const openaiAudioFields = {
+  id: z.string(),
+  data: z.string().meta({ description: 'Base64 audio in the requested format.' }),
+  expires_at: z
+    .number()
+    .meta({ description: 'Unix seconds: until then `audio: {id}` refers to it in a follow-up turn.' }),
+  transcript: z.string(),
+};
+const openaiAudio = z
+  .object(openaiAudioFields)
+  .meta({ description: 'An audio answer (`modalities: ["audio"]`), as the upstream gave it.' });
+const openaiAudioPiece = z
+  .object({
+    id: openaiAudioFields.id.exactOptional(),
+    data: openaiAudioFields.data.exactOptional(),
+    expires_at: openaiAudioFields.expires_at.exactOptional(),
+    transcript: openaiAudioFields.transcript.exactOptional(),
+  })
+  .meta({ description: 'A piece of an audio answer: append `data` and `transcript`; `id` and `expires_at` are set.' });
+
 const openaiToolCall = z.object({
   id: z.string(),
   type: z.literal('function'),
@@ -112,6 +132,7 @@ export const openaiChunkSchema = z
               }),
             )
             .exactOptional(),
+          audio: openaiAudioPiece.exactOptional(),
         }),
         logprobs: openaiLogprobs,
         finish_reason: z.string().nullable(),
@@ -136,6 +157,7 @@ export const openaiCompletionSchema = z.object({
         reasoning_content: z.string().exactOptional(),
         refusal: z.null(),
         tool_calls: z.array(openaiToolCall).exactOptional(),
+        audio: openaiAudio.exactOptional(),
       }),
       logprobs: openaiLogprobs,
       finish_reason: z.string(),

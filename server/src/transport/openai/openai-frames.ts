@@ -3,6 +3,7 @@ import {
   errorNameOf,
   errorTable,
   type ChatEvent,
+  type OpenAIAudio,
   type OpenAIChatRequest,
   type OpenAIChunk,
   type OpenAICompletion,
@@ -53,6 +54,7 @@ function toModelMessage(message: OpenAIMessage): ModelMessage {
       return {
         role: 'assistant',
         content: textOf(message.content),
+        ...(message.audio ? { audio: { id: message.audio.id } } : {}),
         ...(message.tool_calls
           ? {
               toolCalls: message.tool_calls.map((call) => ({
@@ -79,6 +81,12 @@ export function fromOpenAIRequest(request: OpenAIChatRequest & { chat_id?: strin
         param: `messages.${request.messages.length - 1}.role`,
       },
     );
+  }
+  // As OpenAI: audio out needs its format and voice.
+  if (request.modalities?.includes('audio') && !request.audio) {
+    throw new AppError('VALIDATION_ERROR', 'audio: required when modalities holds "audio" (its format and voice).', {
+      param: 'audio',
+    });
   }
   return {
     botId: request.model,
@@ -186,6 +194,8 @@ export function createOpenAIFramer(options: { id: string; created: number; model
         return chunk([
           { index: 0, delta: {}, logprobs: { content: event.content, refusal: null }, finish_reason: null },
         ]);
+      case 'audio-delta':
+        return chunk([{ index: 0, delta: { audio: toOpenAIAudioPiece(event) }, logprobs: null, finish_reason: null }]);
       case 'finish': {
         const last = chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: event.finishReason }]);
         return options.includeUsage ? [last, chunk([], toOpenAIUsage(event.usage))] : last;
@@ -198,6 +208,15 @@ export function createOpenAIFramer(options: { id: string; created: number; model
         return undefined;
     }
   };
+}
+
+function toOpenAIAudioPiece(event: Extract<ChatEvent, { type: 'audio-delta' }>): Partial<OpenAIAudio> {
+  const piece: Partial<OpenAIAudio> = {};
+  if (event.id !== undefined) piece.id = event.id;
+  if (event.data !== undefined) piece.data = event.data;
+  if (event.transcript !== undefined) piece.transcript = event.transcript;
+  if (event.expiresAt !== undefined) piece.expires_at = event.expiresAt;
+  return piece;
 }
 
 export function toOpenAICompletion(answer: CollectedAnswer, options: { id: string; model: string }): OpenAICompletion {
@@ -213,7 +232,8 @@ export function toOpenAICompletion(answer: CollectedAnswer, options: { id: strin
         index: 0,
         message: {
           role: 'assistant',
-          content: answer.content || (toolCalls.length > 0 ? null : ''),
+          // As OpenAI: an answer given as audio (or as tool calls only) has no content.
+          content: answer.content || (toolCalls.length > 0 || answer.audio ? null : ''),
           ...(answer.reasoning ? { reasoning_content: answer.reasoning } : {}),
           refusal: null,
           ...(toolCalls.length > 0
@@ -223,6 +243,16 @@ export function toOpenAICompletion(answer: CollectedAnswer, options: { id: strin
                   type: 'function' as const,
                   function: { name: call.name, arguments: call.arguments },
                 })),
+              }
+            : {}),
+          ...(answer.audio
+            ? {
+                audio: {
+                  id: answer.audio.id,
+                  data: answer.audio.data,
+                  expires_at: answer.audio.expiresAt,
+                  transcript: answer.audio.transcript,
+                },
               }
             : {}),
         },

@@ -1,6 +1,7 @@
 import { errorTable } from '@astron-chat/shared';
 import { initTRPC } from '@trpc/server';
-import { AppError } from '../../errors/app-error.ts';
+import { z } from 'zod';
+import { AppError, fromZodError } from '../../errors/app-error.ts';
 import { safeEqual, type Caller } from '../../auth/authenticator.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { toTrpcError, type TrpcContext } from './trpc-context.ts';
@@ -28,12 +29,23 @@ export function createTrpc(dependencies: TransportDependencies) {
     // Sent to httpSubscriptionLink in `event: connected` (trpc-sse.ts, which also writes the pings).
     sse: { client: { reconnectAfterInactivityMs: config.pingIntervalMs * 2 } },
     errorFormatter({ shape, error }) {
-      const cause = error.cause instanceof AppError ? error.cause : undefined;
+      // Input that fails a procedure's schema: said as `path: message` with its param, as the REST
+      // routes say it, not as zod's issue list in JSON.
+      const cause =
+        error.cause instanceof AppError
+          ? error.cause
+          : error.cause instanceof z.ZodError
+            ? fromZodError(error.cause)
+            : undefined;
       // What tRPC refused itself (malformed input, an unknown procedure, the wrong method) is the caller's mistake.
       const code = cause?.code ?? CALLER_MISTAKES[error.code] ?? errorTable.UNKNOWN_ERROR.code;
       // Never a stack, whatever the mode.
       const { stack: _stack, ...data } = shape.data;
-      return { ...shape, data: { ...data, appCode: code, ...(cause?.param ? { param: cause.param } : {}) } };
+      return {
+        ...shape,
+        message: cause?.message ?? shape.message,
+        data: { ...data, appCode: code, ...(cause?.param ? { param: cause.param } : {}) },
+      };
     },
   });
 
