@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createAdminClient } from './admin-client.ts';
-import { toChatClientError } from './chat-client.ts';
+import { toChatClientError } from './errors.ts';
 import { createChatClient } from './node-client.ts';
 
 /* eslint-disable no-console -- a command-line tool talks to its terminal */
