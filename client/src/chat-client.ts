@@ -13,7 +13,14 @@ import {
 import { EventSource } from 'eventsource';
 import superjson from 'superjson';
 import type { AppRouter } from './app-router.ts';
-import { answerError, ChatClientError, explainUnreachable, linkFetch, reachingFetch, toChatClientError } from './errors.ts';
+import {
+  answerError,
+  ChatClientError,
+  explainUnreachable,
+  linkFetch,
+  reachingFetch,
+  toChatClientError,
+} from './errors.ts';
 
 export type ChatClientOptions = {
   /** Server origin, e.g. `http://localhost:8080`; tRPC lives under `/trpc`. */
