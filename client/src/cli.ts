@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createAdminClient } from './admin-client.ts';
-import { toChatClientError } from './errors.ts';
+import { reachingFetch, toChatClientError } from './errors.ts';
 import { createChatClient } from './node-client.ts';
 
 /* eslint-disable no-console -- a command-line tool talks to its terminal */
@@ -207,12 +207,9 @@ async function chat(message: string): Promise<void> {
 
 async function history(): Promise<unknown> {
   const chatId = required(values['chat-id'], '--chat-id');
-  const response = await fetch(
-    `${values.url.replace(/\/+$/, '')}/agent/v1/chats/${encodeURIComponent(chatId)}/messages`,
-    {
-      headers: { authorization: `Bearer ${required(callerApiKey(), API_KEY_SETTING)}` },
-    },
-  );
+  const serverUrl = values.url.replace(/\/+$/, '');
+  const send = reachingFetch(serverUrl, { authorization: `Bearer ${required(callerApiKey(), API_KEY_SETTING)}` });
+  const response = await send(`${serverUrl}/agent/v1/chats/${encodeURIComponent(chatId)}/messages`);
   const body: unknown = await response.json();
   if (!response.ok)
     throw Object.assign(new Error((body as { message?: string }).message ?? response.statusText), {
