@@ -5,9 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as BrowserClient from '../src/browser.ts';
 import { launchChromium, servePage } from '../../server/test/support/browser.ts';
 import { freePort } from '../../server/test/support/child-services.ts';
 import { startTestApp, type TestApp } from '../../server/test/support/test-app.ts';
+
+type BrowserEntry = typeof BrowserClient;
 
 const embedded = { name: 'sqlite' as const, databaseUrl: undefined, redisUrl: undefined };
 
@@ -72,7 +75,7 @@ describe('browser client on other origins', () => {
 
   async function stream(page: Page, options: { url: string; transport: string; apiKey: string; uid: string }) {
     return page.evaluate(async ({ url, transport, apiKey, uid }): Promise<Outcome> => {
-      const { createChatClient } = (globalThis as unknown as { astron: typeof import('../src/browser.ts') }).astron;
+      const { createChatClient } = (globalThis as unknown as { astron: BrowserEntry }).astron;
       const client = createChatClient({ url, transport: transport as 'sse' | 'ws', apiKey });
       const startedAt = Date.now();
       try {
@@ -80,7 +83,14 @@ describe('browser client on other origins', () => {
         for await (const event of client.streamCompletion({
           bot_id: 'demo-bot',
           uid,
-          parameters: { messages: [{ role: 'user', content: `hello from ${location.origin}` }] },
+          parameters: {
+            messages: [
+              {
+                role: 'user',
+                content: `hello from ${(globalThis as unknown as { location: { origin: string } }).location.origin}`,
+              },
+            ],
+          },
         })) {
           if (event.type === 'text-delta') text += event.text;
         }
