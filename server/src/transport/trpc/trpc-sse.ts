@@ -97,7 +97,7 @@ export type TrpcSseHandler = ReturnType<typeof createTrpcSseHandler>;
 
 /**
  * A key or signature in `?connectionParams=` would sit in every access log and proxy log on the way:
- * refused, with what to do instead (docs/decisions/2026-12-03-no-credentials-in-urls.md).
+ * refused, with what to do instead (docs/decisions/2026-12-03-safe-retries-honest-failures.md).
  */
 function refuseCredentialsInUrl(params: Record<string, unknown> | null): void {
   if (!params || !['apiKey', 'signa'].some((name) => params[name] !== undefined)) return;
