@@ -10,8 +10,17 @@ import {
   wsLink,
   type TRPCClient,
 } from '@trpc/client';
+import { EventSource } from 'eventsource';
 import superjson from 'superjson';
 import type { AppRouter } from './app-router.ts';
+import {
+  answerError,
+  ChatClientError,
+  explainUnreachable,
+  linkFetch,
+  reachingFetch,
+  toChatClientError,
+} from './errors.ts';
 
 export type ChatClientOptions = {
   /** Server origin, e.g. `http://localhost:8080`; tRPC lives under `/trpc`. */
@@ -25,6 +34,12 @@ export type ChatClientOptions = {
    * Default 10 000 events.
    */
   maxBufferedEvents?: number;
+  /**
+   * How long a stream that lost its connection tries to get it back (resuming the same run) before
+   * it ends with a ChatClientError, ms; default 8 000. A stream that never connected (server down,
+   * wrong URL, a CORS refusal) ends at its first failure.
+   */
+  reconnectWindowMs?: number;
 };
 
 export type StreamOptions = {
@@ -36,10 +51,22 @@ export type StreamOptions = {
   onConnectionStateChange?: (state: { state: 'idle' | 'connecting' | 'pending'; error: unknown }) => void;
 };
 
-/** What the client needs from its platform: Node passes the `ws` and `eventsource` packages, a browser its own. */
+export type CompletionOptions = StreamOptions & {
+  /**
+   * Sent with every retry and reconnect of this call, so the server starts one run for it and a
+   * retry attaches to that run. Default: a new random key per call. Pass your own to pick a call up
+   * again after a page reload (it is kept as long as the run's log, 600 s after the run ends).
+   */
+  idempotencyKey?: string;
+};
+
+/**
+ * What the client needs from its platform: Node passes the `ws` package, a browser its own
+ * WebSocket. SSE goes through the `eventsource` package everywhere: it runs on `fetch`, so the API
+ * key travels in the `authorization` header, never in the URL (a native EventSource cannot send one).
+ */
 export type ChatClientPlatform = {
   WebSocket: typeof globalThis.WebSocket;
-  EventSource: typeof globalThis.EventSource;
 };
 
 export type ChatClient = {
@@ -47,9 +74,11 @@ export type ChatClient = {
   /**
    * One run as events; ends after `finish` or `error`. Stopping early (break, abort) cancels the run.
    * A connection lost mid-run is retried (over WebSocket with jittered backoff) and resumes the same run after the last
-   * event received (the server replays from its run log), so no event is lost or repeated.
+   * event received (the server replays from its run log), so no event is lost or repeated; every retry carries the
+   * call's idempotency key, so none starts a second run. A server that cannot be reached, refuses the key or the
+   * page's origin ends the stream with a ChatClientError (within `reconnectWindowMs` for a connection lost mid-run).
    */
-  streamCompletion(request: AstronChatRequestInput, options?: StreamOptions): AsyncIterable<ChatEvent>;
+  streamCompletion(request: AstronChatRequestInput, options?: CompletionOptions): AsyncIterable<ChatEvent>;
   /**
    * Follows a run of the same app (started here, in another tab or by another client): every event
    * from the first, then live, with the same reconnects as `streamCompletion`. Stopping early only
@@ -60,27 +89,6 @@ export type ChatClient = {
   close(): void;
 };
 
-/** A rejected subscription or a stream the client had to stop; `code` is the server's error table code. */
-export class ChatClientError extends Error {
-  override readonly name = 'ChatClientError';
-  readonly code: number;
-
-  constructor(code: number, message: string, options: { cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
-    this.code = code;
-  }
-}
-
-export function toChatClientError(error: unknown): ChatClientError {
-  if (error instanceof ChatClientError) return error;
-  const appCode =
-    error instanceof TRPCClientError ? (error.data as { appCode?: unknown } | undefined)?.appCode : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  return new ChatClientError(typeof appCode === 'number' ? appCode : errorTable.UNKNOWN_ERROR.code, message, {
-    cause: error,
-  });
-}
-
 /**
  * Reconnect delay with "equal jitter": half the exponential step is fixed, half random, so a server
  * restart is neither hammered at once nor answered by every client in the same instant.
@@ -90,12 +98,39 @@ export function jitteredBackoffMs(attemptIndex: number, options: { baseMs?: numb
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
+/** 128 random bits as hex; `crypto.getRandomValues` is there on Node and in every browser, secure context or not. */
+export function newIdempotencyKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/** Per stream: why its last connection attempt failed, from the SSE request that made it. */
+type ConnectionReport = { failure: ChatClientError | undefined };
+
 /** `createChatClient` of either entry (index.ts for Node, browser.ts), given its platform's sockets. */
 export function createChatClientFor(platform: ChatClientPlatform, options: ChatClientOptions): ChatClient {
-  const { WebSocket, EventSource } = platform;
-  const trpcUrl = `${options.url.replace(/\/+$/, '')}/trpc`;
+  const { WebSocket } = platform;
+  const serverUrl = options.url.replace(/\/+$/, '');
+  const trpcUrl = `${serverUrl}/trpc`;
+  // The WebSocket sends these as its first message, not in the URL.
   const connectionParams = { apiKey: options.apiKey };
+  const authorization = { authorization: `Bearer ${options.apiKey}` };
   const maxBufferedEvents = options.maxBufferedEvents ?? 10_000;
+  const reconnectWindowMs = options.reconnectWindowMs ?? 8_000;
+  const sendAuthorized = reachingFetch(serverUrl, authorization);
+  /** An SSE request: the key in its header; a failed attempt's reason kept for the stream's error. */
+  const streamFetch =
+    (report: ConnectionReport | undefined): typeof fetch =>
+    async (input, init) => {
+      try {
+        const response = await sendAuthorized(input, init);
+        if (report) report.failure = response.status === 200 ? undefined : await answerError(serverUrl, response);
+        return response;
+      } catch (error) {
+        if (report && error instanceof ChatClientError) report.failure = error;
+        throw error;
+      }
+    };
+  let activeStreams = 0;
 
   // Lazy: no socket (and no reconnect loop) until the first subscription, closed again when idle.
   const wsClient =
@@ -115,11 +150,19 @@ export function createChatClientFor(platform: ChatClientPlatform, options: ChatC
         condition: (operation) => operation.type === 'subscription',
         true: wsClient
           ? wsLink<AppRouter>({ client: wsClient, transformer: superjson })
-          : httpSubscriptionLink({ url: trpcUrl, connectionParams, EventSource, transformer: superjson }),
+          : httpSubscriptionLink({
+              url: trpcUrl,
+              EventSource,
+              eventSourceOptions: ({ op }) => ({
+                fetch: streamFetch((op.context as { connection?: ConnectionReport }).connection),
+              }),
+              transformer: superjson,
+            }),
         false: httpBatchLink({
           url: trpcUrl,
           transformer: superjson,
-          headers: { authorization: `Bearer ${options.apiKey}` },
+          headers: authorization,
+          fetch: linkFetch(serverUrl),
         }),
       }),
     ],
@@ -133,8 +176,11 @@ export function createChatClientFor(platform: ChatClientPlatform, options: ChatC
     onConnectionStateChange(state: ConnectionState): void;
   };
 
-  function streamCompletion(request: AstronChatRequestInput, streamOptions: StreamOptions = {}) {
-    return subscriptionEvents((handlers) => trpc.chat.completions.subscribe(request, handlers), {
+  function streamCompletion(request: AstronChatRequestInput, completionOptions: CompletionOptions = {}) {
+    const { idempotencyKey = newIdempotencyKey(), ...streamOptions } = completionOptions;
+    // In the input, so tRPC sends it again with every reconnect (and `lastEventId` once it has one).
+    const input = { ...request, idempotencyKey };
+    return subscriptionEvents((handlers) => trpc.chat.completions.subscribe(input, handlers), {
       ...streamOptions,
       cancelOnEarlyExit: true,
     });
@@ -148,7 +194,7 @@ export function createChatClientFor(platform: ChatClientPlatform, options: ChatC
   }
 
   async function* subscriptionEvents(
-    subscribe: (handlers: Handlers) => { unsubscribe(): void },
+    subscribe: (handlers: Handlers & { context: { connection: ConnectionReport } }) => { unsubscribe(): void },
     streamOptions: StreamOptions & { cancelOnEarlyExit: boolean },
   ): AsyncGenerator<ChatEvent> {
     const { signal } = streamOptions;
@@ -170,7 +216,19 @@ export function createChatClientFor(platform: ChatClientPlatform, options: ChatC
       notify();
     };
 
+    const connection: ConnectionReport = { failure: undefined };
+    /** Whether this stream's connection was up once: only then is a loss retried, for `reconnectWindowMs`. */
+    let connected = false;
+    let subscribing = true;
+    let reconnecting: ReturnType<typeof setTimeout> | undefined;
+    /** No answer: what the failed SSE request learned, else why the server could not be reached. */
+    const unreachable = (error: unknown) => {
+      if (connection.failure) fail(connection.failure);
+      else void explainUnreachable(serverUrl, error).then(fail);
+    };
+    activeStreams += 1;
     subscription = subscribe({
+      context: { connection },
       onData(envelope) {
         if (queue.length >= maxBufferedEvents) {
           fail(
@@ -184,20 +242,37 @@ export function createChatClientFor(platform: ChatClientPlatform, options: ChatC
         queue.push(envelope.data);
         notify();
       },
-      onError: fail,
+      onError(error) {
+        // The server's own answer wins; else what the failed request was told (a non-200 status).
+        const answered = error instanceof TRPCClientError && error.data !== undefined;
+        fail(answered ? error : (connection.failure ?? error));
+      },
       onComplete() {
         completed = true;
         notify();
       },
       onConnectionStateChange(state) {
         streamOptions.onConnectionStateChange?.(state);
+        if (state.state === 'pending') {
+          connected = true;
+          clearTimeout(reconnecting);
+          reconnecting = undefined;
+          return;
+        }
+        if (state.state !== 'connecting' || !state.error) return;
         // httpSubscriptionLink reconnects after a server error it deems retryable (INTERNAL_SERVER_ERROR),
         // which would start the run again. An answer from our server is final; only network errors retry.
-        if (state.state === 'connecting' && state.error instanceof TRPCClientError && state.error.data !== undefined) {
+        if (state.error instanceof TRPCClientError && state.error.data !== undefined) {
           fail(state.error);
+          return;
         }
+        // The shared WebSocket's state from before this stream: its own attempt reports again.
+        if (subscribing) return;
+        if (!connected) unreachable(state.error);
+        else reconnecting ??= setTimeout(() => unreachable(state.error), reconnectWindowMs);
       },
     });
+    subscribing = false;
     if (failure) subscription.unsubscribe();
     signal?.addEventListener('abort', notify, { once: true });
     let runId: string | undefined;
@@ -220,6 +295,10 @@ export function createChatClientFor(platform: ChatClientPlatform, options: ChatC
       }
     } finally {
       subscription.unsubscribe();
+      clearTimeout(reconnecting);
+      activeStreams -= 1;
+      // No stream left to serve: a WebSocket still trying to reconnect stops (a new stream opens it again).
+      if (activeStreams === 0 && wsClient?.connectionState.get().state === 'connecting') void wsClient.close();
       signal?.removeEventListener('abort', notify);
       // Runs outlive their connection (a reconnect resumes them), so stopping early is said out loud.
       if (streamOptions.cancelOnEarlyExit && runId && !ended)

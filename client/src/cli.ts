@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createAdminClient } from './admin-client.ts';
-import { toChatClientError } from './chat-client.ts';
+import { reachingFetch, toChatClientError } from './errors.ts';
 import { createChatClient } from './node-client.ts';
 
 /* eslint-disable no-console -- a command-line tool talks to its terminal */
@@ -28,36 +28,50 @@ Options: --url <server> (env ASTRON_URL, default http://127.0.0.1:8000)
          --admin-token <token> (env ASTRON_ADMIN_TOKEN; the demo server's is demo-admin-token)
          --api-key <key> (env ASTRON_API_KEY)`;
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    url: { type: 'string', default: process.env.ASTRON_URL ?? 'http://127.0.0.1:8000' },
-    'admin-token': { type: 'string', default: process.env.ASTRON_ADMIN_TOKEN },
-    // No default here: for `admin providers` it is the provider's key; chat and history fall back to ASTRON_API_KEY.
-    'api-key': { type: 'string' },
-    'base-url': { type: 'string' },
-    header: { type: 'string', multiple: true },
-    'timeout-ms': { type: 'string' },
-    'connect-timeout-ms': { type: 'string' },
-    'max-concurrency': { type: 'string' },
-    'default-model': { type: 'string' },
-    'allow-app': { type: 'string', multiple: true },
-    name: { type: 'string' },
-    definition: { type: 'string' },
-    file: { type: 'string' },
-    bot: { type: 'string' },
-    'chat-id': { type: 'string' },
-    transport: { type: 'string', default: 'sse' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+class UsageError extends Error {}
+
+/** Flags, or a usage error (an unknown flag is one, not a stack trace). */
+function parseFlags() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        url: { type: 'string', default: process.env.ASTRON_URL ?? 'http://127.0.0.1:8000' },
+        'admin-token': { type: 'string', default: process.env.ASTRON_ADMIN_TOKEN },
+        // No default here: for `admin providers` it is the provider's key; chat and history fall back to ASTRON_API_KEY.
+        'api-key': { type: 'string' },
+        'base-url': { type: 'string' },
+        header: { type: 'string', multiple: true },
+        'timeout-ms': { type: 'string' },
+        'connect-timeout-ms': { type: 'string' },
+        'max-concurrency': { type: 'string' },
+        'default-model': { type: 'string' },
+        'allow-app': { type: 'string', multiple: true },
+        name: { type: 'string' },
+        definition: { type: 'string' },
+        file: { type: 'string' },
+        bot: { type: 'string' },
+        'chat-id': { type: 'string' },
+        transport: { type: 'string', default: 'sse' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+let values: ReturnType<typeof parseFlags>['values'];
 
 function required(value: string | undefined, what: string): string {
   if (!value) throw new UsageError(`missing ${what}`);
   return value;
 }
 
-class UsageError extends Error {}
+/** The settings a command cannot go without, named as the user sets them (flag, or environment variable). */
+const ADMIN_TOKEN_SETTING =
+  "the admin token: pass --admin-token or set ASTRON_ADMIN_TOKEN (the server's ADMIN_TOKEN; a demo server's is demo-admin-token)";
+const API_KEY_SETTING = 'the API key: pass --api-key or set ASTRON_API_KEY';
 
 const callerApiKey = () => values['api-key'] ?? process.env.ASTRON_API_KEY;
 
@@ -94,7 +108,10 @@ function providerFlags() {
 }
 
 async function admin(args: string[]): Promise<unknown> {
-  const client = createAdminClient({ url: values.url, adminToken: required(values['admin-token'], '--admin-token') });
+  const client = createAdminClient({
+    url: values.url,
+    adminToken: required(values['admin-token'], ADMIN_TOKEN_SETTING),
+  });
   const [resource, action, first, second] = args;
   const appId = () => required(first, '<app-id>');
   switch (`${resource} ${action}`) {
@@ -167,8 +184,10 @@ async function admin(args: string[]): Promise<unknown> {
 }
 
 async function chat(message: string): Promise<void> {
-  const transport = values.transport === 'ws' ? 'ws' : 'sse';
-  const client = createChatClient({ url: values.url, transport, apiKey: required(callerApiKey(), '--api-key') });
+  const transport = values.transport;
+  if (transport !== 'ws' && transport !== 'sse')
+    throw new UsageError(`--transport must be ws or sse, got "${transport}"`);
+  const client = createChatClient({ url: values.url, transport, apiKey: required(callerApiKey(), API_KEY_SETTING) });
   try {
     const request = {
       bot_id: required(values.bot, '--bot'),
@@ -188,12 +207,9 @@ async function chat(message: string): Promise<void> {
 
 async function history(): Promise<unknown> {
   const chatId = required(values['chat-id'], '--chat-id');
-  const response = await fetch(
-    `${values.url.replace(/\/+$/, '')}/agent/v1/chats/${encodeURIComponent(chatId)}/messages`,
-    {
-      headers: { authorization: `Bearer ${required(callerApiKey(), '--api-key')}` },
-    },
-  );
+  const serverUrl = values.url.replace(/\/+$/, '');
+  const send = reachingFetch(serverUrl, { authorization: `Bearer ${required(callerApiKey(), API_KEY_SETTING)}` });
+  const response = await send(`${serverUrl}/agent/v1/chats/${encodeURIComponent(chatId)}/messages`);
   const body: unknown = await response.json();
   if (!response.ok)
     throw Object.assign(new Error((body as { message?: string }).message ?? response.statusText), {
@@ -203,19 +219,21 @@ async function history(): Promise<unknown> {
 }
 
 async function main(): Promise<void> {
-  const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    console.log(USAGE);
-    return;
-  }
   try {
+    const flags = parseFlags();
+    values = flags.values;
+    const [command, ...rest] = flags.positionals;
+    if (values.help || !command) {
+      console.log(USAGE);
+      return;
+    }
     if (command === 'admin') console.log(JSON.stringify(await admin(rest), null, 2));
     else if (command === 'chat') await chat(required(rest.join(' '), '<message>'));
     else if (command === 'history') console.log(JSON.stringify(await history(), null, 2));
     else throw new UsageError(`unknown command "${command}"`);
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`astron-chat: ${error.message}\n\n${USAGE}`);
+      console.error(`astron-chat: ${error.message}\nRun "astron-chat --help" for the commands and their options.`);
       process.exitCode = 2;
       return;
     }

@@ -3,7 +3,8 @@
 // a few hundred renders, not 5,000.
 import type { AstronChatRequestInput, ChatEvent, FinishReason, Usage } from '@astron-chat/shared';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { toChatClientError, type ChatClient } from './chat-client.ts';
+import type { ChatClient } from './chat-client.ts';
+import { toChatClientError } from './errors.ts';
 
 export type ToolCallView = {
   id: string;

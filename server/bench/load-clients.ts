@@ -273,14 +273,17 @@ export type TrpcClients<Router extends AnyRouter> = { pick(slot: number): TRPCCl
 function sseClients<Router extends AnyRouter>(url: string, withServerOptions: boolean): TrpcClients<Router> {
   // A dispatcher of its own, so a phase's connections close with it.
   const agent = new Agent({ keepAliveTimeout: 30_000 });
-  const fetchThroughAgent: FetchLike = (input, init) => undiciFetch(input, { ...init, dispatcher: agent });
+  // Our server refuses a key in the URL: it goes in the header, as @astron-chat/client sends it.
+  const authorization = withServerOptions ? { authorization: `Bearer ${DEMO_API_KEY}` } : {};
+  const fetchThroughAgent: FetchLike = (input, init) =>
+    undiciFetch(input, { ...init, headers: { ...init?.headers, ...authorization }, dispatcher: agent });
   const client = createTRPCClient<Router>({
     links: [
       httpSubscriptionLink({
         url,
         EventSource,
         eventSourceOptions: { fetch: fetchThroughAgent },
-        ...(withServerOptions ? { transformer: superjson, connectionParams: { apiKey: DEMO_API_KEY } } : {}),
+        ...(withServerOptions ? { transformer: superjson } : {}),
       } as Parameters<typeof httpSubscriptionLink>[0]),
     ],
   });
@@ -373,8 +376,7 @@ export function wireTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetO
   if (link === 'sse') {
     const origin = new URL(url).origin;
     const path =
-      `${new URL(url).pathname}/chat.completions?input=${encodeURIComponent(JSON.stringify({ json: astronBody }))}` +
-      `&connectionParams=${encodeURIComponent(JSON.stringify({ apiKey: DEMO_API_KEY }))}`;
+      `${new URL(url).pathname}/chat.completions?input=${encodeURIComponent(JSON.stringify({ json: astronBody }))}`;
     return (concurrency) => {
       const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
       return Promise.resolve({
@@ -382,7 +384,12 @@ export function wireTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetO
           const trace = new RequestTrace(expectedAnswer);
           let ended = false;
           try {
-            const response = await pool.request({ path, method: 'GET', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+            const response = await pool.request({
+              path,
+              method: 'GET',
+              headers: { authorization: `Bearer ${DEMO_API_KEY}` },
+              signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+            });
             const parser = createParser({
               onEvent(message) {
                 if (message.event === 'serialized-error') trace.fail(`error: ${message.data.slice(0, 200)}`);

@@ -61,7 +61,12 @@ function messageOf(error: unknown): string {
 async function resumeClients(url: string, link: 'sse' | 'ws', sockets: number): Promise<TrpcClients<AppRouter>> {
   if (link === 'ws') return wsClients<AppRouter>(url.replace(/^http/, 'ws'), sockets, true);
   const agent = new Agent({ keepAliveTimeout: 30_000 });
-  const fetchThroughAgent: FetchLike = (input, init) => undiciFetch(input, { ...init, dispatcher: agent });
+  const fetchThroughAgent: FetchLike = (input, init) =>
+    undiciFetch(input, {
+      ...init,
+      headers: { ...init?.headers, authorization: `Bearer ${DEMO_API_KEY}` },
+      dispatcher: agent,
+    });
   const links: TRPCLink<AppRouter>[] = [
     splitLink({
       condition: (operation) => operation.type === 'subscription',
@@ -70,7 +75,6 @@ async function resumeClients(url: string, link: 'sse' | 'ws', sockets: number): 
         EventSource,
         eventSourceOptions: { fetch: fetchThroughAgent },
         transformer: superjson,
-        connectionParams: { apiKey: DEMO_API_KEY },
       }),
       // Node's global fetch: the mutation is one short request, not what is measured.
       false: httpLink<AppRouter>({

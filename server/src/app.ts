@@ -227,7 +227,13 @@ async function createServices(
     inputAudit: createInputAudit(config.inputPolicy),
   });
   const runLog = config.redisUrl ? createRedisRunLog(config.redisUrl) : createMemoryRunLog();
-  const runManager = createRunManager({ chat, runLog, logger, orphanTimeoutMs: config.orphanTimeoutMs });
+  const runManager = createRunManager({
+    chat,
+    runLog,
+    logger,
+    orphanTimeoutMs: config.orphanTimeoutMs,
+    runTimeoutMs: config.runTimeoutMs,
+  });
   // Before serving: what a killed process left `running` is closed, so every accepted run has an end.
   const interrupted = { runs, runLog, manager: runManager, logger, runTimeoutMs: config.runTimeoutMs };
   await closeInterruptedRuns(interrupted);

@@ -69,6 +69,26 @@ export const astronChatRequestSchema = z
 export type AstronChatRequest = z.infer<typeof astronChatRequestSchema>;
 export type AstronChatRequestInput = z.input<typeof astronChatRequestSchema>;
 
+/**
+ * One request's key, sent again with every retry and reconnect of it (as Stripe's and OpenAI's
+ * `Idempotency-Key`): the server starts one run per key, app and user, and a retry attaches to it.
+ * Kept as long as the run's log (600 s after it ends). A UUID or 128 random bits suit.
+ */
+export const idempotencyKeySchema = z
+  .string()
+  .min(8, 'must be at least 8 characters (a UUID suits)')
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/**
+ * tRPC `chat.completions` input: the Astron body, `idempotencyKey` (`@astron-chat/client` makes one
+ * per call) and `lastEventId`, which tRPC adds when it reconnects.
+ */
+export const chatCompletionsInputSchema = astronChatRequestSchema.and(
+  z.object({ idempotencyKey: idempotencyKeySchema.optional(), lastEventId: z.string().nullish() }),
+);
+export type ChatCompletionsInput = z.input<typeof chatCompletionsInputSchema>;
+
 export type AstronToolCall = {
   index: number;
   id: string;

@@ -109,6 +109,14 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number; maxClose
       reservations.set(key, { runId, expiresAt: Date.now() + ttlSeconds * 1000 });
       return Promise.resolve(runId);
     },
+    holdReservation(key, runId, ttlSeconds) {
+      const held = reservations.get(key);
+      if (held?.runId === runId) {
+        if (ttlSeconds > 0) held.expiresAt = Date.now() + ttlSeconds * 1000;
+        else reservations.delete(key);
+      }
+      return Promise.resolve();
+    },
     requestCancel(runId) {
       for (const listener of cancelListeners) listener(runId);
       return Promise.resolve();

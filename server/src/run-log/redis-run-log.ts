@@ -37,6 +37,12 @@ for k = 1, #KEYS do
 end
 return 1
 `;
+/** `holdReservation`: only the run that holds the key moves its expiry (or drops it, at 0). */
+const HOLD_RESERVATION_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('DEL', KEYS[1])`;
+
 /** Events per append command at most; a busier turn is split over several. */
 const MAX_EVENTS_PER_APPEND = 1_000;
 // The append script derives a run's live channel from its log key: keep the two prefixes in step.
@@ -62,8 +68,10 @@ export function createRedisRunLog(url: string): RunLog {
   // collections (docs/decisions/2026-11-25-fewer-layers-per-event.md).
   const commands = new Redis(url, options) as Redis & {
     appendRuns(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<number>;
+    holdReservation(numberOfKeys: 1, key: string, runId: string, ttlSeconds: number): Promise<number>;
   };
   commands.defineCommand('appendRuns', { lua: APPEND_SCRIPT });
+  commands.defineCommand('holdReservation', { lua: HOLD_RESERVATION_SCRIPT });
   const subscriber = new Redis(url, options);
   commands.on('error', () => undefined);
   subscriber.on('error', () => undefined);
@@ -256,6 +264,9 @@ export function createRedisRunLog(url: string): RunLog {
     async reserve(key, runId, ttlSeconds) {
       const stored = await commands.set(`run-reserve:${key}`, runId, 'EX', ttlSeconds, 'NX');
       return stored === 'OK' ? runId : ((await commands.get(`run-reserve:${key}`)) ?? runId);
+    },
+    async holdReservation(key, runId, ttlSeconds) {
+      await commands.holdReservation(1, `run-reserve:${key}`, runId, ttlSeconds);
     },
     async requestCancel(runId) {
       await commands.publish(CANCEL_CHANNEL, runId);

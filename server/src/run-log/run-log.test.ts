@@ -98,6 +98,18 @@ describe.each(logs)('run log on %s', (_name, open) => {
     expect(replayed).toEqual(events);
   });
 
+  it('reserves a key for the first run only; the holder alone moves its expiry or drops it', async () => {
+    const key = `test:${randomUUID()}`;
+    expect(await log.reserve(key, 'run_a', 60)).toBe('run_a');
+    expect(await log.reserve(key, 'run_b', 60)).toBe('run_a');
+    await log.holdReservation(key, 'run_b', 0);
+    expect(await log.reserve(key, 'run_b', 60)).toBe('run_a');
+    await log.holdReservation(key, 'run_a', 1);
+    expect(await log.reserve(key, 'run_b', 60)).toBe('run_a');
+    await log.holdReservation(key, 'run_a', 0);
+    expect(await log.reserve(key, 'run_b', 60)).toBe('run_b');
+  });
+
   it('does not know runs it was never told about', async () => {
     await expect(collect(log.follow('run_missing', -1, new AbortController().signal))).rejects.toMatchObject({
       code: 1008,

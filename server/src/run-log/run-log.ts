@@ -62,6 +62,8 @@ export interface RunLog {
   follow(runId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<ChatEvent, ChatEvent | undefined>;
   /** Stores `runId` under `key` unless the key holds one already; returns the run id the key holds now. */
   reserve(key: string, runId: string, ttlSeconds: number): Promise<string>;
+  /** If `key` still holds `runId`: keep it `ttlSeconds` from now (the run ended: as long as its log), or drop it at 0. */
+  holdReservation(key: string, runId: string, ttlSeconds: number): Promise<void>;
   /** Asks whichever instance runs `runId` to stop it (every instance hears it). */
   requestCancel(runId: string): Promise<void>;
   /** Called with the run id of every cancel request, from any instance. */

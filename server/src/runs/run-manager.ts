@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { errorTable, type ChatEvent } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.ts';
@@ -17,13 +18,26 @@ export type RunManagerOptions = {
   orphanTimeoutMs: number;
   /** How long a finished run's events stay for late resumes, seconds; 600 when not given. */
   keepFinishedSeconds?: number;
+  /** RUN_TIMEOUT_SECONDS in ms: the longest a run goes on, so a reservation outlives its run; 600 s when not given. */
+  runTimeoutMs?: number;
 };
+
+/**
+ * What makes a started run idempotent: `key` (app, and user for an idempotency key) holds
+ * `runId fingerprint` while the run and its log are kept; the fingerprint is of the request, so a
+ * key reused for another request is refused rather than answered with the wrong run.
+ */
+type Reservation = { key: string; fingerprint: string; param: string };
+
+/** How long a retry waits for the request first sent with its key to open the run, ms. */
+const RESERVED_START_WAIT_MS = 10_000;
+const RESERVED_START_POLL_MS = 50;
 
 /** What `append` returns when the log has the events already. */
 const SETTLED = Promise.resolve();
 
 /** A run this instance executes. `attached`: its caller reads it directly and ends it by leaving. */
-type LocalRun = { abort: () => void; owner: RunOwner; attached: boolean };
+type LocalRun = { abort: () => void; owner: RunOwner; attached: boolean; reservation?: Reservation | undefined };
 
 /** How long reading back a lost run's answer waits for an event the log may never get. */
 const LOST_RUN_READ_MS = 2_000;
@@ -53,6 +67,8 @@ function lostRunError(): AppError {
 export function createRunManager(options: RunManagerOptions) {
   const { runLog, logger } = options;
   const keepFinishedSeconds = options.keepFinishedSeconds ?? 600;
+  /** A reservation lasts the run's longest life and its log's; when the run ends, only as long as its log. */
+  const reservationSeconds = Math.ceil((options.runTimeoutMs ?? 600_000) / 1000) + keepFinishedSeconds;
   /** Runs this instance executes, with their owner record (its header). */
   const local = new Map<string, LocalRun>();
   /** Set by a shutdown past its deadline: attached runs stopped now end with a coded event. */
@@ -205,7 +221,43 @@ export function createRunManager(options: RunManagerOptions) {
     if (!isTerminal(last)) writer.write(cancelledAfter(last));
     await writer.drain();
     await runLog.close(runId, keepFinishedSeconds).catch(() => undefined);
+    const reservation = local.get(runId)?.reservation;
+    if (reservation) {
+      await runLog
+        .holdReservation(reservation.key, reserved(runId, reservation), keepFinishedSeconds)
+        .catch(() => undefined);
+    }
     local.delete(runId);
+  }
+
+  /**
+   * Holds `reservation` for `runId`, or answers the run that holds it already: a retry attaches to
+   * the run its first request started. A first request still starting its run is waited for; one
+   * whose start failed has given the key back, so the retry starts the run itself.
+   */
+  async function claim(reservation: Reservation, runId: string): Promise<string> {
+    const giveUpAt = Date.now() + RESERVED_START_WAIT_MS;
+    for (;;) {
+      const held = await runLog.reserve(reservation.key, reserved(runId, reservation), reservationSeconds);
+      const [heldRunId = '', fingerprint] = held.split(' ');
+      if (heldRunId === runId) return runId;
+      if ((fingerprint ?? '') !== reservation.fingerprint) {
+        throw new AppError(
+          'VALIDATION_ERROR',
+          `${reservation.param} was used for another request (run ${heldRunId}): send a new key with a new request.`,
+          { param: reservation.param },
+        );
+      }
+      if (local.has(heldRunId) || (await runLog.owner(heldRunId))) return heldRunId;
+      if (Date.now() >= giveUpAt) {
+        throw new AppError(
+          'OVERLOADED',
+          `The request first sent with this ${reservation.param} has not started its run yet; try again.`,
+          { retryable: true, retryAfterSeconds: 1 },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, RESERVED_START_POLL_MS));
+    }
   }
 
   /**
@@ -216,7 +268,7 @@ export function createRunManager(options: RunManagerOptions) {
     request: ChatRequest,
     context: ChatContext,
     runId: string,
-    run: { abort: () => void; signal: AbortSignal; attached: boolean },
+    run: { abort: () => void; signal: AbortSignal; attached: boolean; reservation?: Reservation | undefined },
   ): Promise<StartedRun> {
     const started = await options.chat.start({ ...request, runId }, context, run.signal);
     const { header } = started;
@@ -234,7 +286,12 @@ export function createRunManager(options: RunManagerOptions) {
       await started.events.return(undefined);
       throw error;
     }
-    local.set(header.runId, { abort: run.abort, owner: header, attached: run.attached });
+    local.set(header.runId, {
+      abort: run.abort,
+      owner: header,
+      attached: run.attached,
+      reservation: run.reservation,
+    });
     return started;
   }
 
@@ -311,17 +368,31 @@ export function createRunManager(options: RunManagerOptions) {
     async start(
       request: ChatRequest,
       context: ChatContext,
-      startOptions: { idempotent?: boolean } = {},
+      startOptions: StartOptions = {},
     ): Promise<{ runId: string; existing: boolean }> {
       const runId = createId('run');
-      if (startOptions.idempotent && request.callerSid) {
-        // One run per caller session id and app: a retried create returns the run already going.
-        const held = await runLog.reserve(`${context.appId}:${request.callerSid}`, runId, keepFinishedSeconds);
+      const reservation = reservationOf(request, context, startOptions);
+      if (reservation) {
+        const held = await claim(reservation, runId);
         if (held !== runId) return { runId: held, existing: true };
       }
       const controller = new AbortController();
       const abort = () => controller.abort();
-      const started = await open(request, context, runId, { abort, signal: controller.signal, attached: false });
+      let started: StartedRun;
+      try {
+        started = await open(request, context, runId, {
+          abort,
+          signal: controller.signal,
+          attached: false,
+          reservation,
+        });
+      } catch (error) {
+        // Refused or failed before it started: a retry with the key gets the same answer, not a missing run.
+        if (reservation) {
+          await runLog.holdReservation(reservation.key, reserved(runId, reservation), 0).catch(() => undefined);
+        }
+        throw error;
+      }
       void pump(started.header.runId, started.events, started.start);
       return { runId: started.header.runId, existing: false };
     },
@@ -474,6 +545,43 @@ export function createRunManager(options: RunManagerOptions) {
   };
 }
 export type RunManager = ReturnType<typeof createRunManager>;
+
+export type StartOptions = {
+  /** `chat.runs.create`: one run per `meta_data.caller_sid` and app. */
+  idempotent?: boolean;
+  /**
+   * The caller's key for one request, sent again with every retry and reconnect of it
+   * (`chat.completions`' `idempotencyKey`, REST's `Idempotency-Key`): one run per key, app and user.
+   * `param` is where the caller put it, for the error of a key reused for another request.
+   */
+  idempotency?: { key: string; param: string } | undefined;
+};
+
+function reservationOf(request: ChatRequest, context: ChatContext, options: StartOptions): Reservation | undefined {
+  const scope = (...parts: string[]) => parts.map(encodeURIComponent).join(':');
+  if (options.idempotency) {
+    // The request as parsed (the same for every retry); the run id the manager adds is not part of it.
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify({ ...request, runId: undefined }))
+      .digest('base64url')
+      .slice(0, 22);
+    return {
+      key: `idempotency:${scope(context.appId, request.uid, options.idempotency.key)}`,
+      fingerprint,
+      param: options.idempotency.param,
+    };
+  }
+  // A caller session id names one run, whatever the request: no fingerprint.
+  if (options.idempotent && request.callerSid) {
+    return { key: scope(context.appId, request.callerSid), fingerprint: '', param: 'meta_data.caller_sid' };
+  }
+  return undefined;
+}
+
+/** What a reservation's key holds: the run, and the request's fingerprint. */
+function reserved(runId: string, reservation: Reservation): string {
+  return reservation.fingerprint ? `${runId} ${reservation.fingerprint}` : runId;
+}
 
 function shutDownAfter(last: ChatEvent): ChatEvent {
   return {

@@ -5,7 +5,7 @@ import { fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
-import { isResumable, sendFollowedRun, writeRunEvents } from '../http/run-sse.ts';
+import { isResumable, sendFollowedRun, startResumableRun, writeRunEvents } from '../http/run-sse.ts';
 import { openSseStream } from '../http/sse-writer.ts';
 import { createAstronFramer, fromAstronRequest, toAstronCompletion } from './astron-frames.ts';
 
@@ -24,12 +24,16 @@ export function createAstronRoute(dependencies: TransportDependencies) {
     const context = { appId: caller.appId, apiKeyId: caller.apiKeyId, requestId, transport: 'astron' as const };
     if (parsed.data.stream && isResumable(request.headers)) {
       // Outlives this connection (orphan timeout); GET /agent/v1/runs/{run_id}/stream resumes it.
-      const { runId } = await runs.start(fromAstronRequest(parsed.data), context);
+      const { runId, afterSeq } = await startResumableRun(runs, {
+        request: fromAstronRequest(parsed.data),
+        context,
+        headers: request.headers,
+      });
       await sendFollowedRun(response, {
         settings: config,
         ping: ASTRON_PING_FRAME,
         runId,
-        events: runs.follow(caller.appId, runId, -1, controller.signal),
+        events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
         frame: createAstronFramer(await runs.runStart(caller.appId, runId)),
         done: () => true,
       });

@@ -5,7 +5,8 @@ export type CorsSettings = { origins: string[]; allowCredentials: boolean };
 
 const ALLOWED_METHODS = 'GET, POST, OPTIONS';
 /** What a browser client sends: auth, JSON bodies, the gateway's consumer header, SSE resume, tRPC's own. */
-const ALLOWED_HEADERS = 'authorization, content-type, x-consumer-username, last-event-id, x-request-id, trpc-accept';
+const ALLOWED_HEADERS =
+  'authorization, content-type, x-consumer-username, last-event-id, idempotency-key, x-astron-resumable, x-request-id, trpc-accept';
 const EXPOSED_HEADERS = 'x-request-id, retry-after';
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 

@@ -60,6 +60,11 @@ const READ_ERRORS: ErrorName[] = [
   'UNKNOWN_ERROR',
 ];
 
+const RESUMABLE_NOTE =
+  ' Header `x-astron-resumable: true` (with `stream: true`) starts a run that outlives the connection ' +
+  '(`x-astron-run-id`, frames with `id:`); then `Idempotency-Key: <key>` makes a retried POST attach to the run ' +
+  'the key started (replayed, or after `Last-Event-ID`) instead of starting another.';
+
 /** Keyed `METHOD path` exactly as in the route table; a route without an entry stops the server at start. */
 const ROUTE_DOCS: Record<string, RouteDoc> = {
   'POST /agent/v1/chat/completions': {
@@ -67,7 +72,8 @@ const ROUTE_DOCS: Record<string, RouteDoc> = {
     description:
       'Runs the bot. `"stream": true` answers `text/event-stream`: one `data:` Astron chunk per frame, then ' +
       '`data: [DONE]`; an error after the stream started is its last frame (`code` ≠ 0). `meta_data.caller_sid` ' +
-      'names the caller session in the run record.',
+      'names the caller session in the run record.' +
+      RESUMABLE_NOTE,
     tag: 'Astron',
     format: 'astron',
     security: 'key',
@@ -154,7 +160,8 @@ const ROUTE_DOCS: Record<string, RouteDoc> = {
   },
   'POST /v1/chat/completions': {
     summary: 'OpenAI-compatible chat completion (`model` is a bot id)',
-    description: 'Any OpenAI SDK works unmodified. `stream: true` answers OpenAI chunks, then `data: [DONE]`.',
+    description:
+      'Any OpenAI SDK works unmodified. `stream: true` answers OpenAI chunks, then `data: [DONE]`.' + RESUMABLE_NOTE,
     tag: 'OpenAI',
     format: 'openai',
     security: 'key',

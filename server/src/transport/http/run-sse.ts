@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { ChatEvent } from '@astron-chat/shared';
+import { idempotencyKeySchema, type ChatEvent } from '@astron-chat/shared';
+import type { ChatContext, ChatRequest } from '../../chat/chat-request.ts';
 import { AppError } from '../../errors/app-error.ts';
+import type { RunManager } from '../../runs/run-manager.ts';
 import { openSseStream, type SseWriter } from './sse-writer.ts';
 
 /** One event's payloads in the route's own framing (none, one, or several `data:` frames). */
@@ -9,6 +11,38 @@ export type EventFramer = (event: ChatEvent) => string | string[] | undefined;
 /** `x-astron-resumable: true` on a streaming REST request: the run outlives the connection. */
 export function isResumable(headers: IncomingHttpHeaders): boolean {
   return [headers['x-astron-resumable']].flat()[0]?.trim().toLowerCase() === 'true';
+}
+
+/**
+ * `Idempotency-Key` of a resumable request: a retried POST attaches to the run its key started
+ * (after `Last-Event-ID` when it sends one) instead of starting another. Not read without
+ * `x-astron-resumable`: such a run is cancelled with its connection, so there is no run to attach to.
+ */
+export function idempotencyOf(headers: IncomingHttpHeaders): { key: string; param: string } | undefined {
+  const value = [headers['idempotency-key']].flat()[0];
+  if (value === undefined) return undefined;
+  const parsed = idempotencyKeySchema.safeParse(value.trim());
+  if (!parsed.success) {
+    throw new AppError('VALIDATION_ERROR', `Idempotency-Key ${parsed.error.issues[0]?.message ?? 'is not valid'}.`, {
+      param: 'Idempotency-Key',
+    });
+  }
+  return { key: parsed.data, param: 'Idempotency-Key' };
+}
+
+/**
+ * Starts (or, for a retry with its `Idempotency-Key`, finds) a resumable REST run, and where its
+ * stream starts: a retry replays from the beginning, or after the `Last-Event-ID` it sends.
+ */
+export async function startResumableRun(
+  runs: Pick<RunManager, 'start'>,
+  start: { request: ChatRequest; context: ChatContext; headers: IncomingHttpHeaders },
+): Promise<{ runId: string; afterSeq: number }> {
+  const { runId, existing } = await runs.start(start.request, start.context, {
+    idempotency: idempotencyOf(start.headers),
+  });
+  const lastEventId = [start.headers['last-event-id']].flat()[0];
+  return { runId, afterSeq: existing && lastEventId ? resumePoint(runId, lastEventId, null) : -1 };
 }
 
 /**

@@ -5,7 +5,7 @@ import { AppError, fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
-import { isResumable, sendFollowedRun, writeRunEvents } from '../http/run-sse.ts';
+import { isResumable, sendFollowedRun, startResumableRun, writeRunEvents } from '../http/run-sse.ts';
 import { openSseStream } from '../http/sse-writer.ts';
 import {
   createOpenAIFramer,
@@ -41,12 +41,16 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       });
     if (body.stream && isResumable(request.headers)) {
       // Outlives this connection (orphan timeout); GET /agent/v1/runs/{run_id}/stream resumes it.
-      const { runId } = await runs.start(fromOpenAIRequest(body), context);
+      const { runId, afterSeq } = await startResumableRun(runs, {
+        request: fromOpenAIRequest(body),
+        context,
+        headers: request.headers,
+      });
       await sendFollowedRun(response, {
         settings: config,
         ping: OPENAI_PING_FRAME,
         runId,
-        events: runs.follow(caller.appId, runId, -1, controller.signal),
+        events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
         frame: framing(await runs.runStart(caller.appId, runId)),
         done: endsWithDone,
       });

@@ -1,4 +1,4 @@
-import { astronChatRequestSchema } from '@astron-chat/shared';
+import { chatCompletionsInputSchema } from '@astron-chat/shared';
 import { z } from 'zod';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { fromAstronRequest } from '../astron/astron-frames.ts';
@@ -6,9 +6,6 @@ import { createRunsRouter } from './runs.router.ts';
 import { createFollower, parseEventId } from './run-stream.ts';
 import { toTrpcError } from './trpc-context.ts';
 import type { Trpc } from './trpc.ts';
-
-/** `chat.completions` input: the Astron body, plus `lastEventId` that tRPC adds on reconnect. */
-const completionsInputSchema = astronChatRequestSchema.and(z.object({ lastEventId: z.string().nullish() }));
 
 export function createChatRouter({ t, authed }: Trpc, dependencies: TransportDependencies) {
   const { runs, conversations } = dependencies;
@@ -57,10 +54,20 @@ export function createChatRouter({ t, authed }: Trpc, dependencies: TransportDep
     /**
      * Starts a run and streams it as typed `ChatEvent`s, each `tracked` by `runId:seq`. A reconnect
      * (tRPC sends `lastEventId`) resumes the same run after the last event it saw, on any instance.
+     * A retry that saw no event yet carries only `idempotencyKey`: it attaches to the run the key
+     * started (replayed from its first event) instead of starting another.
      */
-    completions: authed.input(completionsInputSchema).subscription(async ({ input, ctx, signal }) => {
+    completions: authed.input(chatCompletionsInputSchema).subscription(async ({ input, ctx, signal }) => {
       const resume = input.lastEventId ? parseEventId(input.lastEventId) : undefined;
-      const runId = resume?.runId ?? (await startRun(() => runs.start(fromAstronRequest(input), contextOf(ctx)))).runId;
+      const runId =
+        resume?.runId ??
+        (
+          await startRun(() =>
+            runs.start(fromAstronRequest(input), contextOf(ctx), {
+              idempotency: input.idempotencyKey ? { key: input.idempotencyKey, param: 'idempotencyKey' } : undefined,
+            }),
+          )
+        ).runId;
       return follow(ctx.caller.appId, runId, resume?.seq ?? -1, signal);
     }),
   });

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTrackedEnvelope, TRPCError } from '@trpc/server';
 import { parseConnectionParamsFromString } from '@trpc/server/http';
 import { openSseStream, sseFrame } from '../http/sse-writer.ts';
-import type { TrpcContext, TrpcContextFactory } from './trpc-context.ts';
+import { AppError } from '../../errors/app-error.ts';
+import { toTrpcError, type TrpcContext, type TrpcContextFactory } from './trpc-context.ts';
 import { withLastEventId, type TrpcProcedures } from './trpc-procedures.ts';
 
 const PING_FRAME = sseFrame({ event: 'ping', data: '' });
@@ -66,10 +67,9 @@ export function createTrpcSseHandler(options: {
       let input: unknown;
       try {
         const connectionParams = query.get('connectionParams');
-        ctx = createContext({
-          req: request,
-          info: { connectionParams: connectionParams ? parseConnectionParamsFromString(connectionParams) : null },
-        });
+        const params = connectionParams ? parseConnectionParamsFromString(connectionParams) : null;
+        refuseCredentialsInUrl(params);
+        ctx = createContext({ req: request, info: { connectionParams: params } });
         input = readInput(query, request.headers['last-event-id'], procedures.deserialize);
         const iterable = (await procedures.call({
           path: procedurePath,
@@ -94,6 +94,23 @@ export function createTrpcSseHandler(options: {
   };
 }
 export type TrpcSseHandler = ReturnType<typeof createTrpcSseHandler>;
+
+/**
+ * A key or signature in `?connectionParams=` would sit in every access log and proxy log on the way:
+ * refused, with what to do instead (docs/decisions/2026-12-03-safe-retries-honest-failures.md).
+ */
+function refuseCredentialsInUrl(params: Record<string, unknown> | null): void {
+  if (!params || !['apiKey', 'signa'].some((name) => params[name] !== undefined)) return;
+  throw toTrpcError(
+    new AppError(
+      'AUTHENTICATION_ERROR',
+      'Credentials in the URL (connectionParams) are refused: URLs are written to access logs. Send the key as ' +
+        'the header "authorization: Bearer <key>" (httpSubscriptionLink: an EventSource ponyfill with a fetch ' +
+        'that sets it; @astron-chat/client does), or use the WebSocket, whose connectionParams are a message.',
+      { param: 'connectionParams' },
+    ),
+  );
+}
 
 /** `?input=` (JSON, then the transformer), with the reconnecting client's last event id merged in as tRPC does. */
 function readInput(
