@@ -2,39 +2,12 @@ import { createAdminClient } from '@astron-chat/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ADMIN_TOKEN } from '../src/config/config.ts';
 import { testBackends } from './support/backends.ts';
-import { eventually, postJson } from './support/sse.ts';
+import { eventually, postJson, readFrames, type SseFrame } from './support/sse.ts';
 import { createTenant } from './support/tenants.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
-type SseFrame = { id: string | undefined; data: string };
 const demoKey = { authorization: 'Bearer sk-demo' };
 const question = 'please resume this answer '.repeat(6);
-
-/** Reads SSE frames off a response; `stopAfter` frames with data, then leaves (the connection drops). */
-async function readFrames(response: Response, stopAfter = Infinity): Promise<SseFrame[]> {
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const frames: SseFrame[] = [];
-  let buffer = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return frames;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const id = /^id: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (data === undefined || data === '{"ping":"pong"}') continue;
-        frames.push({ id, data });
-        if (frames.length >= stopAfter) return frames;
-      }
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-}
 
 /** The answer text of Astron frames or OpenAI chunks (the delta has the same place in both). */
 const answerText = (frames: SseFrame[]) =>
