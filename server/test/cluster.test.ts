@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createChatClient, type ChatEvent } from '@astron-chat/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { testBackends } from './support/backends.ts';
 import { readFrames, type SseFrame } from './support/sse.ts';
 
@@ -24,7 +24,8 @@ function freePort(): Promise<number> {
 }
 
 async function waitForHealth(url: string): Promise<void> {
-  for (let attempt = 0; attempt < 150; attempt += 1) {
+  // Up to 30 s: tsx compiles the server at start-up, slow on a loaded 2-core machine.
+  for (let attempt = 0; attempt < 300; attempt += 1) {
     if (
       await fetch(`${url}/health`).then(
         (response) => response.ok,
@@ -81,7 +82,7 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
     });
   }
 
-  /** Each test kills an instance: the next one starts with two again (the killed one restarted on its port). */
+  /** Restarts a killed instance on its port (nginx's upstream list names the ports). */
   async function bothRunning(): Promise<void> {
     for (const instance of instances) {
       if (instance.process.exitCode === null && instance.process.signalCode === null) continue;
@@ -90,16 +91,53 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
     }
   }
 
-  /** SIGKILLs the instance executing the one run in flight (the one whose active-runs gauge is 1); when it was killed. */
-  async function killRunOwner(): Promise<number> {
+  /** The instance executing the one run in flight: the one whose active-runs gauge is 1. */
+  async function runOwner() {
     for (const instance of instances) {
       const metrics = await (await fetch(`${instance.url}/metrics`)).text();
-      if (/^astron_chat_active_runs 1$/m.test(metrics)) {
-        instance.process.kill('SIGKILL');
-        return Date.now();
-      }
+      if (/^astron_chat_active_runs 1$/m.test(metrics)) return instance;
     }
     throw new Error('no instance is running the run');
+  }
+
+  /** SIGKILLs the instance executing the one run in flight; when it was killed. */
+  async function killRunOwner(): Promise<number> {
+    (await runOwner()).process.kill('SIGKILL');
+    return Date.now();
+  }
+
+  /**
+   * `GET /agent/v1/runs/{run_id}/stream` through nginx, after `lastId` when given. nginx answers 502
+   * ("no live upstreams") while it holds every instance for failed: the one just killed, and one
+   * restarted inside its `fail_timeout` (10 s). A resuming client tries again, as it would any gateway error.
+   */
+  async function resumeThroughNginx(runId: string, lastId: string | undefined): Promise<Response> {
+    const giveUpAt = Date.now() + 15_000;
+    for (;;) {
+      const response = await fetch(`${nginxUrl}/agent/v1/runs/${runId}/stream`, {
+        headers: { ...demoKey, ...(lastId ? { 'last-event-id': lastId } : {}) },
+      });
+      if (![502, 503, 504].includes(response.status) || Date.now() > giveUpAt) return response;
+      await response.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  /**
+   * A REST client of a run through nginx that, whenever its connection is cut, resumes with the
+   * `Last-Event-ID` of the last frame it got, until the stream ends. Returns the frames and its cuts.
+   */
+  async function followThroughNginx(runId: string): Promise<{ frames: SseFrame[]; cuts: number }> {
+    const frames: SseFrame[] = [];
+    for (let cuts = 0; ; cuts += 1) {
+      const response = await resumeThroughNginx(runId, frames.at(-1)?.id);
+      expect(response.status).toBe(200);
+      const ended = await readFrames(response, Infinity, (frame) => void frames.push(frame)).then(
+        () => true,
+        () => false,
+      );
+      if (ended) return { frames, cuts };
+    }
   }
 
   beforeAll(async () => {
@@ -125,6 +163,9 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
     await waitForHealth(nginxUrl);
   }, 60_000);
 
+  // Each test kills an instance: the next one starts with two again.
+  beforeEach(bothRunning, 60_000);
+
   afterAll(() => {
     // nginx gets SIGTERM: its master then stops its workers (SIGKILL would orphan them).
     nginx?.kill('SIGTERM');
@@ -138,7 +179,6 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
   }
 
   it('a tRPC client resumes on the other instance after SIGKILL and gets every event exactly once, then a clear end', async () => {
-    await bothRunning();
     const client = createChatClient({ url: nginxUrl, transport: 'sse', apiKey: 'sk-demo' });
     const events: ChatEvent[] = [];
     let killedAt = 0;
@@ -167,8 +207,30 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
     await expectRecordedLost(events[0]?.type === 'run-start' ? events[0].runId : '');
   }, 30_000);
 
+  it('REST readers on the instance that dies resume through nginx on the run’s own instance and get the rest, then [DONE]', async () => {
+    const response = await fetch(`${nginxUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...demoKey, 'content-type': 'application/json', 'x-astron-resumable': 'true' },
+      body: JSON.stringify({ model: 'demo-bot', stream: true, messages: [{ role: 'user', content: question }] }),
+    });
+    const runId = response.headers.get('x-astron-run-id')!;
+    const starter = readFrames(response);
+    const owner = await runOwner();
+    // nginx spreads these over both instances (least_conn: the owner already holds the starter's stream).
+    const followers = Promise.all([0, 1, 2, 3].map(() => followThroughNginx(runId)));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    instances.find((instance) => instance !== owner)!.process.kill('SIGKILL');
+
+    const whole = await starter;
+    expect(whole.at(-1)!.data).toBe('[DONE]');
+    expect(contentOf(whole)).toBe(`${answer} This is turn 1 of our conversation.`);
+    const followed = await followers;
+    // Those cut resumed on the owner; every reader has every frame exactly once, in order.
+    expect(followed.reduce((sum, follower) => sum + follower.cuts, 0)).toBeGreaterThan(0);
+    for (const { frames } of followed) expect(frames).toEqual(whole);
+  }, 30_000);
+
   it('a resumable REST (OpenAI) stream resumes by Last-Event-ID on the other instance: every frame once, then the same clear end', async () => {
-    await bothRunning();
     const response = await fetch(`${nginxUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { ...demoKey, 'content-type': 'application/json', 'x-astron-resumable': 'true' },
@@ -193,9 +255,7 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
     expect(before.at(-1)!.data).not.toBe('[DONE]');
 
     // Through nginx again, which can only reach the other instance now.
-    const resumed = await fetch(`${nginxUrl}/agent/v1/runs/${runId}/stream`, {
-      headers: { ...demoKey, 'last-event-id': before.at(-1)!.id! },
-    });
+    const resumed = await resumeThroughNginx(runId, before.at(-1)!.id);
     expect(resumed.status).toBe(200);
     const after = await readFrames(resumed);
     // Frame ids (`<run_id>:<seq>`) rise across the cut: nothing twice, nothing skipped that was logged.
