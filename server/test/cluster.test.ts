@@ -107,19 +107,22 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
   }
 
   /**
-   * `GET /agent/v1/runs/{run_id}/stream` through nginx, after `lastId` when given. nginx answers 502
-   * ("no live upstreams") while it holds every instance for failed: the one just killed, and one
-   * restarted inside its `fail_timeout` (10 s). A resuming client tries again, as it would any gateway error.
+   * `GET /agent/v1/runs/{run_id}/stream` through nginx, after `lastId` when given. While nginx holds
+   * every instance for failed (the one just killed, and one restarted inside its 10 s `fail_timeout`)
+   * it drops the connection (deploy/nginx.conf: an EventSource reconnects after that, not after a 502).
+   * A resuming client tries again, as after any cut.
    */
   async function resumeThroughNginx(runId: string, lastId: string | undefined): Promise<Response> {
     const giveUpAt = Date.now() + 15_000;
     for (;;) {
-      const response = await fetch(`${nginxUrl}/agent/v1/runs/${runId}/stream`, {
-        headers: { ...demoKey, ...(lastId ? { 'last-event-id': lastId } : {}) },
-      });
-      if (![502, 503, 504].includes(response.status) || Date.now() > giveUpAt) return response;
-      await response.body?.cancel();
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      try {
+        return await fetch(`${nginxUrl}/agent/v1/runs/${runId}/stream`, {
+          headers: { ...demoKey, ...(lastId ? { 'last-event-id': lastId } : {}) },
+        });
+      } catch (error) {
+        if (Date.now() > giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
     }
   }
 
@@ -277,5 +280,12 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
     const text = contentOf([...before, ...after]);
     expect(answer.startsWith(text)).toBe(true);
     await expectRecordedLost(runId);
+
+    // With no instance left, nginx drops a resume's connection (an EventSource tries again by itself)
+    // where any other route answers 502 (an EventSource would give up for good).
+    for (const instance of instances) instance.process.kill('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await fetch(`${nginxUrl}/health`)).status).toBe(502);
+    await expect(fetch(`${nginxUrl}/agent/v1/runs/${runId}/stream`, { headers: demoKey })).rejects.toThrow();
   }, 30_000);
 });
