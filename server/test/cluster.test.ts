@@ -175,6 +175,15 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
     for (const instance of instances) instance.process.kill('SIGKILL');
   });
 
+  /** A resumable OpenAI-route stream of the demo bot, started through nginx. */
+  function startResumableThroughNginx(): Promise<Response> {
+    return fetch(`${nginxUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...demoKey, 'content-type': 'application/json', 'x-astron-resumable': 'true' },
+      body: JSON.stringify({ model: 'demo-bot', stream: true, messages: [{ role: 'user', content: question }] }),
+    });
+  }
+
   /** The follower that ended a lost run also recorded it: readable from either instance, as failed. */
   async function expectRecordedLost(runId: string): Promise<void> {
     const response = await fetch(`${nginxUrl}/agent/v1/runs/${runId}`, { headers: demoKey });
@@ -211,11 +220,7 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
   }, 30_000);
 
   it('REST readers on the instance that dies resume through nginx on the run’s own instance and get the rest, then [DONE]', async () => {
-    const response = await fetch(`${nginxUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { ...demoKey, 'content-type': 'application/json', 'x-astron-resumable': 'true' },
-      body: JSON.stringify({ model: 'demo-bot', stream: true, messages: [{ role: 'user', content: question }] }),
-    });
+    const response = await startResumableThroughNginx();
     const runId = response.headers.get('x-astron-run-id')!;
     const starter = readFrames(response);
     const owner = await runOwner();
@@ -234,11 +239,7 @@ describe.runIf(shared && hasNginx)('two instances behind nginx', () => {
   }, 30_000);
 
   it('a resumable REST (OpenAI) stream resumes by Last-Event-ID on the other instance: every frame once, then the same clear end', async () => {
-    const response = await fetch(`${nginxUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { ...demoKey, 'content-type': 'application/json', 'x-astron-resumable': 'true' },
-      body: JSON.stringify({ model: 'demo-bot', stream: true, messages: [{ role: 'user', content: question }] }),
-    });
+    const response = await startResumableThroughNginx();
     expect(response.status).toBe(200);
     const runId = response.headers.get('x-astron-run-id')!;
     const before: SseFrame[] = [];
