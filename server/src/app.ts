@@ -249,6 +249,7 @@ async function createServices(
       demoMode: config.demoMode,
       trustConsumerHeader: config.trustConsumerHeader,
       signatureWindowSeconds: config.signatureWindowSeconds,
+      followTokenTtlSeconds: (config.runTimeoutMs + config.orphanTimeoutMs) / 1000,
     }),
     admin: createAdminService({ apps, bots, cache, providers: providerStore, models, secrets }),
     conversations: createConversationService({ runs }),

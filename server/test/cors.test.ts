@@ -99,7 +99,7 @@ describe('CORS: browser pages on other origins', () => {
     expect(socket).toBe('error');
   });
 
-  it('preflight answers the methods and headers a client sends, and exposes x-request-id and retry-after', async () => {
+  it('preflight answers the methods and headers a client sends, and exposes x-request-id, retry-after and the resumable headers', async () => {
     const preflight = await rawRequest(`${server.url}/agent/v1/chat/completions`, 'OPTIONS', {
       origin: allowedPage.origin,
       'access-control-request-method': 'POST',
@@ -113,14 +113,25 @@ describe('CORS: browser pages on other origins', () => {
       expect.arrayContaining(['GET', 'POST']),
     );
     expect(String(preflight.headers['access-control-allow-headers']).split(', ')).toEqual(
-      expect.arrayContaining(['authorization', 'content-type', 'x-consumer-username', 'last-event-id']),
+      expect.arrayContaining([
+        'authorization',
+        'content-type',
+        'x-consumer-username',
+        'last-event-id',
+        'x-astron-resumable',
+      ]),
     );
     const answer = await rawRequest(`${server.url}/v1/models`, 'GET', {
       origin: allowedPage.origin,
       authorization: 'Bearer sk-demo',
     });
     expect(answer.status).toBe(200);
-    expect(answer.headers['access-control-expose-headers']).toBe('x-request-id, retry-after');
+    expect(String(answer.headers['access-control-expose-headers']).split(', ')).toEqual([
+      'x-request-id',
+      'retry-after',
+      'x-astron-run-id',
+      'x-astron-follow-token',
+    ]);
   });
 
   it('a refused origin gets 403 with code 1007 naming CORS_ORIGINS; a caller without Origin gets no CORS headers', async () => {

@@ -1,38 +1,13 @@
+import { createAdminClient } from '@astron-chat/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_ADMIN_TOKEN } from '../src/config/config.ts';
 import { testBackends } from './support/backends.ts';
-import { eventually, postJson } from './support/sse.ts';
+import { eventually, postJson, readFrames, type SseFrame } from './support/sse.ts';
 import { createTenant } from './support/tenants.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
-type SseFrame = { id: string | undefined; data: string };
 const demoKey = { authorization: 'Bearer sk-demo' };
 const question = 'please resume this answer '.repeat(6);
-
-/** Reads SSE frames off a response; `stopAfter` frames with data, then leaves (the connection drops). */
-async function readFrames(response: Response, stopAfter = Infinity): Promise<SseFrame[]> {
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const frames: SseFrame[] = [];
-  let buffer = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return frames;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const id = /^id: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (data === undefined || data === '{"ping":"pong"}') continue;
-        frames.push({ id, data });
-        if (frames.length >= stopAfter) return frames;
-      }
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-}
 
 /** The answer text of Astron frames or OpenAI chunks (the delta has the same place in both). */
 const answerText = (frames: SseFrame[]) =>
@@ -148,6 +123,54 @@ describe.each(testBackends())('resumable REST streams on $name', (backend) => {
       headers: { ...demoKey, 'last-event-id': 'run_other:3' },
     });
     expect(wrongRun.status).toBe(400);
+  });
+
+  it('a follow token (for a browser EventSource, which sends no headers) reads its own run only, and dies with its key', async () => {
+    const tenant = await createTenant(server.url, 'follow');
+    const start = (key: string, botId: string) =>
+      postJson(
+        `${server.url}/agent/v1/chat/completions`,
+        { bot_id: botId, uid: 'u', stream: true, parameters: { messages: [{ role: 'user', content: 'hello there' }] } },
+        { authorization: `Bearer ${key}`, 'x-astron-resumable': 'true' },
+      );
+    const response = await start(tenant.apiKey, tenant.botId);
+    const runId = response.headers.get('x-astron-run-id')!;
+    const token = response.headers.get('x-astron-follow-token')!;
+    expect(token).toMatch(/^ft1\./);
+    expect(token).not.toContain(tenant.apiKey);
+    const first = await readFrames(response, 2);
+    const follow = (id: string, followToken: string) =>
+      fetch(`${server.url}/agent/v1/runs/${id}/stream?follow_token=${encodeURIComponent(followToken)}`, {
+        headers: { 'last-event-id': `${id}:${first.at(-1)!.id!.split(':').pop()}` },
+      });
+    const rest = await follow(runId, token);
+    expect(rest.status).toBe(200);
+    const after = await readFrames(rest);
+    expect(after.at(-1)!.data).toBe('[DONE]');
+    expect(answerText([...first, ...after])).toContain('hello there');
+
+    const refusedWith = async (answer: Response, pattern: RegExp) => {
+      expect(answer.status).toBe(401);
+      const body = (await answer.json()) as { code: number; message: string };
+      expect(body.code).toBe(1002);
+      expect(body.message).toMatch(pattern);
+    };
+    // Another run (of another app, or the same app): the token reads nothing but its own.
+    const other = await start('sk-demo', 'demo-bot');
+    const otherRunId = other.headers.get('x-astron-run-id')!;
+    await readFrames(other);
+    await refusedWith(await follow(otherRunId, token), /not valid for this run/);
+    const forged = token.replace(/\.(\d+)\./, (_, expires: string) => `.${Number(expires) + 3600}.`);
+    await refusedWith(await follow(runId, forged), /not valid for this run/);
+    await refusedWith(await follow(runId, 'sk-demo'), /malformed/);
+    // It expires once the run can no longer be streaming (RUN_TIMEOUT_SECONDS + ORPHAN_TIMEOUT_SECONDS).
+    await expect(
+      server.app.dependencies.authenticator.authenticateFollowToken(token, runId, Date.now() + 603_000),
+    ).rejects.toThrow(/expired/);
+    // Revoking the key that started the run ends its follow tokens at once.
+    const admin = createAdminClient({ url: server.url, adminToken: DEMO_ADMIN_TOKEN });
+    await admin.admin.keys.revoke.mutate({ appId: tenant.appId, keyId: tenant.apiKeyId });
+    await refusedWith(await follow(runId, token), /revoked/);
   });
 
   it('without the header, leaving the stream cancels the run at once, as before', async () => {

@@ -29,7 +29,24 @@ export type AuthenticatorOptions = {
   trustConsumerHeader: boolean;
   /** SIGNATURE_WINDOW_SECONDS */
   signatureWindowSeconds: number;
+  /** How long a follow token reads its run: the longest a run can still be streaming (run + orphan timeout). */
+  followTokenTtlSeconds: number;
 };
+
+/** The one query parameter that may carry a credential, and only to `GET /agent/v1/runs/{run_id}/stream`. */
+export const FOLLOW_TOKEN_PARAM = 'follow_token';
+const FOLLOW_TOKEN_VERSION = 'ft1';
+
+/**
+ * A follow token: `ft1.<app id, base64url>.<key id>.<expiry, Unix s>.<mac>`, mac = base64url
+ * HMAC-SHA256 over app, key, run and expiry, keyed with the stored hash of the API key that started
+ * the run. It reads one run of one app and nothing else, expires, and dies with its key
+ * (docs/decisions/2026-12-03-follow-tokens.md).
+ */
+function followTokenMac(keyHash: string, fields: { appId: string; keyId: string; runId: string; expires: number }) {
+  const message = `${FOLLOW_TOKEN_VERSION}\n${fields.appId}\n${fields.keyId}\n${fields.runId}\n${fields.expires}`;
+  return createHmac('sha256', keyHash).update(message).digest('base64url');
+}
 
 /** `signa` = Base64(HMAC-SHA1(secret, lowercase hex MD5(appid + ts))) — SPEC §6. */
 export function signWebSocketRequest(input: { appid: string; ts: string | number; secret: string }): string {
@@ -117,6 +134,40 @@ export function createAuthenticator(options: AuthenticatorOptions) {
       const valid = secrets.find(({ secret }) => safeEqual(signWebSocketRequest({ appid, ts, secret }), signa));
       if (!valid) throw new AppError('AUTHENTICATION_ERROR', 'The signature (signa) does not match appid and ts.');
       return { appId: appid, secretId: valid.id };
+    },
+
+    /**
+     * A follow token for a run this caller started with an API key (none for a gateway's consumer
+     * header: behind a gateway, the gateway authenticates the follower's request too).
+     */
+    issueFollowToken(credentials: Credentials, caller: Caller, runId: string, nowMs = Date.now()): string | undefined {
+      if (!credentials.apiKey || caller.apiKeyId === undefined) return undefined;
+      const expires = Math.floor(nowMs / 1000) + Math.ceil(options.followTokenTtlSeconds);
+      const fields = { appId: caller.appId, keyId: caller.apiKeyId, runId, expires };
+      const mac = followTokenMac(hashApiKey(credentials.apiKey), fields);
+      const app = Buffer.from(caller.appId).toString('base64url');
+      return `${FOLLOW_TOKEN_VERSION}.${app}.${caller.apiKeyId}.${expires}.${mac}`;
+    },
+
+    /** The caller a follow token stands for, on the run it was issued for only, while its key and app are active. */
+    async authenticateFollowToken(token: string, runId: string, nowMs = Date.now()): Promise<Caller> {
+      const refused = (why: string) => new AppError('AUTHENTICATION_ERROR', `The follow token ${why}.`);
+      const [version, app = '', keyId = '', expiresText = '', mac = '', ...rest] = token.split('.');
+      if (version !== FOLLOW_TOKEN_VERSION || rest.length > 0 || !/^\d{1,12}$/.test(expiresText) || !mac) {
+        throw refused('is malformed; use the x-astron-follow-token of the response that started the run');
+      }
+      const expires = Number(expiresText);
+      if (expires < nowMs / 1000) throw refused('has expired; resume with Authorization: Bearer <api key>');
+      const appId = Buffer.from(app, 'base64url').toString('utf8');
+      const [keyHash] = await options.apps.listKeyHashes(appId, keyId);
+      if (!keyHash || !safeEqual(followTokenMac(keyHash, { appId, keyId, runId, expires }), mac)) {
+        throw refused('is not valid for this run');
+      }
+      const owner = await options.cache.getOrLoad(cacheKeys.apiKey(keyHash), () => options.apps.findKeyOwner(keyHash));
+      if (!owner || owner.appId !== appId) throw refused('belongs to a revoked API key');
+      refuseDemoOutsideDemoMode(appId);
+      if (owner.appStatus !== 'active') throw new AppError('FORBIDDEN', `App "${appId}" is disabled.`);
+      return { appId, apiKeyId: keyId };
     },
 
     /**

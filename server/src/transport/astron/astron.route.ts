@@ -16,7 +16,8 @@ export function createAstronRoute(dependencies: TransportDependencies) {
   const { authenticator, runs, config } = dependencies;
 
   return async function handleAstronCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
-    const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
+    const credentials = credentialsFromHeaders(request.headers);
+    const caller = await authenticator.authenticate(credentials);
     const parsed = astronChatRequestSchema.safeParse(await readJsonBody(request, config.maxBodyBytes));
     if (!parsed.success) throw fromZodError(parsed.error);
 
@@ -33,6 +34,7 @@ export function createAstronRoute(dependencies: TransportDependencies) {
         settings: config,
         ping: ASTRON_PING_FRAME,
         runId,
+        followToken: authenticator.issueFollowToken(credentials, caller, runId),
         events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
         frame: createAstronFramer(await runs.runStart(caller.appId, runId)),
         done: () => true,

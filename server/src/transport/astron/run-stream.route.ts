@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FOLLOW_TOKEN_PARAM } from '../../auth/authenticator.ts';
 import { toRunStart } from '../../run-log/run-log.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders } from '../http/http-io.ts';
@@ -13,7 +14,8 @@ import { ASTRON_PING_FRAME } from './astron.route.ts';
  * came after `Last-Event-ID: <run_id>:<seq>` (or `?after_seq=N`; from the start without either),
  * then live, in the framing of the route that started it (OpenAI chunks for `/v1`, Astron frames
  * otherwise), ending as that route ends. Any number of followers; each keeps the run from being
- * orphaned while it reads. Frames carry `id:`, so an EventSource resumes by itself.
+ * orphaned while it reads. Frames carry `id:`, so an EventSource resumes by itself; it authenticates
+ * with `?follow_token=` (the `x-astron-follow-token` of the starting response), as it sends no headers.
  */
 export function createRunStreamRoute(dependencies: TransportDependencies) {
   const { authenticator, runs, config } = dependencies;
@@ -23,9 +25,15 @@ export function createRunStreamRoute(dependencies: TransportDependencies) {
     _requestId: string,
     params: string[],
   ) {
-    const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
     const runId = params[0] ?? '';
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+    const credentials = credentialsFromHeaders(request.headers);
+    const followToken = query.get(FOLLOW_TOKEN_PARAM);
+    // A browser EventSource cannot send headers: it follows with the run's follow token instead.
+    const caller =
+      followToken !== null && !credentials.apiKey && !credentials.consumer
+        ? await authenticator.authenticateFollowToken(followToken, runId)
+        : await authenticator.authenticate(credentials);
     const lastEventId = [request.headers['last-event-id']].flat()[0];
     const afterSeq = resumePoint(runId, lastEventId, query.get('after_seq'));
     const owner = await runs.owner(caller.appId, runId);

@@ -7,7 +7,8 @@ const ALLOWED_METHODS = 'GET, POST, OPTIONS';
 /** What a browser client sends: auth, JSON bodies, the gateway's consumer header, SSE resume, tRPC's own. */
 const ALLOWED_HEADERS =
   'authorization, content-type, x-consumer-username, last-event-id, idempotency-key, x-astron-resumable, x-request-id, trpc-accept';
-const EXPOSED_HEADERS = 'x-request-id, retry-after';
+/** What it may read: a resumable stream's run id and follow token among them. */
+const EXPOSED_HEADERS = 'x-request-id, retry-after, x-astron-run-id, x-astron-follow-token';
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 
 /**

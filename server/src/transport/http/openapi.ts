@@ -141,10 +141,21 @@ const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /agent/v1/runs/{run_id}/stream': {
     summary: 'Resume a run’s stream (Last-Event-ID or ?after_seq), in the framing of the route that started it',
     description:
-      'Replays what came after `Last-Event-ID: <run_id>:<seq>` (or `?after_seq=N`), then follows live; ends with `[DONE]`. Frames carry `id:`. OpenAI chunks for runs started on `/v1`.',
+      'Replays what came after `Last-Event-ID: <run_id>:<seq>` (or `?after_seq=N`), then follows live; ends with `[DONE]`. Frames carry `id:`. OpenAI chunks for runs started on `/v1`. A browser `EventSource` (no headers) authenticates with `?follow_token=`, the `x-astron-follow-token` of the response that started the run.',
     tag: 'Runs',
     format: 'astron',
     security: 'key',
+    query: {
+      after_seq: {
+        schema: { type: 'integer', minimum: -1 },
+        description: 'Resume after this seq (Last-Event-ID wins).',
+      },
+      include_usage: { schema: { type: 'boolean' }, description: 'OpenAI runs: send the usage chunk.' },
+      follow_token: {
+        schema: { type: 'string' },
+        description: 'Instead of the API key: reads this run only, expires, dies with the key that started it.',
+      },
+    },
     ok: { sse: 'AstronChunk', description: 'The run’s frames.' },
     errors: READ_ERRORS,
   },

@@ -98,8 +98,9 @@ export function resumePoint(runId: string, lastEventId: string | undefined, afte
 }
 
 /**
- * A followed run as the whole SSE response: `x-astron-run-id`, frames with ids (resumable), the
- * route's ending. `events` come from the run manager's `follow`, which ends when the caller leaves.
+ * A followed run as the whole SSE response: `x-astron-run-id` (and `x-astron-follow-token` when
+ * given), frames with ids (resumable), the route's ending. `events` come from the run manager's
+ * `follow`, which ends when the caller leaves.
  */
 export async function sendFollowedRun(
   response: ServerResponse,
@@ -107,12 +108,15 @@ export async function sendFollowedRun(
     settings: { pingIntervalMs: number; streamMaxBufferedBytes: number };
     ping: string;
     runId: string;
+    /** What a browser `EventSource` (no headers of its own) follows the run with: `?follow_token=`. */
+    followToken?: string | undefined;
     events: AsyncIterable<ChatEvent>;
     frame: EventFramer;
     done: (failed: boolean) => boolean;
   },
 ): Promise<void> {
   response.setHeader('x-astron-run-id', options.runId);
+  if (options.followToken !== undefined) response.setHeader('x-astron-follow-token', options.followToken);
   const writer = openSseStream(response, options.settings, options.ping);
   try {
     await writeRunEvents(writer, options.events, { frame: options.frame, runId: options.runId, done: options.done });

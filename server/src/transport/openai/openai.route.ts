@@ -25,7 +25,8 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
   const { authenticator, runs, config, bots } = dependencies;
 
   async function handleCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
-    const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
+    const credentials = credentialsFromHeaders(request.headers);
+    const caller = await authenticator.authenticate(credentials);
     const parsed = requestSchema.safeParse(await readJsonBody(request, config.maxBodyBytes));
     if (!parsed.success) throw fromZodError(parsed.error);
     const body = parsed.data;
@@ -50,6 +51,7 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
         settings: config,
         ping: OPENAI_PING_FRAME,
         runId,
+        followToken: authenticator.issueFollowToken(credentials, caller, runId),
         events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
         frame: framing(await runs.runStart(caller.appId, runId)),
         done: endsWithDone,
