@@ -13,7 +13,9 @@ import { cacheKeys, createCache, type CacheStore } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { traceHttpCalls, tracing } from './observability/tracing.ts';
-import { createMetrics } from './observability/metrics.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createOverloadGuard } from './observability/overload.ts';
+import { createUnsentBudget } from './lib/unsent-budget.ts';
 import { instrumentModel } from './observability/model-calls.ts';
 import { createRunObserver } from './observability/run-observer.ts';
 import { startEventSink, type EventSink } from './observability/event-sink.ts';
@@ -106,6 +108,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       server.closeAllConnections();
       await closed;
       await dependencies.runs.shutdown();
+      dependencies.overload.stop();
       await services.limiter.close();
       await cacheStore.store.close();
       await httpCaller.close();
@@ -134,6 +137,24 @@ async function openStorage(config: Config) {
     await database.db.destroy();
     throw error;
   }
+}
+
+/**
+ * The owner of unsent stream bytes: per stream and in total. A cut is counted and logged; the run
+ * it streamed is recorded as any slow consumer's (REST: cancelled; tRPC and WebSocket: it goes on).
+ */
+function createStreamBudget(config: Config, metrics: Metrics, logger: Logger) {
+  metrics.unsentBytesLimit.set(config.streamMaxTotalBufferedBytes);
+  const budget = createUnsentBudget({
+    perStreamBytes: config.streamMaxBufferedBytes,
+    totalBytes: config.streamMaxTotalBufferedBytes,
+    onCut: (cut) => {
+      metrics.slowConsumerCuts.inc({ transport: cut.transport, limit: cut.limit });
+      logger.warn(cut, `slow consumer cut (${cut.limit === 'stream' ? 'its own' : 'the total'} unsent-bytes limit)`);
+    },
+  });
+  metrics.readings.unsentBytes = budget.countedBytes;
+  return budget;
 }
 
 /** Repositories, the core and the run manager, and what transports are given of them. */
@@ -210,8 +231,9 @@ async function createServices(
   const limiter = config.redisUrl
     ? createRedisLimiter(config.redisUrl, { slotTtlMs: config.runTimeoutMs + 60_000 })
     : createMemoryLimiter();
+  const overload = createOverloadGuard({ thresholdMs: config.overloadLagMs, metrics });
   const chat = createChatService({
-    admission: createAdmission({ limiter, limits: config.limits }),
+    admission: createAdmission({ limiter, limits: config.limits, overload }),
     bots,
     runs,
     models,
@@ -244,6 +266,8 @@ async function createServices(
     conversations: createConversationService({ runs }),
     runReads: createRunReads({ runs, nodeRuns }),
     runs: runManager,
+    streams: { pingIntervalMs: config.pingIntervalMs, unsent: createStreamBudget(config, metrics, logger) },
+    overload,
   };
   return { dependencies, metrics, models, limiter, httpCaller, eventSink, bootstrapProviders };
 }

@@ -13,7 +13,7 @@ export const ASTRON_PING_FRAME = 'data: {"ping":"pong"}\n\n';
 
 /** `POST /agent/v1/chat/completions` — the seed's format, SSE or one JSON answer. */
 export function createAstronRoute(dependencies: TransportDependencies) {
-  const { authenticator, runs, config } = dependencies;
+  const { authenticator, runs, config, streams } = dependencies;
 
   return async function handleAstronCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
     const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
@@ -26,8 +26,9 @@ export function createAstronRoute(dependencies: TransportDependencies) {
       // Outlives this connection (orphan timeout); GET /agent/v1/runs/{run_id}/stream resumes it.
       const { runId } = await runs.start(fromAstronRequest(parsed.data), context);
       await sendFollowedRun(response, {
-        settings: config,
+        settings: streams,
         ping: ASTRON_PING_FRAME,
+        transport: 'astron',
         runId,
         events: runs.follow(caller.appId, runId, -1, controller.signal),
         frame: createAstronFramer(await runs.runStart(caller.appId, runId)),
@@ -45,7 +46,7 @@ export function createAstronRoute(dependencies: TransportDependencies) {
       return;
     }
 
-    const writer = openSseStream(response, config, ASTRON_PING_FRAME);
+    const writer = openSseStream(response, streams, ASTRON_PING_FRAME, 'astron');
     const frame = createAstronFramer(start);
     try {
       writer.data(frame(start) as string);

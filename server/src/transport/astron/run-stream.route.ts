@@ -16,7 +16,7 @@ import { ASTRON_PING_FRAME } from './astron.route.ts';
  * orphaned while it reads. Frames carry `id:`, so an EventSource resumes by itself.
  */
 export function createRunStreamRoute(dependencies: TransportDependencies) {
-  const { authenticator, runs, config } = dependencies;
+  const { authenticator, runs, streams } = dependencies;
   return async function handleRunStream(
     request: IncomingMessage,
     response: ServerResponse,
@@ -43,7 +43,8 @@ export function createRunStreamRoute(dependencies: TransportDependencies) {
 
     const controller = abortOnClose(response);
     await sendFollowedRun(response, {
-      settings: config,
+      settings: streams,
+      transport: owner.transport,
       ping: openai ? OPENAI_PING_FRAME : ASTRON_PING_FRAME,
       runId,
       events: runs.follow(caller.appId, runId, afterSeq, controller.signal),

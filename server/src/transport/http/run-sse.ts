@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { ChatEvent } from '@astron-chat/shared';
 import { AppError } from '../../errors/app-error.ts';
+import type { StreamSettings } from '../transport-dependencies.ts';
 import { openSseStream, type SseWriter } from './sse-writer.ts';
 
 /** One event's payloads in the route's own framing (none, one, or several `data:` frames). */
@@ -70,8 +71,10 @@ export function resumePoint(runId: string, lastEventId: string | undefined, afte
 export async function sendFollowedRun(
   response: ServerResponse,
   options: {
-    settings: { pingIntervalMs: number; streamMaxBufferedBytes: number };
+    settings: StreamSettings;
     ping: string;
+    /** Labels a slow-consumer cut: the transport that started the run. */
+    transport: string;
     runId: string;
     events: AsyncIterable<ChatEvent>;
     frame: EventFramer;
@@ -79,7 +82,7 @@ export async function sendFollowedRun(
   },
 ): Promise<void> {
   response.setHeader('x-astron-run-id', options.runId);
-  const writer = openSseStream(response, options.settings, options.ping);
+  const writer = openSseStream(response, options.settings, options.ping, options.transport);
   try {
     await writeRunEvents(writer, options.events, { frame: options.frame, runId: options.runId, done: options.done });
   } finally {

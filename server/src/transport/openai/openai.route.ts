@@ -22,7 +22,7 @@ export const OPENAI_PING_FRAME = ': ping\n\n';
 
 /** `POST /v1/chat/completions` and `GET /v1/models`, as the OpenAI SDKs expect them. */
 export function createOpenAIRoutes(dependencies: TransportDependencies) {
-  const { authenticator, runs, config, bots } = dependencies;
+  const { authenticator, runs, config, bots, streams } = dependencies;
 
   async function handleCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
     const caller = await authenticator.authenticate(credentialsFromHeaders(request.headers));
@@ -43,8 +43,9 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       // Outlives this connection (orphan timeout); GET /agent/v1/runs/{run_id}/stream resumes it.
       const { runId } = await runs.start(fromOpenAIRequest(body), context);
       await sendFollowedRun(response, {
-        settings: config,
+        settings: streams,
         ping: OPENAI_PING_FRAME,
+        transport: 'openai',
         runId,
         events: runs.follow(caller.appId, runId, -1, controller.signal),
         frame: framing(await runs.runStart(caller.appId, runId)),
@@ -71,7 +72,7 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       return;
     }
 
-    const writer = openSseStream(response, config, OPENAI_PING_FRAME);
+    const writer = openSseStream(response, streams, OPENAI_PING_FRAME, 'openai');
     const frame = framing(start);
     try {
       writer.data(frame(start) as string);

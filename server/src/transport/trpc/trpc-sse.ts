@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTrackedEnvelope, TRPCError } from '@trpc/server';
 import { parseConnectionParamsFromString } from '@trpc/server/http';
 import { openSseStream, sseFrame } from '../http/sse-writer.ts';
+import type { StreamSettings } from '../transport-dependencies.ts';
 import type { TrpcContext, TrpcContextFactory } from './trpc-context.ts';
 import { withLastEventId, type TrpcProcedures } from './trpc-procedures.ts';
 
@@ -22,7 +23,7 @@ const RETURN_FRAME = sseFrame({ event: 'return', data: '' });
 export function createTrpcSseHandler(options: {
   procedures: TrpcProcedures;
   createContext: TrpcContextFactory;
-  settings: { pingIntervalMs: number; streamMaxBufferedBytes: number };
+  settings: StreamSettings;
 }) {
   const { procedures, createContext, settings } = options;
   const connectedFrame = sseFrame({ event: 'connected', data: JSON.stringify(procedures.sseClientOptions) });
@@ -60,7 +61,7 @@ export function createTrpcSseHandler(options: {
     async serve(request: IncomingMessage, response: ServerResponse, procedurePath: string, query: URLSearchParams) {
       const controller = new AbortController();
       response.on('close', () => controller.abort());
-      const stream = openSseStream(response, settings, PING_FRAME);
+      const stream = openSseStream(response, settings, PING_FRAME, 'trpc');
       stream.frame(connectedFrame);
       let ctx: TrpcContext | undefined;
       let input: unknown;
