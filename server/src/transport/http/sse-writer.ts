@@ -110,5 +110,10 @@ export function openSseStream(
   transport: string,
 ): SseWriter {
   response.writeHead(200, SSE_HEADERS);
-  return createSseWriter(response, { pingIntervalMs: settings.pingIntervalMs, ping, unsent: settings.unsent, transport });
+  return createSseWriter(response, {
+    pingIntervalMs: settings.pingIntervalMs,
+    ping,
+    unsent: settings.unsent,
+    transport,
+  });
 }
