@@ -8,14 +8,14 @@ import { startTestApp, type TestApp } from './support/test-app.ts';
 const question = { role: 'user', content: 'Hello' };
 const astronBody = { bot_id: 'demo-bot', uid: 'u', parameters: { messages: [question] } };
 
-/** Keeps this process's event loop busy 60 ms of every 70: the lag a saturated server has. */
+/** Keeps this process's event loop busy 300 ms of every 310: every callback runs about 250 ms late. */
 function blockEventLoop(): () => void {
   const timer = setInterval(() => {
-    const until = performance.now() + 60;
+    const until = performance.now() + 300;
     while (performance.now() < until) {
       // busy: nothing else runs
     }
-  }, 70);
+  }, 310);
   return () => clearInterval(timer);
 }
 
@@ -39,14 +39,16 @@ describe.each(testBackends())('load shedding on $name', (backend) => {
   const metricsText = async () => (await fetch(`${server.url}/metrics`)).text();
 
   beforeAll(async () => {
-    // A tiny threshold, and a demo model slow enough (23 words, 150 ms apart) that a run accepted
+    // A low threshold, and a demo model slow enough (23 words, 150 ms apart) that a run accepted
     // before the overload is still streaming through it.
-    server = await startTestApp(backend, { env: { OVERLOAD_LAG_MS: '20', DEMO_MODEL_DELAY_MS: '150' } });
+    server = await startTestApp(backend, { env: { OVERLOAD_LAG_MS: '100', DEMO_MODEL_DELAY_MS: '150' } });
   });
   afterAll(() => server.close());
 
   it('refuses new runs and WebSockets with 1010 while the event loop lags, never cuts accepted runs, then recovers', async () => {
-    // Before the overload: a plain WebSocket streaming a run, and an open tRPC WebSocket.
+    // Before the overload (on a busy machine this process may lag by itself for a moment): a plain
+    // WebSocket streaming a run, and an open tRPC WebSocket.
+    await eventually(() => Promise.resolve(server.app.dependencies.overload.lagMs() <= 100), 10_000);
     const plain = openSocket(plainWsUrl());
     await plain.opened;
     const frames: Array<Record<string, any>> = [];
@@ -61,7 +63,7 @@ describe.each(testBackends())('load shedding on $name', (backend) => {
 
     const unblock = blockEventLoop();
     try {
-      await eventually(() => Promise.resolve(server.app.dependencies.overload.lagMs() > 20), 10_000);
+      await eventually(() => Promise.resolve(server.app.dependencies.overload.lagMs() > 100), 10_000);
 
       // REST, both routes: 503, code 1010, Retry-After.
       const openai = await postJson(
@@ -107,7 +109,7 @@ describe.each(testBackends())('load shedding on $name', (backend) => {
       expect(metrics).toMatch(/astron_chat_overload_refusals_total\{kind="run",transport="openai"\} [1-9]/);
       expect(metrics).toMatch(/astron_chat_overload_refusals_total\{kind="websocket",transport="trpc"\} [1-9]/);
       expect(metrics).toMatch(/astron_chat_overload_refusals_total\{kind="websocket",transport="ws"\} [1-9]/);
-      expect(metrics).toMatch(/astron_chat_overload_lag_threshold_seconds 0\.02/);
+      expect(metrics).toMatch(/astron_chat_overload_lag_threshold_seconds 0\.1\n/);
     } finally {
       unblock();
     }
@@ -122,7 +124,7 @@ describe.each(testBackends())('load shedding on $name', (backend) => {
     expect(frames.filter((frame) => frame.request_id === 'accepted').every((frame) => frame.code === 0)).toBe(true);
 
     // Recovered: runs and WebSockets are served again.
-    await eventually(() => Promise.resolve(server.app.dependencies.overload.lagMs() <= 20), 10_000);
+    await eventually(() => Promise.resolve(server.app.dependencies.overload.lagMs() <= 100), 10_000);
     const served = await postJson(
       `${server.url}/v1/chat/completions`,
       { model: 'demo-bot', messages: [question] },

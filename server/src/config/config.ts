@@ -71,8 +71,9 @@ const environmentSchema = z.object({
     .int()
     .min(1024)
     .default(256 * 1024 * 1024),
-  /** Event-loop lag, ms (mean delay over the last 0.5 s), past which new runs and WebSocket upgrades are
-   * refused with 503 / 1010 and Retry-After; runs already going are never cut. 0 turns it off. Default 500. */
+  /** Event-loop lag, ms (how late a 50 ms timer runs, median of the last five), past which new runs
+   * and WebSocket upgrades are refused with 503 / 1010 and Retry-After; runs already going are never
+   * cut. 0 turns it off. Default 500. */
   OVERLOAD_LAG_MS: z.coerce.number().min(0).max(60_000).default(500),
   /** Token for the admin API (`x-admin-token` header) and CLI. Unset: admin is off, except in demo
    * mode, where it defaults to `demo-admin-token`. */

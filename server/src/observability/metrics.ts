@@ -120,7 +120,7 @@ export function createMetrics() {
     }),
     eventLoopLag: new Gauge({
       name: `${prefix}event_loop_lag_seconds`,
-      help: 'Mean event-loop delay over the last 0.5 s, as load shedding (OVERLOAD_LAG_MS) reads it.',
+      help: 'Event-loop lag as load shedding (OVERLOAD_LAG_MS) reads it: the median lateness of the last five 50 ms timers.',
       registers: [registry],
     }),
     overloadLagThreshold: new Gauge({

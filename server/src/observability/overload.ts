@@ -1,11 +1,10 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AppError } from '../errors/app-error.ts';
 import type { Metrics } from './metrics.ts';
 
-/** The delay histogram's timer period, ms; every value it records includes this. */
-const RESOLUTION_MS = 10;
-/** The window the lag is the mean of, ms: how fast shedding starts and stops. */
-const WINDOW_MS = 500;
+/** How often the lag is sampled, ms. */
+const SAMPLE_MS = 50;
+/** The lag is the median of this many last samples: one late sample (a GC pause, one long task) does not count. */
+const SAMPLES = 5;
 /** What a refused caller is told to wait, seconds. */
 const RETRY_AFTER_SECONDS = 1;
 
@@ -22,14 +21,16 @@ export type OverloadGuard = {
 };
 
 /**
- * Load shedding by event-loop lag (OVERLOAD_LAG_MS). `perf_hooks.monitorEventLoopDelay` samples
- * the loop every 10 ms from libuv, outside JavaScript; every 500 ms its mean, less the 10 ms period,
- * becomes the lag and the histogram starts again. The mean, not the maximum: one long task (a GC
- * pause, a large frame) lifts the maximum of its window but barely the mean, while a saturated loop,
- * every turn of it late, lifts both. Past the threshold new runs and WebSocket upgrades are refused
- * quickly and with a code instead of queueing until their clients time out; runs already going
- * and their followers are not touched. Reading the lag is a variable read: it is checked per run
- * and per upgrade, never per event.
+ * Load shedding by event-loop lag (OVERLOAD_LAG_MS). A timer of our own is due every 50 ms; how
+ * late it runs is how long anything that arrives now waits for the loop (a new connection, an
+ * upgrade). The lag is the median of its last five samples, so one long task (a GC pause, a large
+ * frame) is not an overload, while a saturated loop, late at every turn, is within a few samples.
+ * Not `perf_hooks.monitorEventLoopDelay`: over windows this short its histogram is erratic under
+ * load (measured: with the loop busy 400 ms of every 410, half-second means of 401, 0 and 128 ms, as
+ * its libuv timer records the catch-up intervals after a block). Past the threshold new runs and
+ * WebSocket upgrades are refused at once and with a code instead of queueing until their clients
+ * time out; runs already going and their followers are not touched. Reading the lag is a variable
+ * read: it is checked per run and per upgrade, never per event.
  */
 export function createOverloadGuard(options: {
   thresholdMs: number;
@@ -37,15 +38,23 @@ export function createOverloadGuard(options: {
 }): OverloadGuard {
   const { thresholdMs, metrics } = options;
   metrics.overloadLagThreshold.set(thresholdMs / 1000);
-  const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-  histogram.enable();
+  const samples = new Array<number>(SAMPLES).fill(0);
+  let next = 0;
   let lagMs = 0;
-  const sampler = setInterval(() => {
-    lagMs = histogram.count === 0 ? 0 : Math.max(0, histogram.mean / 1e6 - RESOLUTION_MS);
-    histogram.reset();
+  let dueAt = performance.now() + SAMPLE_MS;
+  let timer: NodeJS.Timeout;
+  const sample = () => {
+    const now = performance.now();
+    samples[next] = Math.max(0, now - dueAt);
+    next = (next + 1) % SAMPLES;
+    lagMs = [...samples].sort((a, b) => a - b)[SAMPLES >> 1]!;
     metrics.eventLoopLag.set(lagMs / 1000);
-  }, WINDOW_MS);
-  sampler.unref();
+    dueAt = now + SAMPLE_MS;
+    timer = setTimeout(sample, SAMPLE_MS);
+    timer.unref();
+  };
+  timer = setTimeout(sample, SAMPLE_MS);
+  timer.unref();
 
   return {
     lagMs: () => lagMs,
@@ -58,9 +67,6 @@ export function createOverloadGuard(options: {
         { retryAfterSeconds: RETRY_AFTER_SECONDS },
       );
     },
-    stop() {
-      clearInterval(sampler);
-      histogram.disable();
-    },
+    stop: () => clearTimeout(timer),
   };
 }
