@@ -40,6 +40,15 @@ import { createHttpCaller } from './workflow/http-call.ts';
 import { createHttpServer } from './transport/http/http-server.ts';
 import type { TransportDependencies } from './transport/transport-dependencies.ts';
 
+/**
+ * Connections the kernel holds for us while the event loop is busy (Linux caps it at
+ * net.core.somaxconn, 4096 by default since 5.4). Node's default, 511, overflowed in the bench's
+ * overload row: 1,000 streams each opening a WebSocket, arriving in bursts, filled it during a
+ * stall of a few hundred ms, and the kernel dropped the rest, whose clients resent their SYN after
+ * 1, 3 and 7 s and timed out in the handshake. Queued, they are served or refused (1010) instead.
+ */
+const LISTEN_BACKLOG = 4096;
+
 export type AppOverrides = {
   logger?: Logger;
   /** Extra or replacement model providers by id (tests point `upstream` at a fake server). */
@@ -86,7 +95,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     listen() {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(config.port, config.host, () => {
+        server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
           const { port } = server.address() as AddressInfo;
           const host = config.host.includes(':') ? `[${config.host}]` : config.host;
           // The demo agent's tool is served here; only demo mode lets tools call this server.
