@@ -401,7 +401,7 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
           overloadRows.push(row);
           progress(
             `overload ${variant} ${OVERLOAD_TRANSPORT}: ${row.streams} streams, ${row.refused} refused (1010), ` +
-              `${row.timeouts} timeouts, ${row.errors - row.refused - row.timeouts} other errors, TTFC p99 ${fixed(row.ttfcP99Ms, 1)} ms`,
+              `${row.timeouts} timeouts, ${otherErrors(row)} other errors, TTFC p99 ${fixed(row.ttfcP99Ms, 1)} ms`,
           );
         } finally {
           await server.stop();
@@ -448,7 +448,7 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
     output.push(
       `Overload: ${overloadPlan.concurrency} at once, ${SLOW_STREAM_CHUNKS} chunks ${OVERLOAD_CHUNK_INTERVAL_MS} ms apart each (about ${(OVERLOAD_STREAM_MS / 1000).toFixed(1)} s), a tRPC WebSocket of its own per stream`,
       '',
-      overloadTable(overloadRows),
+      slowTable(overloadRows, true),
       '',
       ...overloadChecks(overloadRows),
       '',
@@ -467,14 +467,18 @@ function errorsCell(errors: number, total: number): string {
   return errors === 0 ? '0' : `${errors}/${total}`;
 }
 
-function slowTable(rows: SlowRow[]): string {
+/** Errors of a row that are neither coded refusals nor timeouts. */
+const otherErrors = (row: SlowRow) => row.errors - row.refused - row.timeouts;
+
+/** The slow-stream table; `outcomes` splits its errors into coded refusals, timeouts and the rest (the overload row). */
+function slowTable(rows: SlowRow[], outcomes = false): string {
   return markdownTable(
     [
       'variant',
       'transport',
       'streams',
       'peak concurrent',
-      'errors',
+      ...(outcomes ? ['served', 'refused (1010)', 'timeouts', 'other errors'] : ['errors']),
       'TTFC p50 ms',
       'TTFC p99 ms',
       'peak RSS MB',
@@ -487,47 +491,13 @@ function slowTable(rows: SlowRow[]): string {
       row.transport,
       String(row.streams),
       String(row.peakConcurrent),
-      errorsCell(row.errors, row.streams),
+      ...(outcomes
+        ? [String(row.streams - row.errors), String(row.refused), String(row.timeouts), String(otherErrors(row))]
+        : [errorsCell(row.errors, row.streams)]),
       fixed(row.ttfcP50Ms, 2),
       fixed(row.ttfcP99Ms, 2),
       fixed(row.peakRssMb, 0),
       fixed(row.cpuMsPerStream, 2),
-      fixed(row.wallSeconds, 1),
-      fixed(row.clientCpuPercent, 0),
-    ]),
-    2,
-  );
-}
-
-function overloadTable(rows: SlowRow[]): string {
-  return markdownTable(
-    [
-      'variant',
-      'transport',
-      'streams',
-      'peak concurrent',
-      'served',
-      'refused (1010)',
-      'timeouts',
-      'other errors',
-      'TTFC p50 ms',
-      'TTFC p99 ms',
-      'peak RSS MB',
-      'wall time s',
-      'load generator CPU %',
-    ],
-    rows.map((row) => [
-      row.variant,
-      row.transport,
-      String(row.streams),
-      String(row.peakConcurrent),
-      String(row.streams - row.errors),
-      String(row.refused),
-      String(row.timeouts),
-      String(row.errors - row.refused - row.timeouts),
-      fixed(row.ttfcP50Ms, 2),
-      fixed(row.ttfcP99Ms, 2),
-      fixed(row.peakRssMb, 0),
       fixed(row.wallSeconds, 1),
       fixed(row.clientCpuPercent, 0),
     ]),
@@ -544,8 +514,8 @@ function overloadChecks(rows: SlowRow[]): string[] {
     )}`,
     `Overload, every refusal coded (no errors but 1010 refusals): ${verdict(
       rows,
-      (row) => row.errors - row.refused - row.timeouts > 0,
-      (row) => `${row.errors - row.refused - row.timeouts} other errors`,
+      (row) => otherErrors(row) > 0,
+      (row) => `${otherErrors(row)} other errors`,
     )}`,
   ];
 }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testBackends } from './support/backends.ts';
 import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson, readSse } from './support/sse.ts';
+import { rawTrpcSocket } from './support/raw-sockets.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 const CHUNK = 'x'.repeat(16_384);
@@ -52,25 +53,6 @@ describe.each(testBackends())('the total budget for unsent bytes on $name', (bac
       socket.pause();
       return socket;
     };
-    /** A tRPC WebSocket subscription whose client never reads (until resumed). */
-    const nonReadingTrpc = (): Socket => {
-      const socket = connect(Number(port), '127.0.0.1');
-      socket.write(
-        'GET /trpc?connectionParams=1 HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\n' +
-          'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
-      );
-      socket.write(maskedTextFrame({ method: 'connectionParams', data: { apiKey: 'sk-demo' } }));
-      const input = { bot_id: 'upstream-bot', uid: 'u', parameters: { messages: [{ role: 'user', content: 'go' }] } };
-      socket.write(
-        maskedTextFrame({
-          id: 1,
-          method: 'subscription',
-          params: { path: 'chat.completions', input: { json: input } },
-        }),
-      );
-      socket.pause();
-      return socket;
-    };
     /** Starts a client, waiting until its request reached the upstream, so the queued scripts go in order. */
     const started = async <Client>(open: () => Client): Promise<Client> => {
       const before = upstream.requests.length;
@@ -88,7 +70,12 @@ describe.each(testBackends())('the total budget for unsent bytes on $name', (bac
       upstream.queue.push(small, big, big, big, { ...big, delayMs: 1 });
       const smallReader = await started(nonReadingRest);
       const bigRest = [await started(nonReadingRest), await started(nonReadingRest)];
-      const bigTrpc = await started(nonReadingTrpc);
+      const trpcInput = {
+        bot_id: 'upstream-bot',
+        uid: user,
+        parameters: { messages: [{ role: 'user', content: 'go' }] },
+      };
+      const bigTrpc = await started(() => rawTrpcSocket(server, 'chat.completions', trpcInput));
       // A client that reads, streaming as much while the non-readers pile up.
       const reader = await started(() =>
         postJson(`${server.url}/v1/chat/completions`, question, { authorization: 'Bearer sk-demo' }),
@@ -121,7 +108,14 @@ describe.each(testBackends())('the total budget for unsent bytes on $name', (bac
       expect(await metric(/slow_consumer_cuts_total\{transport="openai",limit="stream"\} (\d+)/)).toBe(0);
       // The cut REST runs are recorded as a cut reader's are: cancelled. The small one finished.
       const statuses = async () =>
-        (await server.app.database.db.selectFrom('runs').select(['status']).where('uid', '=', user).execute())
+        (
+          await server.app.database.db
+            .selectFrom('runs')
+            .select(['status'])
+            .where('uid', '=', user)
+            .where('transport', '=', 'openai')
+            .execute()
+        )
           .map((run) => run.status)
           .sort();
       // A cancelled run waits up to 5 s for the usage of model calls still stopping before it is recorded.
@@ -142,14 +136,3 @@ describe.each(testBackends())('the total budget for unsent bytes on $name', (bac
     }
   }, 60_000);
 });
-
-/** A client's text frame (clients must mask theirs). */
-function maskedTextFrame(message: unknown): Buffer {
-  const payload = Buffer.from(JSON.stringify(message));
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const length =
-    payload.length < 126
-      ? Buffer.from([0x80 | payload.length])
-      : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
-  return Buffer.concat([Buffer.from([0x81]), length, mask, payload.map((byte, index) => byte ^ mask[index % 4]!)]);
-}
