@@ -6,8 +6,9 @@
  * Every server runs in its own process so its CPU time and peak RSS are its own; the load
  * generator runs here. `BENCH_QUICK=1` runs a tiny version (c=1 and 8) as a smoke test.
  *
- * A second part follows (slow-bench.ts): 1,000 slow streams held at once and tRPC resume latency,
- * on the embedded default and on Redis. `BENCH_SLOW=0` skips it; `BENCH_ONLY=slow` runs only it.
+ * A second part follows (slow-bench.ts): 1,000 slow streams held at once, 1,000 fast-paced streams
+ * on fresh tRPC WebSockets (overload: refusals must be coded, none may time out) and tRPC resume
+ * latency, on the embedded default and on Redis. `BENCH_SLOW=0` skips it; `BENCH_ONLY=slow` runs only it.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -264,11 +265,13 @@ function selected(name: string): boolean {
 }
 
 /**
- * The second part (slow streams and tRPC resume) runs by default; `BENCH_SLOW=0` skips it. With
- * BENCH_ONLY it runs only when named: `slow` for both of its tables, `resume` for the resume one.
+ * The second part (slow streams, the overload row and tRPC resume) runs by default; `BENCH_SLOW=0`
+ * skips it. With BENCH_ONLY it runs only when named: `slow` for all of its tables, `overload` for the
+ * overload row, `resume` for the resume table.
  */
 const slowPart = {
   slowStreams: process.env.BENCH_SLOW !== '0' && (onlyWords.length === 0 || onlyWords.includes('slow')),
+  overload: process.env.BENCH_SLOW !== '0' && (onlyWords.length === 0 || onlyWords.some((word) => ['slow', 'overload'].includes(word))),
   resume:
     process.env.BENCH_SLOW !== '0' &&
     (onlyWords.length === 0 || onlyWords.includes('slow') || onlyWords.includes('resume')),
@@ -392,7 +395,7 @@ async function main() {
       for (const line of notes(rows, resetPeakRss(upstream.pid))) console.log(line);
     }
 
-    if (slowPart.slowStreams || slowPart.resume) {
+    if (slowPart.slowStreams || slowPart.overload || slowPart.resume) {
       const lines = await runSlowBench({
         quick,
         ...slowPart,

@@ -18,11 +18,13 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * The fake upstream's paced mode: `<upstream>/paced/<chunks>/v1/chat/completions` streams the first
- * `<chunks>` tokens of the answer with PACED_CHUNK_INTERVAL_MS between them. A server under test
- * selects it by its OPENAI_BASE_URL alone, without a model name or header of its own.
+ * `<chunks>` tokens of the answer with PACED_CHUNK_INTERVAL_MS between them
+ * (`/paced/<chunks>/<ms>ms/v1/…`: `<ms>` between them). A server under test selects it by its
+ * OPENAI_BASE_URL alone, without a model name or header of its own.
  */
 export const PACED_CHUNK_INTERVAL_MS = 200;
-export const pacedBasePath = (chunks: number) => `/paced/${chunks}/v1`;
+export const pacedBasePath = (chunks: number, intervalMs = PACED_CHUNK_INTERVAL_MS) =>
+  intervalMs === PACED_CHUNK_INTERVAL_MS ? `/paced/${chunks}/v1` : `/paced/${chunks}/${intervalMs}ms/v1`;
 export const pacedAnswer = (chunks: number) => ANSWER_TOKENS.slice(0, chunks).join('');
 /** How long a paced answer streams: the first chunk goes out at once, the rest one interval apart. */
-export const pacedDurationMs = (chunks: number) => (chunks - 1) * PACED_CHUNK_INTERVAL_MS;
+export const pacedDurationMs = (chunks: number, intervalMs = PACED_CHUNK_INTERVAL_MS) => (chunks - 1) * intervalMs;

@@ -10,7 +10,8 @@
  *
  * Paced mode, for the slow-stream and resume tables: `POST /paced/<n>/v1/chat/completions` streams
  * the first n chunks of the answer with PACED_CHUNK_INTERVAL_MS between them, the first one at once,
- * so a stream holds its connections for seconds while time to first chunk stays the server's own.
+ * so a stream holds its connections for seconds while time to first chunk stays the server's own;
+ * `POST /paced/<n>/<ms>ms/v1/chat/completions` puts `<ms>` between them instead.
  *
  * Env: PORT (0 = any free port). Prints `listening on http://127.0.0.1:<port>` when ready.
  */
@@ -60,7 +61,7 @@ function answerFrames(tokens: readonly string[]): Buffer[] {
 const frames = answerFrames(ANSWER_TOKENS);
 /** Paced answers by chunk count, built on first use. */
 const pacedFrames = new Map<number, Buffer[]>();
-const PACED_PATH = /^\/paced\/(\d+)\/v1\/chat\/completions$/;
+const PACED_PATH = /^\/paced\/(\d+)(?:\/(\d+)ms)?\/v1\/chat\/completions$/;
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -86,10 +87,10 @@ function streamAnswer(response: ServerResponse) {
 }
 
 /**
- * A paced answer of `chunks` content chunks: chunk i goes out at i × PACED_CHUNK_INTERVAL_MS;
+ * A paced answer of `chunks` content chunks: chunk i goes out at i × `intervalMs`;
  * finish, usage and [DONE] follow the last one at once.
  */
-function streamPacedAnswer(response: ServerResponse, chunks: number) {
+function streamPacedAnswer(response: ServerResponse, chunks: number, intervalMs: number) {
   let answer = pacedFrames.get(chunks);
   if (!answer) {
     answer = answerFrames(ANSWER_TOKENS.slice(0, chunks));
@@ -101,7 +102,7 @@ function streamPacedAnswer(response: ServerResponse, chunks: number) {
     if (response.destroyed) return;
     response.write(answer[next++]!);
     if (next < chunks) {
-      timer = setTimeout(writeNext, PACED_CHUNK_INTERVAL_MS);
+      timer = setTimeout(writeNext, intervalMs);
       return;
     }
     for (const tail of answer.slice(next)) response.write(tail);
@@ -113,7 +114,9 @@ function streamPacedAnswer(response: ServerResponse, chunks: number) {
 }
 
 const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
-  const pacedChunks = Number(PACED_PATH.exec(request.url ?? '')?.[1] ?? 0);
+  const pacedMatch = PACED_PATH.exec(request.url ?? '');
+  const pacedChunks = Number(pacedMatch?.[1] ?? 0);
+  const pacedIntervalMs = Number(pacedMatch?.[2] ?? PACED_CHUNK_INTERVAL_MS);
   const paced = pacedChunks >= 1 && pacedChunks <= CHUNKS_PER_ANSWER;
   if (request.method !== 'POST' || !(paced || request.url === '/v1/chat/completions')) {
     response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found"}}');
@@ -121,7 +124,7 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) =>
   }
   // The request body does not change the answer; read it only to keep the connection reusable.
   request.resume();
-  request.on('end', () => (paced ? streamPacedAnswer(response, pacedChunks) : streamAnswer(response)));
+  request.on('end', () => (paced ? streamPacedAnswer(response, pacedChunks, pacedIntervalMs) : streamAnswer(response)));
 });
 
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {

@@ -23,6 +23,10 @@ export type RequestResult = {
   /** Content-carrying frames received. */
   chunks: number;
   error?: string;
+  /** Refused with a code (1010, overloaded) instead of served: a refusal, not a failure to serve. */
+  refused?: { code: number; retryAfterSeconds: number | undefined };
+  /** No answer in time: the handshake or the stream timed out. */
+  timedOut?: boolean;
 };
 
 /** A target opened for one phase: its connections, sockets or pools live until `close`. */
@@ -77,8 +81,21 @@ class RequestTrace {
     this.text += text;
   }
 
+  refused: RequestResult['refused'];
+  timedOut = false;
+
   fail(reason: string) {
     this.failure ??= reason;
+  }
+
+  refuse(code: number, retryAfterSeconds: number | undefined, reason: string) {
+    if (this.failure === undefined) this.refused = { code, retryAfterSeconds };
+    this.fail(reason);
+  }
+
+  timeout(reason: string) {
+    if (this.failure === undefined) this.timedOut = true;
+    this.fail(reason);
   }
 
   result(): RequestResult {
@@ -90,6 +107,8 @@ class RequestTrace {
       ttfcMs: this.firstContentAt === undefined ? undefined : this.firstContentAt - this.startedAt,
       chunks: this.chunks,
       ...(complete ? {} : { error }),
+      ...(this.refused ? { refused: this.refused } : {}),
+      ...(this.timedOut ? { timedOut: true } : {}),
     };
   }
 }
@@ -350,12 +369,25 @@ export function ourTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetOp
 }
 
 /** What a `chat.completions` value is on the wire: `{json: ChatEvent}` (SSE) or `{json: {id, data: ChatEvent}}` (WS). */
-type WireEvent = { type?: string; text?: string; finishReason?: string };
+type WireEvent = { type?: string; text?: string; finishReason?: string; code?: number };
 type WireMessage = {
   id?: number;
   result?: { type?: string; data?: { json?: { data?: WireEvent } } };
-  error?: unknown;
+  error?: { json?: { data?: { appCode?: number } } };
 };
+
+/** Feeds one tRPC value to the trace; true once the stream has ended (finish, error or stopped). */
+function readWireEvent(trace: RequestTrace, event: WireEvent | undefined): boolean {
+  if (event?.type === 'text-delta' && event.text) trace.content(event.text);
+  if (event?.type === 'error') trace.fail(`in-band error: ${JSON.stringify(event).slice(0, 200)}`);
+  if (event?.type === 'finish' && event.finishReason === 'cancelled') trace.fail('the run was cancelled');
+  return event?.type === 'finish' || event?.type === 'error';
+}
+
+/** The server's overload refusal: 1010 with its Retry-After, seconds. */
+const OVERLOADED_CODE = 1010;
+/** A WebSocket handshake that has not completed after this long counts as timed out. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * Our `chat.completions` subscription spoken on the wire, without `@trpc/client`: tRPC's SSE frames
@@ -366,13 +398,6 @@ type WireMessage = {
  */
 export function wireTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetOptions = {}): OpenSession {
   const expectedAnswer = options.expectedAnswer ?? EXPECTED_ANSWER;
-  /** Feeds one value to the trace; true once the stream has ended (finish, error or stopped). */
-  const read = (trace: RequestTrace, event: WireEvent | undefined): boolean => {
-    if (event?.type === 'text-delta' && event.text) trace.content(event.text);
-    if (event?.type === 'error') trace.fail(`in-band error: ${JSON.stringify(event).slice(0, 200)}`);
-    if (event?.type === 'finish' && event.finishReason === 'cancelled') trace.fail('the run was cancelled');
-    return event?.type === 'finish' || event?.type === 'error';
-  };
   if (link === 'sse') {
     const origin = new URL(url).origin;
     const path =
@@ -394,7 +419,7 @@ export function wireTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetO
               onEvent(message) {
                 if (message.event === 'serialized-error') trace.fail(`error: ${message.data.slice(0, 200)}`);
                 if (message.event !== undefined) return;
-                ended ||= read(trace, (JSON.parse(message.data) as { json?: WireEvent }).json);
+                ended ||= readWireEvent(trace, (JSON.parse(message.data) as { json?: WireEvent }).json);
               },
             });
             await feedSse(response.body, parser);
@@ -450,7 +475,7 @@ export function wireTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetO
             if (message instanceof Error) return finish(message.message);
             if (message.error !== undefined) return finish(`error: ${JSON.stringify(message.error).slice(0, 200)}`);
             if (message.result?.type === 'stopped') return finish(ended ? undefined : 'stopped without a finish event');
-            if (message.result?.type === 'data') ended ||= read(trace, message.result.data?.json?.data);
+            if (message.result?.type === 'data') ended ||= readWireEvent(trace, message.result.data?.json?.data);
           });
           socket.send(
             JSON.stringify({ id, method: 'subscription', params: { path: 'chat.completions', input: { json: astronBody } } }),
@@ -460,6 +485,94 @@ export function wireTrpcTarget(url: string, link: 'sse' | 'ws', options: TargetO
       close: () => closeSockets(sockets.map(({ socket }) => socket)),
     };
   };
+}
+
+/**
+ * Our `chat.completions` over tRPC's WebSocket messages with a socket of its own per stream, opened
+ * when the stream starts and closed when it ends: every stream pays a handshake while the others
+ * stream, which is what times out under overload. A coded refusal (the upgrade closed with 1013 and
+ * `{"code":1010,…}`, or an error with `appCode` 1010) is a refusal, not a timeout: the stream's
+ * result carries it and its Retry-After.
+ */
+export function trpcSocketPerStreamTarget(url: string, options: TargetOptions = {}): OpenSession {
+  const expectedAnswer = options.expectedAnswer ?? EXPECTED_ANSWER;
+  const input = JSON.stringify({ id: 1, method: 'subscription', params: { path: 'chat.completions', input: { json: astronBody } } });
+  const connectionParams = JSON.stringify({ method: 'connectionParams', data: { apiKey: DEMO_API_KEY } });
+  const open = new Set<WebSocket>();
+  return () =>
+    Promise.resolve({
+      run() {
+        const trace = new RequestTrace(expectedAnswer);
+        return new Promise<RequestResult>((resolve) => {
+          const socket = new WebSocket(`${url}?connectionParams=1`);
+          open.add(socket);
+          let opened = false;
+          let ended = false;
+          const finish = () => {
+            clearTimeout(timer);
+            open.delete(socket);
+            socket.removeAllListeners();
+            socket.on('error', () => undefined);
+            if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.terminate();
+            resolve(trace.result());
+          };
+          let timer = setTimeout(() => {
+            trace.timeout(`handshake not done after ${HANDSHAKE_TIMEOUT_MS} ms`);
+            finish();
+          }, HANDSHAKE_TIMEOUT_MS);
+          socket.on('open', () => {
+            opened = true;
+            clearTimeout(timer);
+            timer = setTimeout(() => {
+              trace.timeout(`timed out after ${REQUEST_TIMEOUT_MS} ms`);
+              finish();
+            }, REQUEST_TIMEOUT_MS);
+            socket.send(connectionParams);
+            socket.send(input);
+          });
+          socket.on('message', (data) => {
+            const message = JSON.parse((data as Buffer).toString('utf8')) as WireMessage;
+            if (message.id !== 1) return;
+            if (message.error !== undefined) {
+              const code = message.error.json?.data?.appCode;
+              const text = `error: ${JSON.stringify(message.error).slice(0, 200)}`;
+              if (code === OVERLOADED_CODE) trace.refuse(code, undefined, text);
+              else trace.fail(text);
+              return finish();
+            }
+            if (message.result?.type === 'stopped') {
+              if (!ended) trace.fail('stopped without a finish event');
+              return finish();
+            }
+            if (message.result?.type === 'data') ended ||= readWireEvent(trace, message.result.data?.json?.data);
+          });
+          socket.on('close', (code, reason) => {
+            let refusal: { code?: number; retry_after?: number } = {};
+            try {
+              refusal = JSON.parse(reason.toString()) as typeof refusal;
+            } catch {
+              // not a coded refusal
+            }
+            if (refusal.code === OVERLOADED_CODE) trace.refuse(OVERLOADED_CODE, refusal.retry_after, `closed ${code}: ${reason.toString()}`);
+            else trace.fail(`socket closed (${code}${opened ? '' : ', before it opened'})`);
+            finish();
+          });
+          socket.on('unexpected-response', (_request, response) => {
+            trace.fail(`WebSocket upgrade refused: HTTP ${response.statusCode}`);
+            finish();
+          });
+          socket.on('error', (error) => {
+            trace.fail(messageOf(error));
+            finish();
+          });
+        });
+      },
+      close() {
+        for (const socket of open) socket.terminate();
+        open.clear();
+        return Promise.resolve();
+      },
+    });
 }
 
 /** The bare relay's `chat.completions` subscription (no transformer, no credentials). */

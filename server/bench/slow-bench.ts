@@ -21,8 +21,10 @@ import {
   openaiBody,
   plainWebSocketTarget,
   type OpenSession,
+  HANDSHAKE_TIMEOUT_MS,
   type RequestResult,
   type Session,
+  trpcSocketPerStreamTarget,
   wireTrpcTarget,
 } from './load-clients.ts';
 import { fixed, markdownTable, percentile, sortedTtfc } from './report.ts';
@@ -37,8 +39,9 @@ import { readCpuMs, readPeakRssMb, resetPeakRss, startServer, type ServerProcess
 
 export type SlowBenchOptions = {
   quick: boolean;
-  /** Run the slow-stream table and the resume table. */
+  /** Run the slow-stream table, the overload row and the resume table. */
   slowStreams: boolean;
+  overload: boolean;
   resume: boolean;
   /** Our server's entry, as `npm start` runs it (see buildOurServer). */
   ourServer: string;
@@ -76,6 +79,18 @@ const QUICK_RESUME_PLAN = { resumes: 10, concurrency: 5 };
 
 const STREAM_MS = pacedDurationMs(SLOW_STREAM_CHUNKS);
 
+/**
+ * The overload row: as many streams at once as the slow table, but 20 ms apart per chunk (a stream
+ * is over in 0.6 s, so about 1,700 start a second) and each on a tRPC WebSocket of its own, opened
+ * as it starts: the load at which handshakes timed out before the server shed load. A refused stream
+ * waits its Retry-After before its worker's next one, as a client should.
+ */
+const OVERLOAD_CHUNK_INTERVAL_MS = 20;
+const OVERLOAD_PLAN: SlowPlan = { concurrency: 1000, rounds: 2, warmup: 50 };
+const QUICK_OVERLOAD_PLAN: SlowPlan = { concurrency: 50, rounds: 1, warmup: 10 };
+const OVERLOAD_STREAM_MS = pacedDurationMs(SLOW_STREAM_CHUNKS, OVERLOAD_CHUNK_INTERVAL_MS);
+const OVERLOAD_TRANSPORT = 'tRPC WS, socket per stream';
+
 const TARGETS = {
   rssMb: 200,
   ttfcP99Ms: 100,
@@ -105,6 +120,10 @@ type SlowRow = {
   peakConcurrent: number;
   errors: number;
   firstError: string | undefined;
+  /** Of the errors: refused with a code (1010) and its Retry-After. */
+  refused: number;
+  /** Of the errors: no answer in time (handshake or stream). */
+  timeouts: number;
   ttfcP50Ms: number;
   ttfcP99Ms: number;
   peakRssMb: number;
@@ -132,6 +151,7 @@ async function startOurServer(
   label: string,
   serial: number,
   chunks: number,
+  intervalMs?: number,
 ): Promise<ServerProcess> {
   const dataDirectory = path.join(options.dataDirectory, `slow-${serial}`);
   mkdirSync(dataDirectory);
@@ -144,7 +164,7 @@ async function startOurServer(
       DATA_DIR: dataDirectory,
       DEMO_MODE: '1',
       LOG_LEVEL: 'warn',
-      OPENAI_BASE_URL: `${options.upstreamOrigin}${pacedBasePath(chunks)}`,
+      OPENAI_BASE_URL: `${options.upstreamOrigin}${pacedBasePath(chunks, intervalMs)}`,
       OPENAI_API_KEY: 'x',
       ...variantEnvironment(variant),
     },
@@ -158,19 +178,23 @@ async function startOurServer(
  * `concurrency` streams are in flight once the ramp is over — not a thousand requests in the same
  * millisecond, which would measure a connection storm rather than holding connections.
  */
-async function driveStaggered(session: Session, plan: SlowPlan) {
+async function driveStaggered(session: Session, plan: SlowPlan, streamMs = STREAM_MS) {
   const results: RequestResult[] = [];
   let inFlight = 0;
   let peakConcurrent = 0;
   const startedAt = performance.now();
   await Promise.all(
     Array.from({ length: plan.concurrency }, async (_, slot) => {
-      await new Promise((resolve) => setTimeout(resolve, (slot * STREAM_MS) / plan.concurrency));
+      await new Promise((resolve) => setTimeout(resolve, (slot * streamMs) / plan.concurrency));
       for (let round = 0; round < plan.rounds; round += 1) {
         inFlight += 1;
         peakConcurrent = Math.max(peakConcurrent, inFlight);
-        results.push(await session.run(slot));
+        const result = await session.run(slot);
+        results.push(result);
         inFlight -= 1;
+        // A refused client comes back when it was told to.
+        const waitMs = (result.refused?.retryAfterSeconds ?? 0) * 1000;
+        if (waitMs > 0 && round < plan.rounds - 1) await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
     }),
   );
@@ -183,6 +207,7 @@ async function measureSlowStreams(
   server: ServerProcess,
   open: OpenSession,
   plan: SlowPlan,
+  streamMs = STREAM_MS,
 ): Promise<SlowRow> {
   // Opens every socket or connection pool the phase needs (for WebSocket: one socket per stream).
   const session = await open(plan.concurrency);
@@ -193,7 +218,7 @@ async function measureSlowStreams(
     resetPeakRss(server.pid);
     const cpuBefore = readCpuMs(server.pid);
     const clientCpuBefore = process.cpuUsage();
-    const { results, peakConcurrent, elapsedMs } = await driveStaggered(session, plan);
+    const { results, peakConcurrent, elapsedMs } = await driveStaggered(session, plan, streamMs);
     const cpuMs = readCpuMs(server.pid) - cpuBefore;
     const clientCpu = process.cpuUsage(clientCpuBefore);
     const ttfc = sortedTtfc(results);
@@ -204,7 +229,10 @@ async function measureSlowStreams(
       streams: results.length,
       peakConcurrent,
       errors: failed.length,
-      firstError: failed[0]?.error,
+      // Refusals have a column of their own: the first error is the first other one, if any.
+      firstError: (failed.find((result) => !result.refused) ?? failed[0])?.error,
+      refused: failed.filter((result) => result.refused).length,
+      timeouts: failed.filter((result) => result.timedOut).length,
       ttfcP50Ms: percentile(ttfc, 0.5),
       ttfcP99Ms: percentile(ttfc, 0.99),
       peakRssMb: readPeakRssMb(server.pid),
@@ -281,6 +309,7 @@ function checkOpenFileLimit(concurrency: number): string | undefined {
 
 export async function runSlowBench(options: SlowBenchOptions): Promise<string[]> {
   const slowPlan = options.quick ? QUICK_SLOW_PLAN : SLOW_PLAN;
+  const overloadPlan = options.quick ? QUICK_OVERLOAD_PLAN : OVERLOAD_PLAN;
   const resumePlan = options.quick ? QUICK_RESUME_PLAN : RESUME_PLAN;
   const variants: Variant[] = (process.env.BENCH_SLOW_VARIANTS ?? 'embedded,redis')
     .split(',')
@@ -294,7 +323,8 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
   const transportSelected = (name: string) =>
     transportWords.length === 0 || transportWords.some((word) => name.toLowerCase().includes(word));
   const output: string[] = [];
-  const limitWarning = options.slowStreams ? checkOpenFileLimit(slowPlan.concurrency) : undefined;
+  const limitWarning =
+    options.slowStreams || options.overload ? checkOpenFileLimit(Math.max(slowPlan.concurrency, overloadPlan.concurrency)) : undefined;
   if (limitWarning) process.stderr.write(`${limitWarning}\n`);
 
   const slowTarget = {
@@ -326,6 +356,7 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
   ];
 
   const slowRows: SlowRow[] = [];
+  const overloadRows: SlowRow[] = [];
   const resumeRows: ResumeRow[] = [];
   const skipped: string[] = [];
   let serial = 0;
@@ -336,9 +367,9 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
   for (const variant of variants) {
     // A fresh server per measurement, as in the first table: peak RSS is then this transport's
     // alone, not inflated by what an earlier transport left on the heap.
-    const start = async (label: string, chunks: number) => {
+    const start = async (label: string, chunks: number, intervalMs?: number) => {
       try {
-        return await startOurServer(options, variant, label, ++serial, chunks);
+        return await startOurServer(options, variant, label, ++serial, chunks, intervalMs);
       } catch (error) {
         skipped.push(`${variant} ${label}: ${error instanceof Error ? error.message : String(error)}`);
         return undefined;
@@ -355,6 +386,22 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
             `slow ${variant} ${transport.name}: ${row.streams} streams, ${row.errors} errors, ` +
               `TTFC p99 ${fixed(row.ttfcP99Ms, 1)} ms, peak RSS ${fixed(row.peakRssMb, 0)} MB, ` +
               `load generator ${fixed(row.clientCpuPercent, 0)}% of a core`,
+          );
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+    if (options.overload && transportSelected(OVERLOAD_TRANSPORT)) {
+      const server = await start(OVERLOAD_TRANSPORT, SLOW_STREAM_CHUNKS, OVERLOAD_CHUNK_INTERVAL_MS);
+      if (server) {
+        try {
+          const open = trpcSocketPerStreamTarget(`${server.url.replace(/^http/, 'ws')}/trpc`, slowTarget);
+          const row = await measureSlowStreams(variant, OVERLOAD_TRANSPORT, server, open, overloadPlan, OVERLOAD_STREAM_MS);
+          overloadRows.push(row);
+          progress(
+            `overload ${variant} ${OVERLOAD_TRANSPORT}: ${row.streams} streams, ${row.refused} refused (1010), ` +
+              `${row.timeouts} timeouts, ${otherErrors(row)} other errors, TTFC p99 ${fixed(row.ttfcP99Ms, 1)} ms`,
           );
         } finally {
           await server.stop();
@@ -397,11 +444,21 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
       '',
     );
   }
+  if (options.overload) {
+    output.push(
+      `Overload: ${overloadPlan.concurrency} at once, ${SLOW_STREAM_CHUNKS} chunks ${OVERLOAD_CHUNK_INTERVAL_MS} ms apart each (about ${(OVERLOAD_STREAM_MS / 1000).toFixed(1)} s), a tRPC WebSocket of its own per stream`,
+      '',
+      slowTable(overloadRows, true),
+      '',
+      ...overloadChecks(overloadRows),
+      '',
+    );
+  }
   if (options.resume) {
     output.push('tRPC resume latency (re-subscribe with lastEventId → first replayed event)', '', resumeTable(resumeRows), '');
     output.push(...resumeChecks(resumeRows), '');
   }
-  output.push(...slowNotes(slowPlan, resumePlan, slowRows, resumeRows, options), ...(limitWarning ? [limitWarning] : []));
+  output.push(...slowNotes(slowPlan, resumePlan, slowRows, resumeRows, options, overloadRows), ...(limitWarning ? [limitWarning] : []));
   for (const line of skipped) output.push(`Skipped — ${line}`);
   return output;
 }
@@ -410,14 +467,18 @@ function errorsCell(errors: number, total: number): string {
   return errors === 0 ? '0' : `${errors}/${total}`;
 }
 
-function slowTable(rows: SlowRow[]): string {
+/** Errors of a row that are neither coded refusals nor timeouts. */
+const otherErrors = (row: SlowRow) => row.errors - row.refused - row.timeouts;
+
+/** The slow-stream table; `outcomes` splits its errors into coded refusals, timeouts and the rest (the overload row). */
+function slowTable(rows: SlowRow[], outcomes = false): string {
   return markdownTable(
     [
       'variant',
       'transport',
       'streams',
       'peak concurrent',
-      'errors',
+      ...(outcomes ? ['served', 'refused (1010)', 'timeouts', 'other errors'] : ['errors']),
       'TTFC p50 ms',
       'TTFC p99 ms',
       'peak RSS MB',
@@ -430,7 +491,9 @@ function slowTable(rows: SlowRow[]): string {
       row.transport,
       String(row.streams),
       String(row.peakConcurrent),
-      errorsCell(row.errors, row.streams),
+      ...(outcomes
+        ? [String(row.streams - row.errors), String(row.refused), String(row.timeouts), String(otherErrors(row))]
+        : [errorsCell(row.errors, row.streams)]),
       fixed(row.ttfcP50Ms, 2),
       fixed(row.ttfcP99Ms, 2),
       fixed(row.peakRssMb, 0),
@@ -440,6 +503,21 @@ function slowTable(rows: SlowRow[]): string {
     ]),
     2,
   );
+}
+
+function overloadChecks(rows: SlowRow[]): string[] {
+  return [
+    `Overload, 0 timeouts: ${verdict(
+      rows,
+      (row) => row.timeouts > 0,
+      (row) => `${row.timeouts} timeouts`,
+    )}`,
+    `Overload, every refusal coded (no errors but 1010 refusals): ${verdict(
+      rows,
+      (row) => otherErrors(row) > 0,
+      (row) => `${otherErrors(row)} other errors`,
+    )}`,
+  ];
 }
 
 function resumeTable(rows: ResumeRow[]): string {
@@ -508,9 +586,13 @@ function slowNotes(
   slowRows: SlowRow[],
   resumeRows: ResumeRow[],
   options: SlowBenchOptions,
+  overloadRows: SlowRow[],
 ): string[] {
   const failures = [
     ...slowRows.filter((row) => row.firstError).map((row) => `slow ${row.variant} ${row.transport}: ${row.firstError}`),
+    ...overloadRows
+      .filter((row) => row.firstError)
+      .map((row) => `overload ${row.variant} ${row.transport}: ${row.firstError}`),
     ...resumeRows
       .filter((row) => row.firstError)
       .map((row) => `resume ${row.variant} ${row.transport}: ${row.firstError}`),
@@ -533,6 +615,16 @@ function slowNotes(
             `Peak RSS is VmHWM of the server process, reset after the warm-up where the kernel allows it; server CPU is per stream ` +
             `over the measured phase; wall time is the measured phase's; "load generator CPU %" is this process's, of one core ` +
             `(near 100, the client and not the server bounds TTFC). A request times out after ${REQUEST_TIMEOUT_MS / 1000} s.`,
+        ]
+      : []),
+    ...(options.overload
+      ? [
+          `Overload: driven as the slow streams are (${OVERLOAD_PLAN.concurrency} staggered workers, ${OVERLOAD_PLAN.rounds} streams ` +
+            `each), but each stream opens a tRPC WebSocket of its own as it starts (connectionParams, then chat.completions) and ` +
+            `closes it when it ends, so every stream pays a handshake while the others stream. A handshake not done after ` +
+            `${HANDSHAKE_TIMEOUT_MS / 1000} s, or a stream not ended after ${REQUEST_TIMEOUT_MS / 1000} s, is a timeout. A refusal is ` +
+            `the upgrade closed with 1013 and {"code":1010,…} or an error with appCode 1010 (OVERLOAD_LAG_MS, default 500 ms); ` +
+            `a refused worker waits its Retry-After before its next stream. "Other errors" are failures with no code.`,
         ]
       : []),
     ...(options.resume

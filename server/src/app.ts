@@ -13,7 +13,9 @@ import { cacheKeys, createCache, type CacheStore } from './cache/cache.ts';
 import { openCacheStore } from './cache/open-cache-store.ts';
 import { createHealthCheck } from './observability/health.ts';
 import { traceHttpCalls, tracing } from './observability/tracing.ts';
-import { createMetrics } from './observability/metrics.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createOverloadGuard } from './observability/overload.ts';
+import { createUnsentBudget } from './lib/unsent-budget.ts';
 import { instrumentModel } from './observability/model-calls.ts';
 import { createRunObserver } from './observability/run-observer.ts';
 import { startEventSink, type EventSink } from './observability/event-sink.ts';
@@ -37,6 +39,15 @@ import { createRunReads } from './chat/run-reads.ts';
 import { createHttpCaller } from './workflow/http-call.ts';
 import { createHttpServer } from './transport/http/http-server.ts';
 import type { TransportDependencies } from './transport/transport-dependencies.ts';
+
+/**
+ * Connections the kernel holds for us while the event loop is busy (Linux caps it at
+ * net.core.somaxconn, 4096 by default since 5.4). Node's default, 511, overflowed in the bench's
+ * overload row: 1,000 streams each opening a WebSocket, arriving in bursts, filled it during a
+ * stall of a few hundred ms, and the kernel dropped the rest, whose clients resent their SYN after
+ * 1, 3 and 7 s and timed out in the handshake. Queued, they are served or refused (1010) instead.
+ */
+const LISTEN_BACKLOG = 4096;
 
 export type AppOverrides = {
   logger?: Logger;
@@ -84,7 +95,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     listen() {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(config.port, config.host, () => {
+        server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
           const { port } = server.address() as AddressInfo;
           const host = config.host.includes(':') ? `[${config.host}]` : config.host;
           // The demo agent's tool is served here; only demo mode lets tools call this server.
@@ -107,6 +118,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       await closed;
       await services.stopSweeping?.();
       await dependencies.runs.shutdown();
+      dependencies.overload.stop();
       await services.limiter.close();
       await cacheStore.store.close();
       await httpCaller.close();
@@ -135,6 +147,24 @@ async function openStorage(config: Config) {
     await database.db.destroy();
     throw error;
   }
+}
+
+/**
+ * The owner of unsent stream bytes: per stream and in total. A cut is counted and logged; the run
+ * it streamed is recorded as any slow consumer's (REST: cancelled; tRPC and WebSocket: it goes on).
+ */
+function createStreamBudget(config: Config, metrics: Metrics, logger: Logger) {
+  metrics.unsentBytesLimit.set(config.streamMaxTotalBufferedBytes);
+  const budget = createUnsentBudget({
+    perStreamBytes: config.streamMaxBufferedBytes,
+    totalBytes: config.streamMaxTotalBufferedBytes,
+    onCut: (cut) => {
+      metrics.slowConsumerCuts.inc({ transport: cut.transport, limit: cut.limit });
+      logger.warn(cut, `slow consumer cut (${cut.limit === 'stream' ? 'its own' : 'the total'} unsent-bytes limit)`);
+    },
+  });
+  metrics.readings.unsentBytes = budget.countedBytes;
+  return budget;
 }
 
 /** Repositories, the core and the run manager, and what transports are given of them. */
@@ -211,8 +241,9 @@ async function createServices(
   const limiter = config.redisUrl
     ? createRedisLimiter(config.redisUrl, { slotTtlMs: config.runTimeoutMs + 60_000 })
     : createMemoryLimiter();
+  const overload = createOverloadGuard({ thresholdMs: config.overloadLagMs, metrics });
   const chat = createChatService({
-    admission: createAdmission({ limiter, limits: config.limits }),
+    admission: createAdmission({ limiter, limits: config.limits, overload }),
     bots,
     runs,
     models,
@@ -255,6 +286,8 @@ async function createServices(
     conversations: createConversationService({ runs }),
     runReads: createRunReads({ runs, nodeRuns }),
     runs: runManager,
+    streams: { pingIntervalMs: config.pingIntervalMs, unsent: createStreamBudget(config, metrics, logger) },
+    overload,
   };
   return { dependencies, metrics, models, limiter, httpCaller, eventSink, bootstrapProviders, stopSweeping };
 }

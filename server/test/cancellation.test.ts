@@ -5,6 +5,7 @@ import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { testBackends } from './support/backends.ts';
 import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson } from './support/sse.ts';
+import { rawTrpcSocket } from './support/raw-sockets.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 const slowAnswer = { chunks: Array.from({ length: 40 }, (_, index) => `w${index} `), delayMs: 40 };
@@ -174,14 +175,15 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     );
     socket.pause(); // a reader that never reads
     await ended;
-    const run = await eventually(() =>
-      server.app.database.db
-        .selectFrom('runs')
-        .select(['status', 'finish_reason'])
-        .where('transport', '=', 'openai')
-        .where('created_at', '>=', startedAt)
-        .where('status', '=', 'cancelled')
-        .executeTakeFirst(),
+    const run = await eventually(
+      () =>
+        server.app.database.db
+          .selectFrom('runs')
+          .select(['status', 'finish_reason'])
+          .where('transport', '=', 'openai')
+          .where('created_at', '>=', startedAt)
+          .where('status', '=', 'cancelled')
+          .executeTakeFirst(),
       // A cancelled run waits up to 5 s for the usage of model calls still stopping before it is recorded.
       15_000,
     );
@@ -232,19 +234,6 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     }
   });
 
-  /** A tRPC WebSocket subscription over a raw socket that does not read until resumed. */
-  function rawTrpcSocket(app: TestApp, path: string, input: unknown) {
-    const socket = connect(Number(new URL(app.url).port), '127.0.0.1');
-    socket.write(
-      'GET /trpc?connectionParams=1 HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\n' +
-        'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
-    );
-    socket.write(maskedTextFrame({ method: 'connectionParams', data: { apiKey: 'sk-demo' } }));
-    socket.write(maskedTextFrame({ id: 1, method: 'subscription', params: { path, input: { json: input } } }));
-    socket.pause();
-    return socket;
-  }
-
   async function openSocket() {
     const ts = String(Math.floor(Date.now() / 1000));
     const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
@@ -255,17 +244,6 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
     return { socket, frames };
   }
 });
-
-/** A client's text frame (clients must mask theirs). */
-function maskedTextFrame(message: unknown): Buffer {
-  const payload = Buffer.from(JSON.stringify(message));
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const length =
-    payload.length < 126
-      ? Buffer.from([0x80 | payload.length])
-      : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
-  return Buffer.concat([Buffer.from([0x81]), length, mask, payload.map((byte, index) => byte ^ mask[index % 4]!)]);
-}
 
 /** The code of the first close frame in what the server sent after its upgrade response, if any. */
 function closeCodeIn(bytes: Buffer): number | undefined {

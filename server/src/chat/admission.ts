@@ -14,12 +14,17 @@ export type AdmissionLimits = {
 };
 
 /**
- * Decides whether a run may start: per-instance cap first (no round trip), then the shared rate
- * limits and the app's concurrency. Refusals carry Retry-After. Returns the release to call when
- * the run ends.
+ * Decides whether a run may start: the event-loop lag and the per-instance cap first (no round
+ * trip), then the shared rate limits and the app's concurrency. Refusals carry Retry-After.
+ * Returns the release to call when the run ends.
  */
-export function createAdmission(options: { limiter: Limiter; limits: AdmissionLimits }) {
-  const { limiter, limits } = options;
+export function createAdmission(options: {
+  limiter: Limiter;
+  limits: AdmissionLimits;
+  /** OVERLOAD_LAG_MS: refuses while the event loop lags (observability/overload.ts). */
+  overload?: { refusal(kind: 'run', transport: string): AppError | undefined };
+}) {
+  const { limiter, limits, overload } = options;
   let active = 0;
 
   async function takeRate(key: string, perMinute: number, what: string) {
@@ -34,6 +39,8 @@ export function createAdmission(options: { limiter: Limiter; limits: AdmissionLi
 
   return {
     async admit(context: ChatContext): Promise<() => Promise<void>> {
+      const refusal = overload?.refusal('run', context.transport);
+      if (refusal) throw refusal;
       if (active >= limits.activeRunsPerInstance) {
         throw new AppError(
           'OVERLOADED',

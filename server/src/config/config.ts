@@ -64,6 +64,17 @@ const environmentSchema = z.object({
     .int()
     .min(1024)
     .default(4 * 1024 * 1024),
+  /** Largest unsent data of all WebSocket and SSE streams together, bytes: past it the streams holding
+   * most are closed first, as slow consumers (4008). Default 256 MiB. */
+  STREAM_MAX_TOTAL_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024 * 1024),
+  /** Event-loop lag, ms (how late a 50 ms timer runs, median of the last five), past which new runs
+   * and WebSocket upgrades are refused with 503 / 1010 and Retry-After; runs already going are never
+   * cut. 0 turns it off. Default 500. */
+  OVERLOAD_LAG_MS: z.coerce.number().min(0).max(60_000).default(500),
   /** Token for the admin API (`x-admin-token` header) and CLI. Unset: admin is off, except in demo
    * mode, where it defaults to `demo-admin-token`. */
   ADMIN_TOKEN: z.string().min(12, 'must be at least 12 characters').optional(),
@@ -174,6 +185,9 @@ export type Config = Readonly<{
   maxBodyBytes: number;
   signatureWindowSeconds: number;
   streamMaxBufferedBytes: number;
+  streamMaxTotalBufferedBytes: number;
+  /** OVERLOAD_LAG_MS; 0 = no load shedding. */
+  overloadLagMs: number;
   adminToken: string | undefined;
   orphanTimeoutMs: number;
   limits: {
@@ -247,6 +261,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     maxBodyBytes: env.MAX_BODY_BYTES,
     signatureWindowSeconds: env.SIGNATURE_WINDOW_SECONDS,
     streamMaxBufferedBytes: env.STREAM_MAX_BUFFERED_BYTES,
+    streamMaxTotalBufferedBytes: env.STREAM_MAX_TOTAL_BUFFERED_BYTES,
+    overloadLagMs: env.OVERLOAD_LAG_MS,
     adminToken: env.ADMIN_TOKEN ?? (demoMode ? DEMO_ADMIN_TOKEN : undefined),
     httpTools: { allowlist: env.HTTP_TOOL_ALLOWLIST, allowPrivateNetwork: env.HTTP_TOOL_ALLOW_PRIVATE },
     cors: {

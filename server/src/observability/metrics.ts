@@ -23,8 +23,11 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const prefix = 'astron_chat_';
+  /** Values read when /metrics is scraped; app.ts points them at their owners. */
+  const readings = { unsentBytes: () => 0 };
   return {
     registry,
+    readings,
     httpRequestDuration: new Histogram({
       name: 'http_server_request_duration_seconds',
       help: 'HTTP request duration by route and status, to the end of the response (streams included).',
@@ -113,6 +116,41 @@ export function createMetrics() {
       name: `${prefix}upstream_errors_total`,
       help: 'Failed model calls by provider and class (rate_limited, client_error, server_error, unreachable, bad_response, timeout).',
       labelNames: ['provider', 'class'] as const,
+      registers: [registry],
+    }),
+    eventLoopLag: new Gauge({
+      name: `${prefix}event_loop_lag_seconds`,
+      help: 'Event-loop lag as load shedding (OVERLOAD_LAG_MS) reads it: the median lateness of the last five 50 ms timers.',
+      registers: [registry],
+    }),
+    overloadLagThreshold: new Gauge({
+      name: `${prefix}overload_lag_threshold_seconds`,
+      help: 'OVERLOAD_LAG_MS: event-loop lag past which new runs and WebSocket upgrades are refused (0 = off).',
+      registers: [registry],
+    }),
+    overloadRefusals: new Counter({
+      name: `${prefix}overload_refusals_total`,
+      help: 'New runs and WebSocket upgrades refused (1010) while the event loop lagged, by kind (run, websocket) and transport.',
+      labelNames: ['kind', 'transport'] as const,
+      registers: [registry],
+    }),
+    slowConsumerCuts: new Counter({
+      name: `${prefix}slow_consumer_cuts_total`,
+      help: 'Streams closed as slow consumers, by transport and limit (stream: STREAM_MAX_BUFFERED_BYTES, total: STREAM_MAX_TOTAL_BUFFERED_BYTES).',
+      labelNames: ['transport', 'limit'] as const,
+      registers: [registry],
+    }),
+    unsentBytes: new Gauge({
+      name: `${prefix}stream_unsent_bytes`,
+      help: 'Bytes all open streams hold unsent, as the total budget counts them (each at its last write).',
+      registers: [registry],
+      collect() {
+        this.set(readings.unsentBytes());
+      },
+    }),
+    unsentBytesLimit: new Gauge({
+      name: `${prefix}stream_unsent_bytes_limit`,
+      help: 'STREAM_MAX_TOTAL_BUFFERED_BYTES: unsent bytes of all streams past which the largest are cut.',
       registers: [registry],
     }),
     eventSinkPending: new Gauge({

@@ -25,6 +25,8 @@ export type Operations = { checkHealth: () => Promise<HealthReport>; metrics: Me
 /** A WebSocket endpoint: takes over the upgraded socket; `close` ends its open sockets. */
 export type UpgradeEntry = {
   path: string;
+  /** Labels its refusals in the metrics, as runs are labelled. */
+  transport: 'trpc' | 'ws';
   handleUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
   close: () => void;
 };
@@ -86,10 +88,11 @@ export function createRoutes(dependencies: TransportDependencies, operations: Op
   // From this very table: a route without documentation stops the server here (openapi.ts).
   openApiText = JSON.stringify(createOpenApiDocument({ routes, procedures: trpc.procedures, version: SERVER_VERSION }));
   const upgrades: UpgradeEntry[] = [
-    { path: '/trpc', handleUpgrade: trpc.handleUpgrade, close: trpc.closeSockets },
-    { path: '/trpc/', handleUpgrade: trpc.handleUpgrade, close: () => undefined },
+    { path: '/trpc', transport: 'trpc', handleUpgrade: trpc.handleUpgrade, close: trpc.closeSockets },
+    { path: '/trpc/', transport: 'trpc', handleUpgrade: trpc.handleUpgrade, close: () => undefined },
     {
       path: '/agent/v1/ws',
+      transport: 'ws',
       handleUpgrade: (request, socket, head) =>
         void astronSocket.handleUpgrade(request, socket, head).catch((error: unknown) => {
           dependencies.logger.error({ err: error }, 'websocket upgrade failed');

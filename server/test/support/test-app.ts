@@ -8,7 +8,7 @@ import type { Backend } from './backends.ts';
 
 export type TestApp = { app: App; url: string; wsUrl: string; close(): Promise<void> };
 
-/** A real server on a free port, in demo mode, with the demo model unpaced unless `env` says otherwise. */
+/** A real server on a free port, in demo mode, with the demo model unpaced and no load shedding unless `env` says otherwise. */
 export async function startTestApp(
   backend: Backend,
   options: { env?: Record<string, string>; overrides?: AppOverrides } = {},
@@ -21,6 +21,9 @@ export async function startTestApp(
     DEMO_MODE: '1',
     DEMO_MODEL_DELAY_MS: '0',
     LOG_LEVEL: 'silent',
+    // No load shedding unless a test asks for it: test files share a busy machine, and a starved
+    // process lags by the production measure (load-shedding.test.ts turns it on).
+    OVERLOAD_LAG_MS: '0',
     ...(backend.databaseUrl ? { DATABASE_URL: backend.databaseUrl } : {}),
     ...(backend.redisUrl ? { REDIS_URL: backend.redisUrl } : {}),
     ...options.env,

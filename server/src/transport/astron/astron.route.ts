@@ -13,7 +13,7 @@ export const ASTRON_PING_FRAME = 'data: {"ping":"pong"}\n\n';
 
 /** `POST /agent/v1/chat/completions` — the seed's format, SSE or one JSON answer. */
 export function createAstronRoute(dependencies: TransportDependencies) {
-  const { authenticator, runs, config } = dependencies;
+  const { authenticator, runs, config, streams } = dependencies;
 
   return async function handleAstronCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
     const credentials = credentialsFromHeaders(request.headers);
@@ -31,8 +31,9 @@ export function createAstronRoute(dependencies: TransportDependencies) {
         headers: request.headers,
       });
       await sendFollowedRun(response, {
-        settings: config,
+        settings: streams,
         ping: ASTRON_PING_FRAME,
+        transport: 'astron',
         runId,
         followToken: authenticator.issueFollowToken(credentials, caller, runId),
         events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
@@ -51,7 +52,7 @@ export function createAstronRoute(dependencies: TransportDependencies) {
       return;
     }
 
-    const writer = openSseStream(response, config, ASTRON_PING_FRAME);
+    const writer = openSseStream(response, streams, ASTRON_PING_FRAME, 'astron');
     const frame = createAstronFramer(start);
     try {
       writer.data(frame(start) as string);

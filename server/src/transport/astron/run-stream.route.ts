@@ -18,7 +18,7 @@ import { ASTRON_PING_FRAME } from './astron.route.ts';
  * with `?follow_token=` (the `x-astron-follow-token` of the starting response), as it sends no headers.
  */
 export function createRunStreamRoute(dependencies: TransportDependencies) {
-  const { authenticator, runs, config } = dependencies;
+  const { authenticator, runs, streams } = dependencies;
   return async function handleRunStream(
     request: IncomingMessage,
     response: ServerResponse,
@@ -51,7 +51,8 @@ export function createRunStreamRoute(dependencies: TransportDependencies) {
 
     const controller = abortOnClose(response);
     await sendFollowedRun(response, {
-      settings: config,
+      settings: streams,
+      transport: owner.transport,
       ping: openai ? OPENAI_PING_FRAME : ASTRON_PING_FRAME,
       runId,
       events: runs.follow(caller.appId, runId, afterSeq, controller.signal),

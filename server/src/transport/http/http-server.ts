@@ -9,6 +9,7 @@ import { createConsoleFiles } from './console-files.ts';
 import { createCors } from './cors.ts';
 import { refuseUpgrade, requestIdOf } from './http-io.ts';
 import { createRouteTable } from './route-table.ts';
+import { refuseWebSocket } from '../ws/socket-io.ts';
 
 /**
  * Serves HTTP: every request gets a request id, a metric and a log line, then goes to its route
@@ -89,8 +90,11 @@ export function createHttpServer(dependencies: TransportDependencies, operations
   server.on('upgrade', (request: IncomingMessage, socket, head: Buffer) => {
     const path = (request.url ?? '/').split('?', 1)[0];
     const upgrade = upgrades.find((candidate) => candidate.path === path);
+    // Overloaded: a coded close at once, rather than a handshake that times out in the queue.
+    const overloaded = upgrade && dependencies.overload.refusal('websocket', upgrade.transport);
     const refused = cors.refuseUpgrade(request);
-    if (refused) refuseUpgrade(socket, refused);
+    if (overloaded) refuseWebSocket(request, socket, head, overloaded);
+    else if (refused) refuseUpgrade(socket, refused);
     else if (upgrade) upgrade.handleUpgrade(request, socket, head);
     else socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
   });

@@ -3,6 +3,7 @@ import { idempotencyKeySchema, type ChatEvent } from '@astron-chat/shared';
 import type { ChatContext, ChatRequest } from '../../chat/chat-request.ts';
 import { AppError } from '../../errors/app-error.ts';
 import type { RunManager } from '../../runs/run-manager.ts';
+import type { StreamSettings } from '../transport-dependencies.ts';
 import { openSseStream, type SseWriter } from './sse-writer.ts';
 
 /** One event's payloads in the route's own framing (none, one, or several `data:` frames). */
@@ -105,8 +106,10 @@ export function resumePoint(runId: string, lastEventId: string | undefined, afte
 export async function sendFollowedRun(
   response: ServerResponse,
   options: {
-    settings: { pingIntervalMs: number; streamMaxBufferedBytes: number };
+    settings: StreamSettings;
     ping: string;
+    /** Labels a slow-consumer cut: the transport that started the run. */
+    transport: string;
     runId: string;
     /** What a browser `EventSource` (no headers of its own) follows the run with: `?follow_token=`. */
     followToken?: string | undefined;
@@ -117,7 +120,7 @@ export async function sendFollowedRun(
 ): Promise<void> {
   response.setHeader('x-astron-run-id', options.runId);
   if (options.followToken !== undefined) response.setHeader('x-astron-follow-token', options.followToken);
-  const writer = openSseStream(response, options.settings, options.ping);
+  const writer = openSseStream(response, options.settings, options.ping, options.transport);
   try {
     await writeRunEvents(writer, options.events, { frame: options.frame, runId: options.runId, done: options.done });
   } finally {

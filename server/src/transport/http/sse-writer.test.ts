@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createUnsentBudget } from '../../lib/unsent-budget.ts';
 import { openSseStream, sseFrame } from './sse-writer.ts';
 
 describe('sseFrame', () => {
@@ -25,7 +26,8 @@ describe('the SSE writer', () => {
   let url = '';
   beforeAll(async () => {
     server = createServer((_request, response) => {
-      const stream = openSseStream(response, { pingIntervalMs: 60_000, streamMaxBufferedBytes: 1 << 20 }, ': ping\n\n');
+      const unsent = createUnsentBudget({ perStreamBytes: 1 << 20, totalBytes: 1 << 24 });
+      const stream = openSseStream(response, { pingIntervalMs: 60_000, unsent }, ': ping\n\n', 'test');
       stream.message({ data: '1', id: 'a:1' });
       expect(() => stream.message({ data: '2', id: 'a:2\nid: forged' })).toThrow();
       stream.message({ event: 'done', data: '3' });

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { afterThisTurn } from '../../lib/after-this-turn.ts';
+import type { StreamSettings } from '../transport-dependencies.ts';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -11,27 +12,33 @@ export const SSE_HEADERS = {
 /**
  * Writes SSE frames. Frames produced in the same turn of the event loop are joined and go out in
  * one write once the turn is over (`afterThisTurn`): a burst of upstream chunks costs one syscall
- * and one HTTP chunk, not one each. A heartbeat goes out after `pingIntervalMs` of silence. A response with more than
- * `maxBufferedBytes` unsent by earlier writes (STREAM_MAX_BUFFERED_BYTES) is closed; the run is then cancelled.
+ * and one HTTP chunk, not one each. A heartbeat goes out after `pingIntervalMs` of silence. What the
+ * response holds unsent counts in the unsent-bytes budget (lib/unsent-budget.ts): past its per-stream
+ * bound (STREAM_MAX_BUFFERED_BYTES), or when it is among the largest once the server's total passes
+ * STREAM_MAX_TOTAL_BUFFERED_BYTES, the response is closed; the run is then cancelled.
  */
 export function createSseWriter(
   response: ServerResponse,
-  options: { pingIntervalMs: number; ping: string; maxBufferedBytes: number },
+  options: { pingIntervalMs: number; ping: string; unsent: StreamSettings['unsent']; transport: string },
 ) {
   let pending = '';
   let lastWriteAt = Date.now();
+  const unsent = options.unsent.register(
+    options.transport,
+    () => response.writableLength,
+    () => response.destroy(new Error('slow consumer')),
+  );
+  response.once('close', unsent.release);
   const flush = () => {
     if (pending === '' || response.writableEnded || response.destroyed) return;
     // A reader that stops reading must not make us hold its answer in memory without bound. What
     // counts is what earlier writes left unsent: a reader that reads gets even one frame larger than
     // the bound (a single large delta is not a slow consumer).
-    if (response.writableLength > options.maxBufferedBytes) {
-      response.destroy(new Error('slow consumer'));
-      return;
-    }
+    if (!unsent.mayWrite()) return;
     const text = pending;
     pending = '';
     response.write(text);
+    unsent.wrote();
   };
   const write = (frame: string) => {
     if (response.writableEnded || response.destroyed) return;
@@ -95,16 +102,18 @@ export function sseFrame(message: SseMessage): string {
   return `${frame}\n`;
 }
 
-/** Starts an SSE response with the transport settings from config (heartbeat, buffer bound). */
+/** Starts an SSE response with the stream settings (heartbeat, unsent-bytes budget); `transport` labels its cuts. */
 export function openSseStream(
   response: ServerResponse,
-  settings: { pingIntervalMs: number; streamMaxBufferedBytes: number },
+  settings: StreamSettings,
   ping: string,
+  transport: string,
 ): SseWriter {
   response.writeHead(200, SSE_HEADERS);
   return createSseWriter(response, {
     pingIntervalMs: settings.pingIntervalMs,
     ping,
-    maxBufferedBytes: settings.streamMaxBufferedBytes,
+    unsent: settings.unsent,
+    transport,
   });
 }

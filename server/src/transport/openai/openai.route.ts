@@ -22,7 +22,7 @@ export const OPENAI_PING_FRAME = ': ping\n\n';
 
 /** `POST /v1/chat/completions` and `GET /v1/models`, as the OpenAI SDKs expect them. */
 export function createOpenAIRoutes(dependencies: TransportDependencies) {
-  const { authenticator, runs, config, bots } = dependencies;
+  const { authenticator, runs, config, bots, streams } = dependencies;
 
   async function handleCompletion(request: IncomingMessage, response: ServerResponse, requestId: string) {
     const credentials = credentialsFromHeaders(request.headers);
@@ -48,8 +48,9 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
         headers: request.headers,
       });
       await sendFollowedRun(response, {
-        settings: config,
+        settings: streams,
         ping: OPENAI_PING_FRAME,
+        transport: 'openai',
         runId,
         followToken: authenticator.issueFollowToken(credentials, caller, runId),
         events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
@@ -77,7 +78,7 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       return;
     }
 
-    const writer = openSseStream(response, config, OPENAI_PING_FRAME);
+    const writer = openSseStream(response, streams, OPENAI_PING_FRAME, 'openai');
     const frame = framing(start);
     try {
       writer.data(frame(start) as string);

@@ -12,12 +12,18 @@ import { createTrpcWebSocket } from './trpc-ws.ts';
  * (trpc-sse.ts, trpc-ws.ts), queries and mutations over HTTP by tRPC's standalone handler.
  */
 export function createTrpcServing(dependencies: TransportDependencies) {
-  const { config, logger } = dependencies;
+  const { config, logger, streams } = dependencies;
   const router = createAppRouter(dependencies);
   const httpHandler = createHTTPHandler({ router, createContext: createTrpcContext, basePath: '/trpc/' });
   const procedures = createTrpcProcedures(router);
-  const sse = createTrpcSseHandler({ procedures, createContext: createTrpcContext, settings: config });
-  const webSocket = createTrpcWebSocket({ procedures, createContext: createTrpcContext, settings: config, logger });
+  const sse = createTrpcSseHandler({ procedures, createContext: createTrpcContext, settings: streams });
+  const webSocket = createTrpcWebSocket({
+    procedures,
+    createContext: createTrpcContext,
+    streams,
+    maxBodyBytes: config.maxBodyBytes,
+    logger,
+  });
 
   return {
     /** The router's procedures by dotted path, for the OpenAPI document. */

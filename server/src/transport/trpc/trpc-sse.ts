@@ -3,6 +3,7 @@ import { isTrackedEnvelope, TRPCError } from '@trpc/server';
 import { parseConnectionParamsFromString } from '@trpc/server/http';
 import { openSseStream, sseFrame } from '../http/sse-writer.ts';
 import { AppError } from '../../errors/app-error.ts';
+import type { StreamSettings } from '../transport-dependencies.ts';
 import { toTrpcError, type TrpcContext, type TrpcContextFactory } from './trpc-context.ts';
 import { withLastEventId, type TrpcProcedures } from './trpc-procedures.ts';
 
@@ -23,7 +24,7 @@ const RETURN_FRAME = sseFrame({ event: 'return', data: '' });
 export function createTrpcSseHandler(options: {
   procedures: TrpcProcedures;
   createContext: TrpcContextFactory;
-  settings: { pingIntervalMs: number; streamMaxBufferedBytes: number };
+  settings: StreamSettings;
 }) {
   const { procedures, createContext, settings } = options;
   const connectedFrame = sseFrame({ event: 'connected', data: JSON.stringify(procedures.sseClientOptions) });
@@ -61,7 +62,7 @@ export function createTrpcSseHandler(options: {
     async serve(request: IncomingMessage, response: ServerResponse, procedurePath: string, query: URLSearchParams) {
       const controller = new AbortController();
       response.on('close', () => controller.abort());
-      const stream = openSseStream(response, settings, PING_FRAME);
+      const stream = openSseStream(response, settings, PING_FRAME, 'trpc');
       stream.frame(connectedFrame);
       let ctx: TrpcContext | undefined;
       let input: unknown;

@@ -6,6 +6,7 @@ import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/r
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { tracing } from '../../observability/tracing.ts';
+import type { StreamSettings } from '../transport-dependencies.ts';
 import { openSocketIo } from '../ws/socket-io.ts';
 import type { TrpcContextFactory } from './trpc-context.ts';
 import { withLastEventId, type TrpcProcedures } from './trpc-procedures.ts';
@@ -28,18 +29,19 @@ type RequestId = string | number;
 export function createTrpcWebSocket(options: {
   procedures: TrpcProcedures;
   createContext: TrpcContextFactory;
-  settings: { pingIntervalMs: number; streamMaxBufferedBytes: number; maxBodyBytes: number };
+  streams: StreamSettings;
+  maxBodyBytes: number;
   logger: Logger;
 }) {
-  const { procedures, createContext, settings, logger } = options;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: settings.maxBodyBytes });
+  const { procedures, createContext, streams, logger } = options;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxBodyBytes });
 
   function onConnection(socket: WebSocket, request: IncomingMessage) {
     const subscriptions = new Map<RequestId, AbortController>();
     const expectsParams = new URL(request.url ?? '/', 'http://localhost').searchParams.get('connectionParams') === '1';
     let ctx = expectsParams ? undefined : createContext({ req: request, info: { connectionParams: null } });
 
-    const { send, stop } = openSocketIo(socket, settings);
+    const { send, stop } = openSocketIo(socket, streams, 'trpc');
     const respond = (id: RequestId | null, jsonrpc: '2.0' | undefined, body: string) =>
       send(`{"id":${JSON.stringify(id)}${jsonrpc ? ',"jsonrpc":"2.0"' : ''},${body}}`);
     const respondError = (

@@ -32,7 +32,7 @@ const runMessageSchema = astronChatRequestSchema.and(z.object({ request_id: requ
  * runs may share one socket; every frame carries its `request_id`.
  */
 export function createAstronWebSocket(dependencies: TransportDependencies) {
-  const { authenticator, runs, config, logger } = dependencies;
+  const { authenticator, runs, config, logger, streams: streamSettings } = dependencies;
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxBodyBytes });
 
   function sendError(socket: WebSocket, requestId: string | undefined, error: AppError) {
@@ -51,7 +51,7 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
   function onConnection(socket: WebSocket, caller: Caller, connectionId: string, headers: IncomingHttpHeaders) {
     /** What this socket streams now, by request_id; closing the socket stops the streaming, not the runs. */
     const streams = new Map<string, { controller: AbortController; runId: string }>();
-    const { send, stop } = openSocketIo(socket, config);
+    const { send, stop } = openSocketIo(socket, streamSettings, 'ws');
     /** Set when the socket's app or secret stopped being valid: the socket closes after saying why. */
     let credentialsGone = false;
     /** Before every run or subscription: a disabled app or a revoked secret applies at once. */

@@ -1,15 +1,44 @@
-import type { WebSocket } from 'ws';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AppError } from '../../errors/app-error.ts';
+import type { StreamSettings } from '../transport-dependencies.ts';
 
-/** Close code for a reader that lets more than STREAM_MAX_BUFFERED_BYTES pile up unsent. */
+/** Close code for a reader that lets more than STREAM_MAX_BUFFERED_BYTES pile up unsent, or is cut for the total. */
 export const SLOW_CONSUMER_CLOSE_CODE = 4008;
+
+/** Close code of a WebSocket refused because this instance is overloaded: RFC 6455's "Try Again Later". */
+export const TRY_AGAIN_LATER_CLOSE_CODE = 1013;
+
+let refusals: WebSocketServer | undefined;
+
+/**
+ * Refuses a WebSocket in a way every client can read, browsers included (they never see an HTTP
+ * status): the handshake completes and the socket is closed at once with 1013 and the coded
+ * refusal as its reason, `{"code":1010,"message":"overloaded","retry_after":1}`.
+ */
+export function refuseWebSocket(request: IncomingMessage, socket: Duplex, head: Buffer, error: AppError): void {
+  refusals ??= new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 1024 });
+  refusals.handleUpgrade(request, socket, head, (webSocket) => {
+    const reason = { code: error.code, message: 'overloaded', retry_after: error.retryAfterSeconds };
+    webSocket.close(TRY_AGAIN_LATER_CLOSE_CODE, JSON.stringify(reason));
+  });
+}
+
+/**
+ * A socket cut for the server's total waits this long for its close frame, which queues behind
+ * what it holds unsent, then is terminated: the point of the total is to free that memory.
+ */
+const TOTAL_CUT_GRACE_MS = 1_000;
 
 /**
  * What every WebSocket of ours does with its socket: a ping every `pingIntervalMs` (a socket that
  * did not answer the last one is terminated), and `send`, which closes the socket with 4008 rather
- * than buffer past `streamMaxBufferedBytes`, so memory per socket stays bounded. `send` is false
- * when the message was not sent. `stop()` ends the pings (on close).
+ * than buffer past the unsent-bytes budget (lib/unsent-budget.ts: STREAM_MAX_BUFFERED_BYTES per
+ * socket, STREAM_MAX_TOTAL_BUFFERED_BYTES for the server, largest first), so memory stays bounded.
+ * `send` is false when the message was not sent. `stop()` ends the pings (on close).
  */
-export function openSocketIo(socket: WebSocket, settings: { pingIntervalMs: number; streamMaxBufferedBytes: number }) {
+export function openSocketIo(socket: WebSocket, settings: StreamSettings, transport: string) {
   let alive = true;
   const heartbeat = setInterval(() => {
     if (!alive) {
@@ -22,19 +51,24 @@ export function openSocketIo(socket: WebSocket, settings: { pingIntervalMs: numb
   socket.on('pong', () => {
     alive = true;
   });
+  const unsent = settings.unsent.register(
+    transport,
+    () => socket.bufferedAmount,
+    (limit, reason) => {
+      socket.close(SLOW_CONSUMER_CLOSE_CODE, reason);
+      if (limit === 'total') setTimeout(() => socket.terminate(), TOTAL_CUT_GRACE_MS).unref();
+    },
+  );
   return {
     send: (message: string): boolean => {
-      if (socket.readyState !== socket.OPEN) return false;
-      if (socket.bufferedAmount > settings.streamMaxBufferedBytes) {
-        socket.close(
-          SLOW_CONSUMER_CLOSE_CODE,
-          `slow consumer: more than ${settings.streamMaxBufferedBytes} bytes unsent`,
-        );
-        return false;
-      }
+      if (socket.readyState !== socket.OPEN || !unsent.mayWrite()) return false;
       socket.send(message);
+      unsent.wrote();
       return true;
     },
-    stop: () => clearInterval(heartbeat),
+    stop: () => {
+      clearInterval(heartbeat);
+      unsent.release();
+    },
   };
 }

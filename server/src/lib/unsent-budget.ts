@@ -1,0 +1,116 @@
+/** Which bound a stream passed: its own (STREAM_MAX_BUFFERED_BYTES) or the process's total. */
+export type UnsentLimit = 'stream' | 'total';
+
+/** A stream cut as a slow consumer, as it is recorded (a metric and a log line, wired in app.ts). */
+export type UnsentCut = { transport: string; limit: UnsentLimit; unsentBytes: number };
+
+/** One registered writer, as it uses the budget on every write. */
+export type UnsentStream = {
+  /** Before a write: false (and the stream is cut) when earlier writes left more than the per-stream bound unsent. */
+  mayWrite: () => boolean;
+  /** After a write: counts what is unsent now; past the total, the largest streams are cut first. */
+  wrote: () => void;
+  /** The stream ended: it no longer counts. */
+  release: () => void;
+};
+
+type Entry = {
+  transport: string;
+  unsent: () => number;
+  cut: (limit: UnsentLimit, reason: string) => void;
+  /** Its unsent bytes at its last write (or the last exact count). */
+  counted: number;
+  open: boolean;
+};
+
+/**
+ * The one owner of the bytes streams hold unsent for readers that read slower than we write.
+ * Every streaming writer registers (REST and tRPC SSE: transport/http/sse-writer.ts; tRPC and plain
+ * WebSocket: transport/ws/socket-io.ts) with how to measure what it holds and how to cut it.
+ *
+ * Two bounds: `perStreamBytes` per stream (checked before each write, as before) and `totalBytes`
+ * for all of them together. The hot path is one measure and one addition per write: the running
+ * total is each stream's unsent bytes at its last write, so a stream that drained since counts too
+ * much until its next write. Only when that total passes the budget are all streams measured again
+ * (the total is then exact); if it is still over, the streams holding most are cut, largest first,
+ * until it fits. A cut is the per-stream bound's own coded close, for either bound.
+ */
+export function createUnsentBudget(options: {
+  perStreamBytes: number;
+  totalBytes: number;
+  onCut?: (cut: UnsentCut) => void;
+}) {
+  const { perStreamBytes, totalBytes } = options;
+  const entries = new Set<Entry>();
+  let counted = 0;
+
+  function remove(entry: Entry) {
+    if (!entry.open) return;
+    entry.open = false;
+    entries.delete(entry);
+    counted -= entry.counted;
+    entry.counted = 0;
+  }
+
+  function cut(entry: Entry, limit: UnsentLimit, unsentBytes: number) {
+    remove(entry);
+    options.onCut?.({ transport: entry.transport, limit, unsentBytes });
+    entry.cut(
+      limit,
+      limit === 'stream'
+        ? `slow consumer: more than ${perStreamBytes} bytes unsent`
+        : `slow consumer: ${unsentBytes} bytes unsent, server total over ${totalBytes}`,
+    );
+  }
+
+  function enforce() {
+    let exact = 0;
+    for (const entry of entries) {
+      entry.counted = entry.unsent();
+      exact += entry.counted;
+    }
+    counted = exact;
+    if (counted <= totalBytes) return;
+    for (const entry of [...entries].sort((a, b) => b.counted - a.counted)) {
+      if (counted <= totalBytes) break;
+      cut(entry, 'total', entry.counted);
+    }
+  }
+
+  return {
+    /**
+     * `unsent` measures what the stream holds unsent (a socket's `bufferedAmount`, a response's
+     * `writableLength`); `cut` closes it as a slow consumer, with `reason` for a close frame.
+     */
+    register(
+      transport: string,
+      unsent: () => number,
+      cutStream: (limit: UnsentLimit, reason: string) => void,
+    ): UnsentStream {
+      const entry: Entry = { transport, unsent, cut: cutStream, counted: 0, open: true };
+      entries.add(entry);
+      return {
+        mayWrite() {
+          if (!entry.open) return false;
+          const unsentBytes = unsent();
+          if (unsentBytes <= perStreamBytes) return true;
+          cut(entry, 'stream', unsentBytes);
+          return false;
+        },
+        wrote() {
+          if (!entry.open) return;
+          const now = unsent();
+          counted += now - entry.counted;
+          entry.counted = now;
+          if (counted > totalBytes) enforce();
+        },
+        release: () => remove(entry),
+      };
+    },
+    /** Unsent bytes as counted now (each open stream's at its last write). */
+    countedBytes: () => counted,
+    /** Streams registered and not ended. */
+    streams: () => entries.size,
+  };
+}
+export type UnsentBudget = ReturnType<typeof createUnsentBudget>;
