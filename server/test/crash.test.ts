@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createChatClient } from '@astron-chat/client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testBackends } from './support/backends.ts';
+import { testBackends, type Backend } from './support/backends.ts';
 import { eventually, postJson } from './support/sse.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -66,7 +66,8 @@ async function readUntilText(response: Response): Promise<string> {
   }
 }
 
-describe.each(testBackends())('a process killed with SIGKILL on $name', (backend) => {
+/** The environment of this file's servers on `backend` (a data folder of their own), killed after the tests. */
+function serversOf(backend: Backend): { env: Record<string, string>; children: ChildProcess[] } {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'ac-crash-'));
   const env: Record<string, string> = {
     DATA_DIR: dataDir,
@@ -81,6 +82,11 @@ describe.each(testBackends())('a process killed with SIGKILL on $name', (backend
     for (const child of children) await kill(child);
     rmSync(dataDir, { recursive: true, force: true });
   });
+  return { env, children };
+}
+
+describe.each(testBackends())('a process killed with SIGKILL on $name', (backend) => {
+  const { env, children } = serversOf(backend);
 
   it('loses no accepted message or run: after a restart they are there, closed as interrupted', async () => {
     const first = await startServer(env);
@@ -154,20 +160,7 @@ describe.each(testBackends())('a process killed with SIGKILL on $name', (backend
 describe.each(testBackends().filter((backend) => backend.redisUrl))(
   'an instance that stays up, sharing the run log on $name',
   (backend) => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'ac-sweep-'));
-    const env: Record<string, string> = {
-      DATA_DIR: dataDir,
-      DEMO_MODE: '1',
-      DEMO_MODEL_DELAY_MS: '150',
-      ORPHAN_TIMEOUT_SECONDS: '1',
-      DATABASE_URL: backend.databaseUrl ?? '',
-      REDIS_URL: backend.redisUrl ?? '',
-    };
-    const children: ChildProcess[] = [];
-    afterAll(async () => {
-      for (const child of children) await kill(child);
-      rmSync(dataDir, { recursive: true, force: true });
-    });
+    const { env, children } = serversOf(backend);
 
     it('closes the runs of an instance killed beside it, with no restart and no follower', async () => {
       const survivor = await startServer(env);
