@@ -29,7 +29,7 @@ export function toChatClientError(error: unknown): ChatClientError {
 }
 
 /** The server gave no answer: down, wrong address, or (in a browser) the page's origin refused. */
-export function unreachableError(serverUrl: string, cause: unknown): ChatClientError {
+function unreachableError(serverUrl: string, cause: unknown): ChatClientError {
   return new ChatClientError(errorTable.UNKNOWN_ERROR.code, `cannot connect to ${serverUrl}: is the server running?`, {
     cause,
   });

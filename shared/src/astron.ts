@@ -87,7 +87,6 @@ export const idempotencyKeySchema = z
 export const chatCompletionsInputSchema = astronChatRequestSchema.and(
   z.object({ idempotencyKey: idempotencyKeySchema.optional(), lastEventId: z.string().nullish() }),
 );
-export type ChatCompletionsInput = z.input<typeof chatCompletionsInputSchema>;
 
 export type AstronToolCall = {
   index: number;

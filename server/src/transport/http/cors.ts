@@ -66,7 +66,6 @@ export function createCors(settings: CorsSettings) {
     },
   };
 }
-export type Cors = ReturnType<typeof createCors>;
 
 function isSameOrigin(origin: string, host: string | undefined): boolean {
   if (!host) return false;

@@ -1,5 +1,4 @@
 import {
-  chatEventSchema,
   type AstronChunk,
   type AstronCompletion,
   type OpenAIChunk,
@@ -314,7 +313,6 @@ export const readinessSchema = z.object({
 });
 
 /** tRPC's SSE frames carry one `ChatEvent` in `data` (superjson: `{"json": …}`), with `id` = `runId:seq`. */
-export { chatEventSchema };
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** Fails to compile when a schema drifts from the type the framers build. */

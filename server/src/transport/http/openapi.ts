@@ -1,4 +1,10 @@
-import { astronChatRequestSchema, errorTable, openaiChatRequestSchema, type ErrorName } from '@astron-chat/shared';
+import {
+  astronChatRequestSchema,
+  chatEventSchema,
+  errorTable,
+  openaiChatRequestSchema,
+  type ErrorName,
+} from '@astron-chat/shared';
 import { z } from 'zod';
 import { calculatorRequestSchema } from '../tools/calculator.route.ts';
 import {
@@ -6,7 +12,6 @@ import {
   astronCompletionSchema,
   astronErrorSchema,
   calculatorResponseSchema,
-  chatEventSchema,
   chatListSchema,
   healthSchema,
   historySchema,
