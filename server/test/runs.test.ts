@@ -2,7 +2,7 @@ import { createChatClient, type ChatEvent } from '@astron-chat/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type * as MemoryRunLog from '../src/run-log/memory-run-log.ts';
 import type * as RedisRunLog from '../src/run-log/redis-run-log.ts';
-import type { RunLog } from '../src/run-log/run-log.ts';
+import { oneRun, type RunLog } from '../src/run-log/run-log.ts';
 import { testBackends } from './support/backends.ts';
 import { eventually } from './support/sse.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
@@ -239,11 +239,13 @@ describe.each(testBackends())('runs decoupled from connections on $name', (backe
     const chatId = `chat-lost-${Math.random().toString(36).slice(2)}`;
     const run = { ...header, runId, chatId, createdAt: Date.now(), question: 'who stopped?' };
     await runLog.open(runId, run);
-    await runLog.append(runId, [
-      { type: 'run-start', seq: 0, runId, chatId, botId: run.botId, model: run.model, created: 0 },
-      { type: 'text-delta', seq: 1, text: 'half of ' },
-      { type: 'text-delta', seq: 2, text: 'an answer' },
-    ]);
+    await runLog.append(
+      oneRun(runId, [
+        { type: 'run-start', seq: 0, runId, chatId, botId: run.botId, model: run.model, created: 0 },
+        { type: 'text-delta', seq: 1, text: 'half of ' },
+        { type: 'text-delta', seq: 2, text: 'an answer' },
+      ]),
+    );
 
     const followers = await Promise.all([follow(sse, runId), follow(client('ws'), runId, `${runId}:1`)]);
     for (const events of followers) {
@@ -288,9 +290,11 @@ describe.each(testBackends())('a dead owner with a long orphan timeout on $name'
       // An instance that opened a run, logged its start and died: it never beats as the owner.
       const runId = `run_dead${Math.random().toString(36).slice(2)}`;
       await runLog.open(runId, { ...header, runId, createdAt: Date.now() });
-      await runLog.append(runId, [
-        { type: 'run-start', seq: 0, runId, chatId: null, botId: header.botId, model: header.model, created: 0 },
-      ]);
+      await runLog.append(
+        oneRun(runId, [
+          { type: 'run-start', seq: 0, runId, chatId: null, botId: header.botId, model: header.model, created: 0 },
+        ]),
+      );
       const startedAt = Date.now();
       const events = await follow(sse, runId);
       expect(events.at(-1)).toMatchObject({ type: 'error', code: 1006, retryable: true });

@@ -55,9 +55,10 @@ export function createMemoryRunLog(options: { maxEventsPerRun?: number; maxClose
       runs.set(runId, { owner, events: [], firstSeq: 0, wake: [], expiresAt: Number.POSITIVE_INFINITY });
       return Promise.resolve();
     },
-    append(runId, events) {
-      const entry = runs.get(runId);
-      if (entry) {
+    append(batch) {
+      for (const [runId, events] of batch) {
+        const entry = runs.get(runId);
+        if (!entry) continue;
         const before = entry.events.length;
         for (const event of events) entry.events.push(event);
         const excess = entry.events.length - maxEvents;

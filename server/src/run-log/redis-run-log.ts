@@ -1,8 +1,7 @@
 import type { ChatEvent } from '@astron-chat/shared';
 import { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.ts';
-import { afterThisTurn } from '../lib/after-this-turn.ts';
-import { createWaiter, isTerminal, type HeartbeatRole, type RunLog, type RunOwner } from './run-log.ts';
+import { createWaiter, isTerminal, type HeartbeatRole, type RunEvents, type RunLog, type RunOwner } from './run-log.ts';
 
 const MAX_EVENTS_PER_RUN = 10_000;
 /** A run's keys outlive its longest possible duration (RUN_TIMEOUT_SECONDS ≤ 1800) until it closes. */
@@ -12,7 +11,7 @@ const CANCEL_CHANNEL = 'run-cancel';
 /** A quiet follower reads the stream itself this often, in case live messages were lost. */
 const RESYNC_MS = 1_000;
 /**
- * The events every run of this instance produced in one turn of the event loop, in one command:
+ * The events of one append (every run of this instance, one turn of its events), in one command:
  * per run, an entry per event (`0-(seq+1)`, field `e`), the log's TTL, and the batch on the run's
  * live channel. KEYS: the logs (`run-log:<runId>`, a run twice if its events skip a seq); ARGV: max
  * entries, TTL seconds, then per key its first seq and its events as JSON, one per line (JSON text
@@ -63,8 +62,8 @@ export function createRedisRunLog(url: string): RunLog {
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
   };
-  // No auto-pipelining: appends are batched per turn below, and ioredis builds a pipeline object
-  // carrying every command per auto-pipelined turn; with 1,000 streams those outlived young
+  // No auto-pipelining: the run manager hands over a turn's appends as one already, and ioredis
+  // builds a pipeline object carrying every command per auto-pipelined turn; with 1,000 streams those outlived young
   // collections (docs/decisions/2026-11-25-fewer-layers-per-event.md).
   const commands = new Redis(url, options) as Redis & {
     appendRuns(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<number>;
@@ -104,49 +103,37 @@ export function createRedisRunLog(url: string): RunLog {
   resync.unref();
 
   /**
-   * Appends of this turn of the event loop, by run, from every run: one command for all of them.
-   * They settle together with that command, so they share one promise.
-   *
-   * Not held longer than the turn: followers on this instance get events from `append` at once, and
-   * a batch held back from Redis for longer widens the window in which an instance killed now
-   * leaves its followers with events the log never got.
+   * One append as one or more commands, sent now: a script call carries every run of the batch
+   * (the run manager hands over a turn's events of all its runs together), split past
+   * MAX_EVENTS_PER_APPEND events. Settles when they all have.
    */
-  let turn: { runs: Map<string, ChatEvent[]>; sent: Deferred } | undefined;
-  function flushAppends() {
-    if (!turn) return;
-    const { runs, sent } = turn;
-    turn = undefined;
+  function send(batch: RunEvents): Promise<unknown> {
     let keys: string[] = [];
     let args: Array<string | number> = [MAX_EVENTS_PER_RUN, OPEN_RUN_TTL_SECONDS];
     let eventCount = 0;
     const calls: Array<Promise<number>> = [];
-    const send = () => {
+    const call = () => {
       calls.push(commands.appendRuns(keys.length, ...keys, ...args));
       keys = [];
       args = [MAX_EVENTS_PER_RUN, OPEN_RUN_TTL_SECONDS];
       eventCount = 0;
     };
-    try {
-      for (const [runId, events] of runs) {
-        // One key per run of consecutive seqs (the script numbers entries from the first).
-        let start = 0;
-        for (let index = 1; index <= events.length; index += 1) {
-          if (index < events.length && events[index]!.seq === events[index - 1]!.seq + 1) continue;
-          let lines = JSON.stringify(events[start]);
-          for (let at = start + 1; at < index; at += 1) lines += `\n${JSON.stringify(events[at])}`;
-          keys.push(logKey(runId));
-          args.push(events[start]!.seq, lines);
-          eventCount += index - start;
-          start = index;
-        }
-        if (eventCount >= MAX_EVENTS_PER_APPEND) send();
+    for (const [runId, events] of batch) {
+      // One key per run of consecutive seqs (the script numbers entries from the first).
+      let start = 0;
+      for (let index = 1; index <= events.length; index += 1) {
+        if (index < events.length && events[index]!.seq === events[index - 1]!.seq + 1) continue;
+        let lines = JSON.stringify(events[start]);
+        for (let at = start + 1; at < index; at += 1) lines += `\n${JSON.stringify(events[at])}`;
+        keys.push(logKey(runId));
+        args.push(events[start]!.seq, lines);
+        eventCount += index - start;
+        start = index;
       }
-      if (keys.length > 0) send();
-    } catch (error) {
-      // Every append of the turn is settled, whatever happens: a run's writer waits on its own.
-      calls.push(Promise.reject(error instanceof Error ? error : new Error(String(error))));
+      if (eventCount >= MAX_EVENTS_PER_APPEND) call();
     }
-    Promise.all(calls).then(() => sent.resolve(), sent.reject);
+    if (keys.length > 0) call();
+    return calls.length === 1 ? calls[0]! : Promise.all(calls);
   }
 
   /** Runs this instance opened and has not closed: their appends reach local followers directly. */
@@ -181,19 +168,11 @@ export function createRedisRunLog(url: string): RunLog {
       ownedHere.add(runId);
       await commands.set(ownerKey(runId), JSON.stringify(owner), 'EX', OPEN_RUN_TTL_SECONDS);
     },
-    append(runId, events) {
-      if (events.length === 0) return Promise.resolve();
-      // Followers on this instance get the batch now, without a round trip through Redis (they do not
-      // subscribe to a run this instance owns); other instances get it on the live channel.
-      for (const listener of listeners.get(runId) ?? []) listener(events);
-      if (!turn) {
-        turn = { runs: new Map(), sent: createDeferred() };
-        afterThisTurn(flushAppends);
-      }
-      // Not copied, not pushed to: a second append of the run in the same turn makes a new array.
-      const queued = turn.runs.get(runId);
-      turn.runs.set(runId, queued ? queued.concat(events) : events);
-      return turn.sent.promise;
+    async append(batch) {
+      // Followers on this instance get the events now, without a round trip through Redis (they do not
+      // subscribe to a run this instance owns); other instances get them on the live channel.
+      for (const [runId, events] of batch) for (const listener of listeners.get(runId) ?? []) listener(events);
+      await send(batch);
     },
     async owner(runId) {
       const owner = await commands.get(ownerKey(runId));
@@ -212,8 +191,7 @@ export function createRedisRunLog(url: string): RunLog {
       followers.add(follower);
       /** Events after `seq` from the stream itself: the start, and the repair after missed messages. */
       const readAfter = async (seq: number): Promise<ChatEvent[]> => {
-        // Appends still queued go first: this connection runs commands in order, so the read sees them.
-        flushAppends();
+        // This connection runs commands in order: the read sees every append sent before it.
         const entries = await commands.xrange(logKey(runId), `0-${seq + 2}`, '+');
         if (entries.length === 0 && (await commands.exists(ownerKey(runId))) === 0) {
           throw new AppError('NOT_FOUND', `Run "${runId}" was not found or has expired.`, { param: 'runId' });
@@ -282,13 +260,11 @@ export function createRedisRunLog(url: string): RunLog {
     },
     async close(runId, ttlSeconds) {
       ownedHere.delete(runId);
-      // The append script sets the open-run TTL: queued appends must run before this one.
-      flushAppends();
+      // After the run's appends on this connection, so the append script's open-run TTL does not undo it.
       await Promise.all([commands.expire(logKey(runId), ttlSeconds), commands.expire(ownerKey(runId), ttlSeconds)]);
     },
     shutdown() {
       clearInterval(resync);
-      flushAppends();
       followers.clear();
       listeners.clear();
       ownedHere.clear();
@@ -298,18 +274,4 @@ export function createRedisRunLog(url: string): RunLog {
       return Promise.resolve();
     },
   };
-}
-
-type Deferred = { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void };
-
-/** A promise settled from outside; a failure nobody awaits is not an unhandled rejection. */
-function createDeferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<void>((onResolve, onReject) => {
-    resolve = onResolve;
-    reject = onReject;
-  });
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
 }

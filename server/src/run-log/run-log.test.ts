@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testBackends } from '../../test/support/backends.ts';
 import { createMemoryRunLog } from './memory-run-log.ts';
 import { createRedisRunLog } from './redis-run-log.ts';
-import type { RunLog, RunOwner } from './run-log.ts';
+import { oneRun, type RunLog, type RunOwner } from './run-log.ts';
 
 const redisUrl = testBackends().find((backend) => backend.redisUrl)?.redisUrl;
 const logs: Array<[string, () => RunLog]> = [
@@ -52,11 +52,11 @@ describe.each(logs)('run log on %s', (_name, open) => {
     await log.open(runId, owner(runId));
     // Kept whole: a late subscriber frames with it, and a run lost with its instance is recorded from it.
     expect(await log.owner(runId)).toEqual(owner(runId));
-    await log.append(runId, [text(0), text(1), text(2)]);
+    await log.append(oneRun(runId, [text(0), text(1), text(2)]));
     const following = collect(log.follow(runId, 0, new AbortController().signal));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await log.append(runId, [text(3)]);
-    await log.append(runId, [finish(4)]);
+    await log.append(oneRun(runId, [text(3)]));
+    await log.append(oneRun(runId, [finish(4)]));
     expect(await following).toEqual([1, 2, 3, 4]);
     expect(await collect(log.follow(runId, -1, new AbortController().signal))).toEqual([0, 1, 2, 3, 4]);
     expect(await collect(log.follow(runId, 3, new AbortController().signal))).toEqual([4]);
@@ -67,8 +67,8 @@ describe.each(logs)('run log on %s', (_name, open) => {
     await log.open(runId, owner(runId));
     const followers = [0, 1, 2].map(() => collect(log.follow(runId, -1, new AbortController().signal)));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    for (let seq = 0; seq < 20; seq += 1) await log.append(runId, [text(seq)]);
-    await log.append(runId, [finish(20)]);
+    for (let seq = 0; seq < 20; seq += 1) await log.append(oneRun(runId, [text(seq)]));
+    await log.append(oneRun(runId, [finish(20)]));
     const expected = Array.from({ length: 21 }, (_, seq) => seq);
     expect(await Promise.all(followers)).toEqual([expected, expected, expected]);
   });
@@ -76,7 +76,7 @@ describe.each(logs)('run log on %s', (_name, open) => {
   it('stops following when the signal aborts', async () => {
     const runId = `run_${randomUUID()}`;
     await log.open(runId, owner(runId));
-    await log.append(runId, [text(0)]);
+    await log.append(oneRun(runId, [text(0)]));
     const controller = new AbortController();
     const following = collect(log.follow(runId, -1, controller.signal));
     setTimeout(() => controller.abort(), 50);
@@ -91,8 +91,8 @@ describe.each(logs)('run log on %s', (_name, open) => {
       { type: 'text-delta', seq: 1, text: '你好 🌍\u2028' },
       finish(2),
     ];
-    // Appended together without waiting, as a run's writer does within one turn.
-    await Promise.all([log.append(runId, events.slice(0, 2)), log.append(runId, events.slice(2))]);
+    // Appended one after the other without waiting, as the run manager does turn after turn.
+    await Promise.all([log.append(oneRun(runId, events.slice(0, 2))), log.append(oneRun(runId, events.slice(2)))]);
     const replayed: ChatEvent[] = [];
     for await (const event of log.follow(runId, -1, new AbortController().signal)) replayed.push(event);
     expect(replayed).toEqual(events);
@@ -125,7 +125,7 @@ describe('memory run log', () => {
       const runIds = ['run_a', 'run_b', 'run_c'];
       for (const runId of runIds) {
         await log.open(runId, owner(runId));
-        await log.append(runId, [text(0), text(1), finish(2)]);
+        await log.append(oneRun(runId, [text(0), text(1), finish(2)]));
         await log.close(runId, 600);
       }
       // Three closed runs of three events: the first two went to make room for the third.
@@ -134,8 +134,8 @@ describe('memory run log', () => {
       expect(await collect(log.follow('run_c', -1, new AbortController().signal))).toEqual([0, 1, 2]);
       // A run still going is never forgotten for room.
       await log.open('run_d', owner('run_d'));
-      await log.append('run_d', [text(0), text(1), text(2), text(3), text(4), text(5)]);
-      await log.append('run_d', [finish(6)]);
+      await log.append(oneRun('run_d', [text(0), text(1), text(2), text(3), text(4), text(5)]));
+      await log.append(oneRun('run_d', [finish(6)]));
       expect(await collect(log.follow('run_d', 4, new AbortController().signal))).toEqual([5, 6]);
     } finally {
       await log.shutdown();
@@ -152,10 +152,11 @@ describe.runIf(redisUrl)('redis run log', () => {
       for (const runId of runIds) await runningIt.open(runId, owner(runId));
       const following = runIds.map((runId) => collect(followingIt.follow(runId, -1, new AbortController().signal)));
       await new Promise((resolve) => setTimeout(resolve, 50));
+      // As the run manager hands over its turns: every run's events of a turn in one append.
       const appended: Array<Promise<void>> = [];
       for (let seq = 0; seq < 5; seq += 1)
-        for (const runId of runIds) appended.push(runningIt.append(runId, [text(seq)]));
-      for (const runId of runIds) appended.push(runningIt.append(runId, [text(5), finish(6)]));
+        appended.push(runningIt.append(new Map(runIds.map((runId) => [runId, [text(seq)]]))));
+      appended.push(runningIt.append(new Map(runIds.map((runId) => [runId, [text(5), finish(6)]]))));
       await Promise.all(appended);
       expect(await Promise.all(following)).toEqual([
         [0, 1, 2, 3, 4, 5, 6],

@@ -31,6 +31,14 @@ export type RunOwner = RunHeader;
 
 export type RunStart = Extract<ChatEvent, { type: 'run-start' }>;
 
+/** Events to append, by run. */
+export type RunEvents = ReadonlyMap<string, ChatEvent[]>;
+
+/** One run's events, for `append`. */
+export function oneRun(runId: string, events: ChatEvent[]): RunEvents {
+  return new Map([[runId, events]]);
+}
+
 /** A run's first event, made from its header (the same on every instance). */
 export function toRunStart(run: RunHeader): RunStart {
   return {
@@ -52,8 +60,13 @@ export function toRunStart(run: RunHeader): RunStart {
 export interface RunLog {
   readonly kind: 'redis' | 'memory';
   open(runId: string, owner: RunOwner): Promise<void>;
-  /** Applied in call order: an append need not wait for the one before it to settle. */
-  append(runId: string, events: ChatEvent[]): Promise<void>;
+  /**
+   * Events of one or more runs, each run's in order, in one write (the run manager hands over a
+   * turn's events of every run together; `oneRun` for a single run's). Handed over at once: local
+   * followers get them in this call, and a shared log sends one command now. Applied in call
+   * order: an append need not wait for the one before it to settle.
+   */
+  append(runs: RunEvents): Promise<void>;
   owner(runId: string): Promise<RunOwner | undefined>;
   /**
    * Events with `seq > afterSeq`, then live ones, ending after the run's terminal event (`finish`

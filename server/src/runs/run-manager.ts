@@ -3,12 +3,19 @@ import { errorTable, type ChatEvent } from '@astron-chat/shared';
 import type { Logger } from 'pino';
 import { AppError } from '../errors/app-error.ts';
 import { childSignal } from '../lib/abort.ts';
-import { afterThisTurn } from '../lib/after-this-turn.ts';
 import { createId } from '../lib/ids.ts';
 import { zeroUsage } from '../lib/usage.ts';
 import type { ChatContext, ChatRequest } from '../chat/chat-request.ts';
 import type { ChatService, StartedRun } from '../chat/run-chat.ts';
-import { isTerminal, toRunStart, type RunLog, type RunOwner, type RunStart } from '../run-log/run-log.ts';
+import {
+  isTerminal,
+  oneRun,
+  toRunStart,
+  type RunEvents,
+  type RunLog,
+  type RunOwner,
+  type RunStart,
+} from '../run-log/run-log.ts';
 
 export type RunManagerOptions = {
   chat: ChatService;
@@ -32,9 +39,6 @@ type Reservation = { key: string; fingerprint: string; param: string };
 /** How long a retry waits for the request first sent with its key to open the run, ms. */
 const RESERVED_START_WAIT_MS = 10_000;
 const RESERVED_START_POLL_MS = 50;
-
-/** What `append` returns when the log has the events already. */
-const SETTLED = Promise.resolve();
 
 /** A run this instance executes. `attached`: its caller reads it directly and ends it by leaving. */
 type LocalRun = { abort: () => void; owner: RunOwner; attached: boolean; reservation?: Reservation | undefined };
@@ -105,53 +109,33 @@ export function createRunManager(options: RunManagerOptions) {
   orphanCheck.unref();
 
   /**
-   * Writes a run's events to the log in order, those of one event-loop turn in one append: the
-   * log then wakes each follower once per turn, not once per event (measured: handing events over
-   * one at a time cost about a quarter more CPU per request on tRPC SSE and plain WebSocket at
-   * c=64; docs/decisions/2026-12-02-one-entry-into-the-core.md).
+   * The one place where events wait for the end of an event-loop turn: every event of every run
+   * this instance executes goes to the log through here, and a turn's events, of all runs, are one
+   * `append` from one `setImmediate`. The log then wakes each follower once per turn, not once per
+   * event, and Redis gets one command per turn, not one per run (measured: handing events over one
+   * at a time cost about a quarter more CPU per request on tRPC SSE and plain WebSocket at c=64;
+   * docs/decisions/2026-12-02-one-entry-into-the-core.md). Below and above it, everything hands
+   * over at once.
    */
-  function createWriter(runId: string) {
-    let pending: ChatEvent[] = [];
-    let written: Promise<void> = SETTLED;
-    let scheduled = false;
-    const onError = (error: unknown) => logger.error({ err: error, runId }, 'run log write failed');
-    const flush = () => {
-      scheduled = false;
-      const batch = pending;
-      pending = [];
-      // The log applies a run's appends in call order: this one need not wait for the last.
-      written = runLog.append(runId, batch).catch(onError);
-    };
-    return {
-      write(event: ChatEvent) {
-        pending.push(event);
-        if (!scheduled) {
-          scheduled = true;
-          afterThisTurn(flush);
-        }
-      },
-      async drain() {
-        if (scheduled) flush();
-        await written;
-      },
-    };
-  }
-  type Writer = ReturnType<typeof createWriter>;
+  const turn = createTurn((batch) =>
+    runLog.append(batch).catch((error: unknown) => {
+      logger.error({ err: error, runIds: [...batch.keys()] }, 'run log write failed');
+    }),
+  );
 
   /** A run that no one reads directly: its events go to the log, and followers read them there. */
   async function pump(runId: string, events: AsyncGenerator<ChatEvent>, first: ChatEvent) {
-    const writer = createWriter(runId);
     let last: ChatEvent = first;
-    writer.write(first);
+    turn.write(runId, first);
     try {
       for await (const event of events) {
         last = event;
-        writer.write(event);
+        turn.write(runId, event);
       }
     } catch (error) {
       logger.error({ err: error, runId }, 'run stopped unexpectedly');
     } finally {
-      await end(runId, writer, last);
+      await end(runId, last);
     }
   }
 
@@ -168,28 +152,27 @@ export function createRunManager(options: RunManagerOptions) {
     first: ChatEvent,
     detach: () => void,
   ): AsyncIterableIterator<ChatEvent> {
-    const writer = createWriter(runId);
     let last: ChatEvent = first;
     let done = false;
-    writer.write(first);
+    turn.write(runId, first);
     const finish = (): IteratorResult<ChatEvent> => {
       if (!done) {
         done = true;
         detach();
-        void end(runId, writer, last);
+        void end(runId, last);
       }
       return { done: true, value: undefined };
     };
     const onResult = (result: IteratorResult<ChatEvent>): IteratorResult<ChatEvent> => {
       if (!result.done) {
         last = result.value;
-        writer.write(last);
+        turn.write(runId, last);
         return result;
       }
       // Cancelled from elsewhere: the caller learns it the way followers do; stopped by a shutdown, with a code.
       if (!isTerminal(last)) {
         last = stopping ? shutDownAfter(last) : cancelledAfter(last);
-        writer.write(last);
+        turn.write(runId, last);
         return { done: false, value: last };
       }
       return finish();
@@ -216,10 +199,10 @@ export function createRunManager(options: RunManagerOptions) {
     };
   }
 
-  async function end(runId: string, writer: Writer, last: ChatEvent) {
+  async function end(runId: string, last: ChatEvent) {
     // A cancelled run yields no terminal event; followers still need to know it ended.
-    if (!isTerminal(last)) writer.write(cancelledAfter(last));
-    await writer.drain();
+    if (!isTerminal(last)) turn.write(runId, cancelledAfter(last));
+    await turn.drain();
     await runLog.close(runId, keepFinishedSeconds).catch(() => undefined);
     const reservation = local.get(runId)?.reservation;
     if (reservation) {
@@ -351,7 +334,7 @@ export function createRunManager(options: RunManagerOptions) {
       await options.chat
         .recordLostRun(owner, loggedUpTo(runId, lastSeq, signal), lost)
         .catch((error: unknown) => logger.error({ err: error, runId }, 'could not record a lost run'));
-      await runLog.append(runId, [event]);
+      await runLog.append(oneRun(runId, [event]));
       await runLog.close(runId, keepFinishedSeconds);
       yield event;
       return;
@@ -504,7 +487,7 @@ export function createRunManager(options: RunManagerOptions) {
       const lost = lostRunError();
       await options.chat.recordLostRun(run, tracked(), lost);
       if (logged) {
-        await runLog.append(runId, [toErrorEvent(lost, lastSeq + 1)]);
+        await runLog.append(oneRun(runId, [toErrorEvent(lost, lastSeq + 1)]));
         await runLog.close(runId, keepFinishedSeconds);
       }
       logger.warn({ runId }, 'run interrupted with its process: recorded as failed');
@@ -581,6 +564,39 @@ function reservationOf(request: ChatRequest, context: ChatContext, options: Star
 /** What a reservation's key holds: the run, and the request's fingerprint. */
 function reserved(runId: string, reservation: Reservation): string {
   return reservation.fingerprint ? `${runId} ${reservation.fingerprint}` : runId;
+}
+
+/**
+ * Events of every run, gathered until this turn of the event loop is over and then handed to
+ * `send` together, in the order they came. `drain` sends what is gathered now and waits for the
+ * last send to settle (sends apply in call order, so every earlier one has too).
+ */
+function createTurn(send: (batch: RunEvents) => Promise<void>) {
+  let gathered = new Map<string, ChatEvent[]>();
+  let scheduled = false;
+  let sent: Promise<void> = Promise.resolve();
+  const flush = () => {
+    scheduled = false;
+    if (gathered.size === 0) return;
+    const batch = gathered;
+    gathered = new Map();
+    sent = send(batch);
+  };
+  return {
+    write(runId: string, event: ChatEvent) {
+      const events = gathered.get(runId);
+      if (events) events.push(event);
+      else gathered.set(runId, [event]);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+    async drain() {
+      flush();
+      await sent;
+    },
+  };
 }
 
 function shutDownAfter(last: ChatEvent): ChatEvent {

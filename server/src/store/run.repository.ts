@@ -1,6 +1,5 @@
 import type { ContentPart, FinishReason, ToolCallKind, Usage } from '@astron-chat/shared';
 import { createId } from '../lib/ids.ts';
-import { afterThisTurn } from '../lib/after-this-turn.ts';
 import type { Database, DatabaseKind, MessageTable, RunStatus } from './database.ts';
 
 export type StoredToolCall = { id: string; kind: ToolCallKind; name: string; arguments: string; result?: string };
@@ -176,14 +175,15 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
   }
 
   /**
-   * Writes queued in the same event-loop turn share one transaction: under load that is one commit
-   * for many runs instead of one each. Each caller still waits for its own write's commit.
+   * Group commit: a write starts its transaction at once when none is committing; writes that come
+   * while one is share the next transaction, so under load (MySQL, where a commit waits on the
+   * server) many runs cost one commit. Each caller still waits for its own write's commit. SQLite
+   * commits without waiting on I/O, so there nothing queues behind it.
    */
   type Write = { run: (transaction: Database) => Promise<void>; resolve: () => void; reject: (error: unknown) => void };
-  let batch: Write[] = [];
-  async function flush(): Promise<void> {
-    const items = batch;
-    batch = [];
+  let queued: Write[] = [];
+  let committing = false;
+  async function commit(items: Write[]): Promise<void> {
     const only = items.length === 1 ? items[0] : undefined;
     try {
       if (only) await db.transaction().execute((transaction) => only.run(transaction));
@@ -203,10 +203,22 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       }
     }
   }
+  async function commitQueued(): Promise<void> {
+    committing = true;
+    try {
+      while (queued.length > 0) {
+        const items = queued;
+        queued = [];
+        await commit(items);
+      }
+    } finally {
+      committing = false;
+    }
+  }
   function enqueue(run: Write['run']): Promise<void> {
     return new Promise((resolve, reject) => {
-      batch.push({ run, resolve, reject });
-      if (batch.length === 1) afterThisTurn(() => void flush());
+      queued.push({ run, resolve, reject });
+      if (!committing) void commitQueued();
     });
   }
 

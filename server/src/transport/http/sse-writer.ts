@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { afterThisTurn } from '../../lib/after-this-turn.ts';
 import type { StreamSettings } from '../transport-dependencies.ts';
 
 export const SSE_HEADERS = {
@@ -10,9 +9,11 @@ export const SSE_HEADERS = {
 } as const;
 
 /**
- * Writes SSE frames. Frames produced in the same turn of the event loop are joined and go out in
- * one write once the turn is over (`afterThisTurn`): a burst of upstream chunks costs one syscall
- * and one HTTP chunk, not one each. A heartbeat goes out after `pingIntervalMs` of silence. What the
+ * Writes SSE frames. Frames handed over together (the events of one upstream read, or one batch of
+ * the run log) are joined and go out in one write as soon as that hand-over is done: the write is a
+ * `process.nextTick`, which runs once the promise chain that framed them has settled, before any
+ * I/O. A burst costs one syscall and one HTTP chunk, not one each, and nothing waits for the turn
+ * to end. A heartbeat goes out after `pingIntervalMs` of silence. What the
  * response holds unsent counts in the unsent-bytes budget (lib/unsent-budget.ts): past its per-stream
  * bound (STREAM_MAX_BUFFERED_BYTES), or when it is among the largest once the server's total passes
  * STREAM_MAX_TOTAL_BUFFERED_BYTES, the response is closed; the run is then cancelled.
@@ -42,7 +43,7 @@ export function createSseWriter(
   };
   const write = (frame: string) => {
     if (response.writableEnded || response.destroyed) return;
-    if (pending === '') afterThisTurn(flush);
+    if (pending === '') process.nextTick(flush);
     pending += frame;
     lastWriteAt = Date.now();
   };
