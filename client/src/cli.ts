@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createAdminClient } from './admin-client.ts';
-import { reachingFetch, toChatClientError } from './errors.ts';
+import { answerError, reachingFetch, toChatClientError } from './errors.ts';
 import { createChatClient } from './node-client.ts';
 
 /* eslint-disable no-console -- a command-line tool talks to its terminal */
@@ -210,12 +210,8 @@ async function history(): Promise<unknown> {
   const serverUrl = values.url.replace(/\/+$/, '');
   const send = reachingFetch(serverUrl, { authorization: `Bearer ${required(callerApiKey(), API_KEY_SETTING)}` });
   const response = await send(`${serverUrl}/agent/v1/chats/${encodeURIComponent(chatId)}/messages`);
-  const body: unknown = await response.json();
-  if (!response.ok)
-    throw Object.assign(new Error((body as { message?: string }).message ?? response.statusText), {
-      code: (body as { code?: number }).code,
-    });
-  return body;
+  if (!response.ok) throw await answerError(serverUrl, response);
+  return (await response.json()) as unknown;
 }
 
 async function main(): Promise<void> {

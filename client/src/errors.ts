@@ -57,7 +57,7 @@ export async function explainUnreachable(serverUrl: string, cause: unknown): Pro
   );
 }
 
-/** A non-200 answer where a stream was expected, with the server's code and message when its body has them. */
+/** A refused request (a stream's, or a read's), with the server's code and message when its body has them. */
 export async function answerError(serverUrl: string, response: Response): Promise<ChatClientError> {
   const text = await response
     .clone()
@@ -80,7 +80,7 @@ export async function answerError(serverUrl: string, response: Response): Promis
       ? body.message
       : typeof body.error?.message === 'string'
         ? body.error.message
-        : `${serverUrl} answered HTTP ${response.status} where a stream was expected.`;
+        : `${serverUrl} answered HTTP ${response.status}.`;
   return new ChatClientError(code, message);
 }
 

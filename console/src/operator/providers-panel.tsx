@@ -87,16 +87,18 @@ function toInput(form: Form, creating: boolean) {
     .filter(Boolean);
   const headers = parseHeaders(form.headers);
   const apiKey = form.removeKey ? null : form.apiKey || undefined;
+  // An empty field: left out of a new provider, cleared on an existing one.
+  const empty = creating ? undefined : null;
   return {
     id: form.id.trim(),
     baseUrl: form.baseUrl.trim(),
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(headers ? { headers } : {}),
-    defaultModel: form.defaultModel.trim() || (creating ? undefined : null),
-    timeoutMs: toNumber(form, 'timeoutMs') ?? (creating ? undefined : null),
-    connectTimeoutMs: toNumber(form, 'connectTimeoutMs') ?? (creating ? undefined : null),
-    maxConcurrency: toNumber(form, 'maxConcurrency') ?? (creating ? undefined : null),
-    allowedApps: apps.length > 0 ? apps : creating ? undefined : null,
+    defaultModel: form.defaultModel.trim() || empty,
+    timeoutMs: toNumber(form, 'timeoutMs') ?? empty,
+    connectTimeoutMs: toNumber(form, 'connectTimeoutMs') ?? empty,
+    maxConcurrency: toNumber(form, 'maxConcurrency') ?? empty,
+    allowedApps: apps.length > 0 ? apps : empty,
   };
 }
 

@@ -159,7 +159,11 @@ export function createAuthenticator(options: AuthenticatorOptions) {
       const expires = Number(expiresText);
       if (expires < nowMs / 1000) throw refused('has expired; resume with Authorization: Bearer <api key>');
       const appId = Buffer.from(app, 'base64url').toString('utf8');
-      const [keyHash] = await options.apps.listKeyHashes(appId, keyId);
+      // Cached: a browser's EventSource presents the token again on every reconnect.
+      const keyHash = await options.cache.getOrLoad(
+        cacheKeys.keyHash(appId, keyId),
+        async () => (await options.apps.listKeyHashes(appId, keyId))[0],
+      );
       if (!keyHash || !safeEqual(followTokenMac(keyHash, { appId, keyId, runId, expires }), mac)) {
         throw refused('is not valid for this run');
       }

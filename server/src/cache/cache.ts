@@ -11,6 +11,11 @@ export const cacheKeys = {
   session: (appId: string, chatId: string) => ({ key: `session:${appId}:${chatId}`, ttlSeconds: 1800 }),
   /** The app and status behind an API key, by the key's SHA-256 (never the key itself). */
   apiKey: (keyHash: string) => ({ key: `apikey:${keyHash}`, ttlSeconds: 300 }),
+  /**
+   * The SHA-256 of an API key, by the key's id: what a follow token is checked with. It never changes
+   * for an id; a revoked key is refused by the `apiKey` lookup after it, so it need not be dropped.
+   */
+  keyHash: (appId: string, keyId: string) => ({ key: `keyhash:${appId}:${keyId}`, ttlSeconds: 300 }),
   /** An app's status, for the consumer header and signatures. */
   app: (appId: string) => ({ key: `app:${appId}`, ttlSeconds: 300 }),
   /** Ids (never values) of an app's active signing secrets: open sockets check theirs is still one. */

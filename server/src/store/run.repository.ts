@@ -175,15 +175,18 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
   }
 
   /**
-   * Group commit: a write starts its transaction at once when none is committing; writes that come
-   * while one is share the next transaction, so under load (MySQL, where a commit waits on the
-   * server) many runs cost one commit. Each caller still waits for its own write's commit. SQLite
-   * commits without waiting on I/O, so there nothing queues behind it.
+   * Group commit per turn: run writes queued in the same event-loop turn share one transaction, so
+   * under load many runs cost one commit instead of one each, and each caller still waits for its own
+   * write's commit. Per turn, not "while one commits": SQLite commits without waiting on I/O, so
+   * nothing would ever queue behind a commit, and a commit per run writes the same WAL pages once per
+   * run. That cost about a quarter more server CPU per Astron REST request at c=64
+   * (docs/decisions/2026-12-02-one-entry-into-the-core.md). Records are not events: no event waits here.
    */
   type Write = { run: (transaction: Database) => Promise<void>; resolve: () => void; reject: (error: unknown) => void };
   let queued: Write[] = [];
-  let committing = false;
-  async function commit(items: Write[]): Promise<void> {
+  async function commitQueued(): Promise<void> {
+    const items = queued;
+    queued = [];
     const only = items.length === 1 ? items[0] : undefined;
     try {
       if (only) await db.transaction().execute((transaction) => only.run(transaction));
@@ -203,22 +206,10 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
       }
     }
   }
-  async function commitQueued(): Promise<void> {
-    committing = true;
-    try {
-      while (queued.length > 0) {
-        const items = queued;
-        queued = [];
-        await commit(items);
-      }
-    } finally {
-      committing = false;
-    }
-  }
   function enqueue(run: Write['run']): Promise<void> {
     return new Promise((resolve, reject) => {
       queued.push({ run, resolve, reject });
-      if (!committing) void commitQueued();
+      if (queued.length === 1) setImmediate(() => void commitQueued());
     });
   }
 

@@ -13,6 +13,7 @@ import {
 import type { ChatRequest } from '../../chat/chat-request.ts';
 import type { ModelMessage } from '../../providers/chat-model.ts';
 import { createDeltaFrames } from '../http/delta-frames.ts';
+import type { SseWire } from '../http/run-sse.ts';
 import type { CollectedAnswer } from '../../chat/collect-answer.ts';
 
 function toModelMessage(message: AstronMessage): ModelMessage {
@@ -64,6 +65,13 @@ function toAstronToolCall(event: Extract<ChatEvent, { type: 'tool-call' }>): Ast
     function: { name: event.name, arguments: event.arguments, response: event.result ?? '' },
   };
 }
+
+/** The Astron SSE: `{"ping":"pong"}` data frames as heartbeats, and `data: [DONE]` at the end of every stream. */
+export const ASTRON_WIRE: SseWire = {
+  transport: 'astron',
+  ping: 'data: {"ping":"pong"}\n\n',
+  endsWithDone: () => true,
+};
 
 /**
  * Frames one run as Astron chunks (SPEC §3). Returns the JSON of a `data:` frame, or undefined

@@ -5,11 +5,8 @@ import { fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
-import { isResumable, sendFollowedRun, startResumableRun, writeRunEvents } from '../http/run-sse.ts';
-import { openSseStream } from '../http/sse-writer.ts';
-import { createAstronFramer, fromAstronRequest, toAstronCompletion } from './astron-frames.ts';
-
-export const ASTRON_PING_FRAME = 'data: {"ping":"pong"}\n\n';
+import { isResumable, sendAttachedRun, sendFollowedRun, startResumableRun } from '../http/run-sse.ts';
+import { ASTRON_WIRE, createAstronFramer, fromAstronRequest, toAstronCompletion } from './astron-frames.ts';
 
 /** `POST /agent/v1/chat/completions` — the seed's format, SSE or one JSON answer. */
 export function createAstronRoute(dependencies: TransportDependencies) {
@@ -32,13 +29,11 @@ export function createAstronRoute(dependencies: TransportDependencies) {
       });
       await sendFollowedRun(response, {
         settings: streams,
-        ping: ASTRON_PING_FRAME,
-        transport: 'astron',
+        wire: ASTRON_WIRE,
         runId,
         followToken: authenticator.issueFollowToken(credentials, caller, runId),
         events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
         frame: createAstronFramer(await runs.runStart(caller.appId, runId)),
-        done: () => true,
       });
       return;
     }
@@ -52,14 +47,13 @@ export function createAstronRoute(dependencies: TransportDependencies) {
       return;
     }
 
-    const writer = openSseStream(response, streams, ASTRON_PING_FRAME, 'astron');
-    const frame = createAstronFramer(start);
-    try {
-      writer.data(frame(start) as string);
-      await writeRunEvents(writer, events, { frame, done: () => true });
-    } finally {
-      writer.end();
-    }
+    await sendAttachedRun(response, {
+      settings: streams,
+      wire: ASTRON_WIRE,
+      start,
+      events,
+      frame: createAstronFramer(start),
+    });
   };
 }
 

@@ -2,12 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FOLLOW_TOKEN_PARAM } from '../../auth/authenticator.ts';
 import { toRunStart } from '../../run-log/run-log.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
-import { abortOnClose, credentialsFromHeaders } from '../http/http-io.ts';
+import { abortOnClose, credentialsFromHeaders, firstHeader } from '../http/http-io.ts';
 import { resumePoint, sendFollowedRun } from '../http/run-sse.ts';
-import { createOpenAIFramer, endsWithDone } from '../openai/openai-frames.ts';
-import { OPENAI_PING_FRAME } from '../openai/openai.route.ts';
-import { createAstronFramer } from './astron-frames.ts';
-import { ASTRON_PING_FRAME } from './astron.route.ts';
+import { createOpenAIFramer, OPENAI_WIRE } from '../openai/openai-frames.ts';
+import { ASTRON_WIRE, createAstronFramer } from './astron-frames.ts';
 
 /**
  * `GET /agent/v1/runs/{run_id}/stream`: a run of the caller's app from any instance, as SSE — what
@@ -34,7 +32,7 @@ export function createRunStreamRoute(dependencies: TransportDependencies) {
       followToken !== null && !credentials.apiKey && !credentials.consumer
         ? await authenticator.authenticateFollowToken(followToken, runId)
         : await authenticator.authenticate(credentials);
-    const lastEventId = [request.headers['last-event-id']].flat()[0];
+    const lastEventId = firstHeader(request.headers['last-event-id']);
     const afterSeq = resumePoint(runId, lastEventId, query.get('after_seq'));
     const owner = await runs.owner(caller.appId, runId);
     const start = toRunStart(owner);
@@ -52,12 +50,11 @@ export function createRunStreamRoute(dependencies: TransportDependencies) {
     const controller = abortOnClose(response);
     await sendFollowedRun(response, {
       settings: streams,
-      transport: owner.transport,
-      ping: openai ? OPENAI_PING_FRAME : ASTRON_PING_FRAME,
+      // Slow-consumer cuts are labelled with the transport that started the run.
+      wire: { ...(openai ? OPENAI_WIRE : ASTRON_WIRE), transport: owner.transport },
       runId,
       events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
       frame,
-      done: openai ? endsWithDone : () => true,
     });
   };
 }

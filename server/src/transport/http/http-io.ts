@@ -51,7 +51,8 @@ export function retryAfterHeader(error: { retryAfterSeconds?: number | undefined
   return error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(Math.ceil(error.retryAfterSeconds)) };
 }
 
-function firstHeader(value: string | string[] | undefined): string | undefined {
+/** A header's value, the first when it came more than once. */
+export function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 

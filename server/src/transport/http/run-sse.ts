@@ -4,14 +4,21 @@ import type { ChatContext, ChatRequest } from '../../chat/chat-request.ts';
 import { AppError } from '../../errors/app-error.ts';
 import type { RunManager } from '../../runs/run-manager.ts';
 import type { StreamSettings } from '../transport-dependencies.ts';
+import { firstHeader } from './http-io.ts';
 import { openSseStream, type SseWriter } from './sse-writer.ts';
 
 /** One event's payloads in the route's own framing (none, one, or several `data:` frames). */
 export type EventFramer = (event: ChatEvent) => string | string[] | undefined;
 
+/**
+ * What sets one REST route's SSE apart, declared once per route: its label (for slow-consumer
+ * cuts), its heartbeat frame, and whether a stream ends with `data: [DONE]`.
+ */
+export type SseWire = { transport: string; ping: string; endsWithDone: (failed: boolean) => boolean };
+
 /** `x-astron-resumable: true` on a streaming REST request: the run outlives the connection. */
 export function isResumable(headers: IncomingHttpHeaders): boolean {
-  return [headers['x-astron-resumable']].flat()[0]?.trim().toLowerCase() === 'true';
+  return firstHeader(headers['x-astron-resumable'])?.trim().toLowerCase() === 'true';
 }
 
 /**
@@ -20,7 +27,7 @@ export function isResumable(headers: IncomingHttpHeaders): boolean {
  * `x-astron-resumable`: such a run is cancelled with its connection, so there is no run to attach to.
  */
 export function idempotencyOf(headers: IncomingHttpHeaders): { key: string; param: string } | undefined {
-  const value = [headers['idempotency-key']].flat()[0];
+  const value = firstHeader(headers['idempotency-key']);
   if (value === undefined) return undefined;
   const parsed = idempotencyKeySchema.safeParse(value.trim());
   if (!parsed.success) {
@@ -42,7 +49,7 @@ export async function startResumableRun(
   const { runId, existing } = await runs.start(start.request, start.context, {
     idempotency: idempotencyOf(start.headers),
   });
-  const lastEventId = [start.headers['last-event-id']].flat()[0];
+  const lastEventId = firstHeader(start.headers['last-event-id']);
   return { runId, afterSeq: existing && lastEventId ? resumePoint(runId, lastEventId, null) : -1 };
 }
 
@@ -52,10 +59,10 @@ export async function startResumableRun(
  * lost the connection resumes after it (`Last-Event-ID`); an event of several frames carries it
  * once, on its last, so a resume never skips a frame it did not get.
  */
-export async function writeRunEvents(
+async function writeRunEvents(
   writer: SseWriter,
   events: AsyncIterable<ChatEvent>,
-  options: { frame: EventFramer; runId?: string | undefined; done: (failed: boolean) => boolean },
+  options: { frame: EventFramer; runId?: string | undefined; done: SseWire['endsWithDone'] },
 ): Promise<void> {
   const { frame, runId } = options;
   let failed = false;
@@ -107,22 +114,48 @@ export async function sendFollowedRun(
   response: ServerResponse,
   options: {
     settings: StreamSettings;
-    ping: string;
-    /** Labels a slow-consumer cut: the transport that started the run. */
-    transport: string;
+    wire: SseWire;
     runId: string;
     /** What a browser `EventSource` (no headers of its own) follows the run with: `?follow_token=`. */
     followToken?: string | undefined;
     events: AsyncIterable<ChatEvent>;
     frame: EventFramer;
-    done: (failed: boolean) => boolean;
   },
 ): Promise<void> {
+  const { wire } = options;
   response.setHeader('x-astron-run-id', options.runId);
   if (options.followToken !== undefined) response.setHeader('x-astron-follow-token', options.followToken);
-  const writer = openSseStream(response, options.settings, options.ping, options.transport);
+  const writer = openSseStream(response, options.settings, wire.ping, wire.transport);
   try {
-    await writeRunEvents(writer, options.events, { frame: options.frame, runId: options.runId, done: options.done });
+    await writeRunEvents(writer, options.events, {
+      frame: options.frame,
+      runId: options.runId,
+      done: wire.endsWithDone,
+    });
+  } finally {
+    writer.end();
+  }
+}
+
+/**
+ * A run read to its end by this request (not resumable) as the whole SSE response: its
+ * `run-start`, then its events, in the route's framing, ending as the route ends.
+ */
+export async function sendAttachedRun(
+  response: ServerResponse,
+  options: {
+    settings: StreamSettings;
+    wire: SseWire;
+    start: ChatEvent;
+    events: AsyncIterable<ChatEvent>;
+    frame: EventFramer;
+  },
+): Promise<void> {
+  const { wire, frame } = options;
+  const writer = openSseStream(response, options.settings, wire.ping, wire.transport);
+  try {
+    writer.data(frame(options.start) as string);
+    await writeRunEvents(writer, options.events, { frame, done: wire.endsWithDone });
   } finally {
     writer.end();
   }

@@ -16,6 +16,7 @@ import {
 import { AppError } from '../../errors/app-error.ts';
 import type { ChatRequest } from '../../chat/chat-request.ts';
 import { createDeltaFrames } from '../http/delta-frames.ts';
+import type { SseWire } from '../http/run-sse.ts';
 import type { CollectedAnswer } from '../../chat/collect-answer.ts';
 import type { ModelMessage } from '../../providers/chat-model.ts';
 
@@ -265,6 +266,9 @@ export function toOpenAICompletion(answer: CollectedAnswer, options: { id: strin
 }
 
 /** OpenAI ends a stream with `[DONE]`, except after an in-band error. */
-export function endsWithDone(failed: boolean): boolean {
-  return !failed;
-}
+/** The `/v1` SSE: comment heartbeats, and `data: [DONE]` at the end unless the stream ended in an error, as OpenAI. */
+export const OPENAI_WIRE: SseWire = {
+  transport: 'openai',
+  ping: ': ping\n\n',
+  endsWithDone: (failed) => !failed,
+};

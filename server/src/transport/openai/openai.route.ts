@@ -5,20 +5,17 @@ import { AppError, fromZodError } from '../../errors/app-error.ts';
 import { collectAnswer } from '../../chat/collect-answer.ts';
 import type { TransportDependencies } from '../transport-dependencies.ts';
 import { abortOnClose, credentialsFromHeaders, readJsonBody, retryAfterHeader, sendJson } from '../http/http-io.ts';
-import { isResumable, sendFollowedRun, startResumableRun, writeRunEvents } from '../http/run-sse.ts';
-import { openSseStream } from '../http/sse-writer.ts';
+import { isResumable, sendAttachedRun, sendFollowedRun, startResumableRun } from '../http/run-sse.ts';
 import {
   createOpenAIFramer,
-  endsWithDone,
   fromOpenAIRequest,
+  OPENAI_WIRE,
   toOpenAICompletion,
   toOpenAIErrorBody,
 } from './openai-frames.ts';
 
 /** `chat_id` is our one addition to OpenAI's body (the SDKs pass extra body fields through). */
 const requestSchema = openaiChatRequestSchema.extend({ chat_id: z.string().min(1).max(128).optional() });
-
-export const OPENAI_PING_FRAME = ': ping\n\n';
 
 /** `POST /v1/chat/completions` and `GET /v1/models`, as the OpenAI SDKs expect them. */
 export function createOpenAIRoutes(dependencies: TransportDependencies) {
@@ -49,13 +46,11 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       });
       await sendFollowedRun(response, {
         settings: streams,
-        ping: OPENAI_PING_FRAME,
-        transport: 'openai',
+        wire: OPENAI_WIRE,
         runId,
         followToken: authenticator.issueFollowToken(credentials, caller, runId),
         events: runs.follow(caller.appId, runId, afterSeq, controller.signal),
         frame: framing(await runs.runStart(caller.appId, runId)),
-        done: endsWithDone,
       });
       return;
     }
@@ -78,14 +73,7 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       return;
     }
 
-    const writer = openSseStream(response, streams, OPENAI_PING_FRAME, 'openai');
-    const frame = framing(start);
-    try {
-      writer.data(frame(start) as string);
-      await writeRunEvents(writer, events, { frame, done: endsWithDone });
-    } finally {
-      writer.end();
-    }
+    await sendAttachedRun(response, { settings: streams, wire: OPENAI_WIRE, start, events, frame: framing(start) });
   }
 
   async function handleModels(request: IncomingMessage, response: ServerResponse) {

@@ -4,7 +4,7 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { toAppError } from '../../errors/app-error.ts';
 import type { Caller, Credentials, SignatureInput } from '../../auth/authenticator.ts';
-import { credentialsFromHeaders, requestIdOf } from '../http/http-io.ts';
+import { credentialsFromHeaders, firstHeader, requestIdOf } from '../http/http-io.ts';
 
 /** Per request (HTTP) or per connection (WebSocket): what the caller presented, not yet checked. */
 export type TrpcContext = {
@@ -44,7 +44,7 @@ export const createTrpcContext: TrpcContextFactory = (options) => {
   return {
     requestId: requestIdOf(options.req.headers),
     openedAt: Date.now(),
-    adminToken: [options.req.headers['x-admin-token']].flat()[0],
+    adminToken: firstHeader(options.req.headers['x-admin-token']),
     credentials: { apiKey: connection?.apiKey ?? fromHeaders.apiKey, consumer: fromHeaders.consumer },
     signature: connection?.appid
       ? {

@@ -21,6 +21,8 @@ import type { TrpcContext } from './trpc-context.ts';
 export function createTrpcProcedures(router: AnyTRPCRouter) {
   const { config, procedures } = readRouterInternals(router);
   return {
+    /** The router's procedures by dotted path, for the OpenAPI document. */
+    byPath: procedures as object,
     transformer: config.transformer,
     /** The client options `httpSubscriptionLink` reads from `event: connected`. */
     sseClientOptions: config.sse?.client ?? {},

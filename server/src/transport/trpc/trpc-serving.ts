@@ -27,16 +27,18 @@ export function createTrpcServing(dependencies: TransportDependencies) {
 
   return {
     /** The router's procedures by dotted path, for the OpenAPI document. */
-    procedures: router._def.procedures as object,
+    procedures: procedures.byPath,
     /** `path` is the request's path without its query, under `/trpc`. */
     serve(request: IncomingMessage, response: ServerResponse, path: string, requestId: string) {
       const procedurePath = path.slice('/trpc/'.length);
-      if (sse.refuses(request.method, procedurePath)) {
-        sse.refuse(request, response, procedurePath);
+      if (procedures.typeOf(procedurePath) !== 'subscription') {
+        httpHandler(request, response);
         return;
       }
-      if (!sse.handles(request.method, procedurePath)) {
-        httpHandler(request, response);
+      // Any other method to a subscription is refused (405, code 1001): tRPC's own handler would
+      // stream it past our framing and limits.
+      if (request.method !== 'GET') {
+        sse.refuse(request, response, procedurePath);
         return;
       }
       const query = new URL(request.url ?? '/', 'http://localhost').searchParams;

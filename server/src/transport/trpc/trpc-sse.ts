@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isTrackedEnvelope, TRPCError } from '@trpc/server';
 import { parseConnectionParamsFromString } from '@trpc/server/http';
+import { firstHeader } from '../http/http-io.ts';
 import { openSseStream, sseFrame } from '../http/sse-writer.ts';
 import { AppError } from '../../errors/app-error.ts';
 import type { StreamSettings } from '../transport-dependencies.ts';
@@ -31,13 +32,7 @@ export function createTrpcSseHandler(options: {
   const { serialize } = procedures;
 
   return {
-    /**
-     * Any other method to a subscription is refused here (405, code 1001): tRPC's own handler would
-     * stream it past our framing and limits.
-     */
-    refuses(method: string | undefined, procedurePath: string): boolean {
-      return method !== 'GET' && procedures.typeOf(procedurePath) === 'subscription';
-    },
+    /** A subscription asked for with another method than GET: 405, code 1001. */
     refuse(request: IncomingMessage, response: ServerResponse, procedurePath: string) {
       const cause = new TRPCError({
         code: 'METHOD_NOT_SUPPORTED',
@@ -51,12 +46,7 @@ export function createTrpcSseHandler(options: {
         type: 'subscription',
       });
       response.writeHead(405, { 'content-type': 'application/json', allow: 'GET' });
-      response.end(JSON.stringify({ error: JSON.parse(serialize(shape)) as unknown }));
-    },
-
-    /** Whether `GET /trpc/<procedurePath>` is a subscription, served here. */
-    handles(method: string | undefined, procedurePath: string): boolean {
-      return method === 'GET' && procedures.typeOf(procedurePath) === 'subscription';
+      response.end(`{"error":${serialize(shape)}}`);
     },
 
     async serve(request: IncomingMessage, response: ServerResponse, procedurePath: string, query: URLSearchParams) {
@@ -128,6 +118,6 @@ function readInput(
   }
   return withLastEventId(
     input,
-    [lastEventIdHeader].flat()[0] ?? query.get('lastEventId') ?? query.get('Last-Event-Id'),
+    firstHeader(lastEventIdHeader) ?? query.get('lastEventId') ?? query.get('Last-Event-Id'),
   );
 }

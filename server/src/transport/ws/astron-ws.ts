@@ -52,19 +52,11 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
     /** What this socket streams now, by request_id; closing the socket stops the streaming, not the runs. */
     const streams = new Map<string, { controller: AbortController; runId: string }>();
     const { send, stop } = openSocketIo(socket, streamSettings, 'ws');
-    /** Set when the socket's app or secret stopped being valid: the socket closes after saying why. */
-    let credentialsGone = false;
-    /** Before every run or subscription: a disabled app or a revoked secret applies at once. */
-    async function recheckCredentials() {
-      try {
-        await authenticator.recheck(caller);
-      } catch (error) {
-        credentialsGone = true;
-        throw error;
-      }
-    }
-
-    /** Streams a run's frames tagged with `request_id`; the run itself outlives this socket. */
+    /**
+     * Streams a run's frames tagged with `request_id`; the run itself outlives this socket. The
+     * credentials are checked again first (a disabled app or a revoked secret applies at once); if
+     * they are no longer valid, the socket closes after saying why.
+     */
     async function stream(requestId: string, start: () => Promise<string>, afterSeq: number) {
       if (streams.has(requestId)) {
         const message = `request_id "${requestId}" is already streaming on this socket.`;
@@ -73,6 +65,14 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
       }
       const entry = { controller: new AbortController(), runId: '' };
       streams.set(requestId, entry);
+      try {
+        await authenticator.recheck(caller);
+      } catch (error) {
+        streams.delete(requestId);
+        sendError(socket, requestId, toAppError(error));
+        socket.close(1008, 'credentials no longer valid');
+        return;
+      }
       try {
         entry.runId = await start();
         // From the run's own start, so that a subscriber joining mid-run sees the starter's header fields.
@@ -84,7 +84,6 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
         }
       } catch (error) {
         sendError(socket, requestId, toAppError(error));
-        if (credentialsGone) socket.close(1008, 'credentials no longer valid');
       } finally {
         streams.delete(requestId);
       }
@@ -122,14 +121,7 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
           cancel(runId ?? (requestId === undefined ? undefined : streams.get(requestId)?.runId), requestId);
         } else {
           const { run_id: runId, request_id: requestId, after_seq: afterSeq } = control.data;
-          void stream(
-            requestId ?? runId,
-            async () => {
-              await recheckCredentials();
-              return runId;
-            },
-            afterSeq ?? -1,
-          );
+          void stream(requestId ?? runId, () => Promise.resolve(runId), afterSeq ?? -1);
         }
         return;
       }
@@ -142,14 +134,7 @@ export function createAstronWebSocket(dependencies: TransportDependencies) {
       const requestId = parsed.data.request_id ?? createId('req');
       const context = { appId: caller.appId, requestId: `${connectionId}/${requestId}`, transport: 'ws' as const };
       const started = () =>
-        stream(
-          requestId,
-          async () => {
-            await recheckCredentials();
-            return (await runs.start(fromAstronRequest(parsed.data), context)).runId;
-          },
-          -1,
-        );
+        stream(requestId, async () => (await runs.start(fromAstronRequest(parsed.data), context)).runId, -1);
       // With tracing on, a server span per run message, continuing the upgrade's traceparent.
       const span = tracing.enabled
         ? tracing.startServer('ws.message', headers, {
