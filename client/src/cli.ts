@@ -211,7 +211,7 @@ async function history(): Promise<unknown> {
   const send = reachingFetch(serverUrl, { authorization: `Bearer ${required(callerApiKey(), API_KEY_SETTING)}` });
   const response = await send(`${serverUrl}/agent/v1/chats/${encodeURIComponent(chatId)}/messages`);
   if (!response.ok) throw await answerError(serverUrl, response);
-  return (await response.json()) as unknown;
+  return response.json();
 }
 
 async function main(): Promise<void> {
