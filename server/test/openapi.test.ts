@@ -105,7 +105,7 @@ describe('GET /openapi.json', () => {
 
   it('a route without documentation stops the server at start', () => {
     expect(() =>
-      createOpenApiDocument({ routes: [{ method: 'GET', path: '/undocumented' }], procedures: {}, version: '0' }),
+      createOpenApiDocument({ routes: [{ method: 'GET', path: '/undocumented' }], procedures: [], version: '0' }),
     ).toThrow(/GET \/undocumented has no entry/);
   });
 

@@ -259,9 +259,6 @@ const ROUTE_DOCS: Record<string, RouteDoc> = {
   },
 };
 
-/** Procedures as the router holds them (`router._def.procedures`). */
-type ProcedureMap = Record<string, { _def: { type: string; inputs?: unknown[] } } | undefined>;
-
 /**
  * The OpenAPI 3.1 document of every route in the route table and every tRPC procedure, with the zod
  * schemas the routes validate with (requests) or that mirror the framers' types (responses; see
@@ -269,8 +266,8 @@ type ProcedureMap = Record<string, { _def: { type: string; inputs?: unknown[] } 
  */
 export function createOpenApiDocument(options: {
   routes: ReadonlyArray<{ method: string; path: string }>;
-  /** `router._def.procedures`: flat, by dotted path. */
-  procedures: object;
+  /** Every tRPC procedure (trpc-procedures.ts reads them from the router). */
+  procedures: ReadonlyArray<{ path: string; type: string; inputs: unknown[] }>;
   version: string;
 }): JsonObject {
   const registry = z.registry<{ id: string }>();
@@ -318,12 +315,11 @@ export function createOpenApiDocument(options: {
     if (!doc) throw new Error(`openapi: the route ${method} ${path} has no entry in ROUTE_DOCS (openapi.ts)`);
     (paths[path] ??= {})[method.toLowerCase()] = operation(`${method} ${path}`, path, doc);
   }
-  for (const [procedurePath, procedure] of Object.entries(options.procedures as ProcedureMap)) {
-    if (!procedure) continue;
-    (paths[`/trpc/${procedurePath}`] ??= {})[procedure._def.type === 'mutation' ? 'post' : 'get'] = trpcOperation(
-      procedurePath,
-      procedure._def.type,
-      procedure._def.inputs ?? [],
+  for (const procedure of options.procedures) {
+    (paths[`/trpc/${procedure.path}`] ??= {})[procedure.type === 'mutation' ? 'post' : 'get'] = trpcOperation(
+      procedure.path,
+      procedure.type,
+      procedure.inputs,
     );
   }
 

@@ -35,6 +35,16 @@ describe('the tRPC seam', () => {
     expect(procedures.typeOf('no.such.procedure')).toBeUndefined();
   });
 
+  it('lists every procedure with its input parsers, for the OpenAPI document', () => {
+    const listed = procedures.list();
+    expect(listed.find((procedure) => procedure.path === 'chat.completions')).toMatchObject({ type: 'subscription' });
+    const cancel = listed.find((procedure) => procedure.path === 'chat.runs.cancel');
+    expect(cancel?.type).toBe('mutation');
+    // The zod schema given to `.input()`: the OpenAPI document describes the request with it.
+    expect(cancel?.inputs.length).toBeGreaterThan(0);
+    expect(typeof (cancel?.inputs[0] as { safeParse?: unknown }).safeParse).toBe('function');
+  });
+
   it('reads the router config: our transformer and the SSE client options', () => {
     const when = new Date('2026-12-02T10:00:00Z');
     const text = procedures.serialize({ when, big: 10n });

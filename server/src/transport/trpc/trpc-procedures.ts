@@ -21,8 +21,12 @@ import type { TrpcContext } from './trpc-context.ts';
 export function createTrpcProcedures(router: AnyTRPCRouter) {
   const { config, procedures } = readRouterInternals(router);
   return {
-    /** The router's procedures by dotted path, for the OpenAPI document. */
-    byPath: procedures as object,
+    /** Every procedure: its dotted path, type and input parsers (for the OpenAPI document). */
+    list(): TrpcProcedureInfo[] {
+      return Object.entries(procedures).flatMap(([path, procedure]) =>
+        procedure ? [{ path, type: procedure._def.type, inputs: procedure._def.inputs ?? [] }] : [],
+      );
+    },
     transformer: config.transformer,
     /** The client options `httpSubscriptionLink` reads from `event: connected`. */
     sseClientOptions: config.sse?.client ?? {},
@@ -70,11 +74,17 @@ export function createTrpcProcedures(router: AnyTRPCRouter) {
 }
 export type TrpcProcedures = ReturnType<typeof createTrpcProcedures>;
 
+/** One procedure as the OpenAPI document describes it; `inputs` are its `.input()` parsers, in order. */
+export type TrpcProcedureInfo = { path: string; type: TRPCProcedureType; inputs: unknown[] };
+
 /** Every read of tRPC's private router fields (see the exception above). */
 function readRouterInternals(router: AnyTRPCRouter) {
   return {
     config: router._def._config,
-    procedures: router._def.procedures as Record<string, { _def: { type: TRPCProcedureType } } | undefined>,
+    procedures: router._def.procedures as Record<
+      string,
+      { _def: { type: TRPCProcedureType; inputs?: unknown[] } } | undefined
+    >,
   };
 }
 

@@ -26,8 +26,8 @@ export function createTrpcServing(dependencies: TransportDependencies) {
   });
 
   return {
-    /** The router's procedures by dotted path, for the OpenAPI document. */
-    procedures: procedures.byPath,
+    /** Every procedure, for the OpenAPI document. */
+    procedures: procedures.list(),
     /** `path` is the request's path without its query, under `/trpc`. */
     serve(request: IncomingMessage, response: ServerResponse, path: string, requestId: string) {
       const procedurePath = path.slice('/trpc/'.length);
