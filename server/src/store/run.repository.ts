@@ -179,7 +179,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
    * under load many runs cost one commit instead of one each, and each caller still waits for its own
    * write's commit. Per turn, not "while one commits": SQLite commits without waiting on I/O, so
    * nothing would ever queue behind a commit, and a commit per run writes the same WAL pages once per
-   * run. That cost about a quarter more server CPU per Astron REST request at c=64
+   * run. That cost 11-20 % more server CPU per Astron REST request at c=64 and c=512
    * (docs/decisions/2026-12-02-one-entry-into-the-core.md). Records are not events: no event waits here.
    */
   type Write = { run: (transaction: Database) => Promise<void>; resolve: () => void; reject: (error: unknown) => void };
