@@ -63,8 +63,8 @@ export function createRedisRunLog(url: string): RunLog {
     retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
   };
   // No auto-pipelining: the run manager hands over a turn's appends as one already, and ioredis
-  // builds a pipeline object carrying every command per auto-pipelined turn; with 1,000 streams those outlived young
-  // collections (docs/decisions/2026-11-25-fewer-layers-per-event.md).
+  // builds a pipeline object carrying every command per auto-pipelined turn; with 1,000 streams
+  // those outlived young collections (docs/decisions/2026-11-25-fewer-layers-per-event.md).
   const commands = new Redis(url, options) as Redis & {
     appendRuns(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<number>;
     holdReservation(numberOfKeys: 1, key: string, runId: string, ttlSeconds: number): Promise<number>;
@@ -133,7 +133,7 @@ export function createRedisRunLog(url: string): RunLog {
       if (eventCount >= MAX_EVENTS_PER_APPEND) call();
     }
     if (keys.length > 0) call();
-    return calls.length === 1 ? calls[0]! : Promise.all(calls);
+    return Promise.all(calls);
   }
 
   /** Runs this instance opened and has not closed: their appends reach local followers directly. */

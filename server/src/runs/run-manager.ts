@@ -573,10 +573,8 @@ function reserved(runId: string, reservation: Reservation): string {
  */
 function createTurn(send: (batch: RunEvents) => Promise<void>) {
   let gathered = new Map<string, ChatEvent[]>();
-  let scheduled = false;
   let sent: Promise<void> = Promise.resolve();
   const flush = () => {
-    scheduled = false;
     if (gathered.size === 0) return;
     const batch = gathered;
     gathered = new Map();
@@ -584,13 +582,10 @@ function createTurn(send: (batch: RunEvents) => Promise<void>) {
   };
   return {
     write(runId: string, event: ChatEvent) {
+      if (gathered.size === 0) setImmediate(flush);
       const events = gathered.get(runId);
       if (events) events.push(event);
       else gathered.set(runId, [event]);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
     },
     async drain() {
       flush();

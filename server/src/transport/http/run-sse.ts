@@ -5,7 +5,7 @@ import { AppError } from '../../errors/app-error.ts';
 import type { RunManager } from '../../runs/run-manager.ts';
 import type { StreamSettings } from '../transport-dependencies.ts';
 import { firstHeader } from './http-io.ts';
-import { openSseStream, type SseWriter } from './sse-writer.ts';
+import { openSseStream } from './sse-writer.ts';
 
 /** One event's payloads in the route's own framing (none, one, or several `data:` frames). */
 export type EventFramer = (event: ChatEvent) => string | string[] | undefined;
@@ -54,30 +54,44 @@ export async function startResumableRun(
 }
 
 /**
- * Writes a run's events as SSE in one route's framing, then `[DONE]` when `done` says the route
- * ends that way. With `runId`, an event's last frame carries `id: <run_id>:<seq>`, so a client that
+ * A run's events as the whole SSE response, in one route's framing and wire, then `[DONE]` when
+ * the wire ends that way. With `runId`, an event's last frame carries `id: <run_id>:<seq>`, so a client that
  * lost the connection resumes after it (`Last-Event-ID`); an event of several frames carries it
  * once, on its last, so a resume never skips a frame it did not get.
  */
-async function writeRunEvents(
-  writer: SseWriter,
-  events: AsyncIterable<ChatEvent>,
-  options: { frame: EventFramer; runId?: string | undefined; done: SseWire['endsWithDone'] },
+async function sendRunEvents(
+  response: ServerResponse,
+  options: {
+    settings: StreamSettings;
+    wire: SseWire;
+    events: AsyncIterable<ChatEvent>;
+    frame: EventFramer;
+    /** Resumable: every event's last frame carries `id: <run_id>:<seq>`. */
+    runId?: string | undefined;
+    /** Sent first, without an id: a run read to its end by this request starts with its `run-start`. */
+    start?: ChatEvent | undefined;
+  },
 ): Promise<void> {
-  const { frame, runId } = options;
-  let failed = false;
-  for await (const event of events) {
-    const payload = frame(event);
-    if (event.type === 'error') failed = true;
-    if (payload === undefined) continue;
-    const payloads = typeof payload === 'string' ? [payload] : payload;
-    const last = payloads.length - 1;
-    for (const [index, item] of payloads.entries()) {
-      if (runId !== undefined && index === last) writer.frame(`id: ${runId}:${event.seq}\ndata: ${item}\n\n`);
-      else writer.data(item);
+  const { wire, frame, runId } = options;
+  const writer = openSseStream(response, options.settings, wire.ping, wire.transport);
+  try {
+    if (options.start) writer.data(frame(options.start) as string);
+    let failed = false;
+    for await (const event of options.events) {
+      const payload = frame(event);
+      if (event.type === 'error') failed = true;
+      if (payload === undefined) continue;
+      const payloads = typeof payload === 'string' ? [payload] : payload;
+      const last = payloads.length - 1;
+      for (const [index, item] of payloads.entries()) {
+        if (runId !== undefined && index === last) writer.frame(`id: ${runId}:${event.seq}\ndata: ${item}\n\n`);
+        else writer.data(item);
+      }
     }
+    if (wire.endsWithDone(failed)) writer.data('[DONE]');
+  } finally {
+    writer.end();
   }
-  if (options.done(failed)) writer.data('[DONE]');
 }
 
 /** Where a resumed stream starts: `Last-Event-ID: <run_id>:<seq>`, else `?after_seq=N`, else the beginning. */
@@ -122,26 +136,16 @@ export async function sendFollowedRun(
     frame: EventFramer;
   },
 ): Promise<void> {
-  const { wire } = options;
   response.setHeader('x-astron-run-id', options.runId);
   if (options.followToken !== undefined) response.setHeader('x-astron-follow-token', options.followToken);
-  const writer = openSseStream(response, options.settings, wire.ping, wire.transport);
-  try {
-    await writeRunEvents(writer, options.events, {
-      frame: options.frame,
-      runId: options.runId,
-      done: wire.endsWithDone,
-    });
-  } finally {
-    writer.end();
-  }
+  await sendRunEvents(response, options);
 }
 
 /**
  * A run read to its end by this request (not resumable) as the whole SSE response: its
  * `run-start`, then its events, in the route's framing, ending as the route ends.
  */
-export async function sendAttachedRun(
+export function sendAttachedRun(
   response: ServerResponse,
   options: {
     settings: StreamSettings;
@@ -151,12 +155,5 @@ export async function sendAttachedRun(
     frame: EventFramer;
   },
 ): Promise<void> {
-  const { wire, frame } = options;
-  const writer = openSseStream(response, options.settings, wire.ping, wire.transport);
-  try {
-    writer.data(frame(options.start) as string);
-    await writeRunEvents(writer, options.events, { frame, done: wire.endsWithDone });
-  } finally {
-    writer.end();
-  }
+  return sendRunEvents(response, options);
 }

@@ -78,7 +78,7 @@ export function createSseWriter(
     },
   };
 }
-export type SseWriter = ReturnType<typeof createSseWriter>;
+type SseWriter = ReturnType<typeof createSseWriter>;
 
 /** `data` is one line (JSON never holds a raw newline); `event` and `id` are names, one line each. */
 export type SseMessage = { data: string; event?: string | undefined; id?: string | undefined };

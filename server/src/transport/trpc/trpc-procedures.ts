@@ -75,7 +75,7 @@ export function createTrpcProcedures(router: AnyTRPCRouter) {
 export type TrpcProcedures = ReturnType<typeof createTrpcProcedures>;
 
 /** One procedure as the OpenAPI document describes it; `inputs` are its `.input()` parsers, in order. */
-export type TrpcProcedureInfo = { path: string; type: TRPCProcedureType; inputs: unknown[] };
+type TrpcProcedureInfo = { path: string; type: TRPCProcedureType; inputs: unknown[] };
 
 /** Every read of tRPC's private router fields (see the exception above). */
 function readRouterInternals(router: AnyTRPCRouter) {
