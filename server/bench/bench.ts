@@ -10,37 +10,17 @@
  * on fresh tRPC WebSockets (overload: refusals must be coded, none may time out) and tRPC resume
  * latency, on the embedded default and on Redis. `BENCH_SLOW=0` skips it; `BENCH_ONLY=slow` runs only it.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  astronBody,
-  drive,
-  httpSseTarget,
-  MAX_SOCKETS,
-  openaiBody,
-  ourTrpcTarget,
-  plainWebSocketTarget,
-  relayTrpcTarget,
-  type OpenSession,
-  type RequestResult,
-} from './load-clients.ts';
-import { fixed, markdownTable, percentile, sortedTtfc } from './report.ts';
+import { drive, httpSseTarget, MAX_SOCKETS, openaiBody, relayTrpcTarget, type OpenSession } from './load-clients.ts';
+import { measurePhase, OPENAI, OUR_TARGETS, TRPC_SSE, TRPC_WS, toWebSocket, type PhasePlan, type Row } from './measure.ts';
+import { fixed, markdownTable } from './report.ts';
 import { runSlowBench } from './slow-bench.ts';
-import {
-  buildOurServer,
-  readCpuMs,
-  readMachineBusyMs,
-  readPeakRssMb,
-  resetPeakRss,
-  startServer,
-  type ServerProcess,
-} from './server-process.ts';
+import { buildOurServer, resetPeakRss, startOurServer, startServer, type ServerProcess } from './server-process.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
-
-type PhasePlan = { concurrency: number; warmup: number; requests: number };
 
 /**
  * Sized so the full run stays within about five minutes on two cores. Warm-up runs at the
@@ -64,84 +44,8 @@ const phases: PhasePlan[] = quick
 const TARGET_WARMUP = quick ? { concurrency: 8, requests: 40 } : { concurrency: 16, requests: 600 };
 /** A phase stops sending new requests after this long, so a slow target cannot stall the run. */
 const PHASE_DEADLINE_MS = quick ? 20_000 : 45_000;
-
-type Row = {
-  target: string;
-  concurrency: number;
-  sent: number;
-  requestsPerSecond: number;
-  chunksPerSecond: number;
-  ttfcP50Ms: number;
-  ttfcP99Ms: number;
-  cpuMsPerRequest: number;
-  peakRssMb: number;
-  /** Requests that failed; those the deadline kept from being sent are not counted here. */
-  errors: number;
-  firstError: string | undefined;
-  planned: number;
-  /** The load generator's own CPU over the phase, percent of one core. */
-  clientCpuPercent: number;
-  /** CPU that processes outside the bench used over the phase, percent of one core. */
-  otherCpuPercent: number;
-};
-
-function summarize(results: RequestResult[]) {
-  const ttfc = sortedTtfc(results);
-  const failed = results.filter((result) => !result.ok);
-  return {
-    completed: results.length - failed.length,
-    chunks: results.reduce((sum, result) => sum + result.chunks, 0),
-    ttfcP50Ms: percentile(ttfc, 0.5),
-    ttfcP99Ms: percentile(ttfc, 0.99),
-    errors: failed.length,
-    firstError: failed[0]?.error,
-  };
-}
-
-async function measure(
-  target: string,
-  server: ServerProcess,
-  upstream: ServerProcess,
-  open: OpenSession,
-  plan: PhasePlan,
-): Promise<Row> {
-  const session = await open(plan.concurrency);
-  try {
-    await drive(session, plan.concurrency, plan.warmup, PHASE_DEADLINE_MS);
-    // Snapshots after the warm-up: only the measured requests are charged.
-    const peakReset = resetPeakRss(server.pid);
-    const cpuBefore = readCpuMs(server.pid);
-    const upstreamCpuBefore = readCpuMs(upstream.pid);
-    const clientCpuBefore = process.cpuUsage();
-    const machineBefore = readMachineBusyMs();
-    const { results, elapsedMs } = await drive(session, plan.concurrency, plan.requests, PHASE_DEADLINE_MS);
-    const machineMs = readMachineBusyMs() - machineBefore;
-    const cpuMs = readCpuMs(server.pid) - cpuBefore;
-    const upstreamCpuMs = server === upstream ? 0 : readCpuMs(upstream.pid) - upstreamCpuBefore;
-    const clientCpu = process.cpuUsage(clientCpuBefore);
-    const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000;
-    const summary = summarize(results);
-    const seconds = elapsedMs / 1000;
-    return {
-      target,
-      concurrency: plan.concurrency,
-      sent: results.length,
-      planned: plan.requests,
-      requestsPerSecond: summary.completed / seconds,
-      chunksPerSecond: summary.chunks / seconds,
-      ttfcP50Ms: summary.ttfcP50Ms,
-      ttfcP99Ms: summary.ttfcP99Ms,
-      cpuMsPerRequest: cpuMs / Math.max(1, results.length),
-      peakRssMb: peakReset ? readPeakRssMb(server.pid) : Number.NaN,
-      errors: summary.errors,
-      firstError: summary.firstError,
-      clientCpuPercent: (clientCpuMs / elapsedMs) * 100,
-      otherCpuPercent: (Math.max(0, machineMs - cpuMs - upstreamCpuMs - clientCpuMs) / elapsedMs) * 100,
-    };
-  } finally {
-    await session.close();
-  }
-}
+const measure = (target: string, server: ServerProcess, upstream: ServerProcess, open: OpenSession, plan: PhasePlan) =>
+  measurePhase(target, server, upstream, open, plan, PHASE_DEADLINE_MS);
 
 function table(rows: Row[]): string {
   const header = [
@@ -246,11 +150,6 @@ const UPSTREAM = 'upstream direct';
 const PASSTHROUGH = 'pass-through relay';
 const RELAY_SSE = 'bare tRPC relay SSE';
 const RELAY_WS = 'bare tRPC relay WS';
-const OPENAI = 'OpenAI REST';
-const ASTRON = 'Astron REST';
-const TRPC_SSE = 'tRPC SSE';
-const TRPC_WS = 'tRPC WS';
-const PLAIN_WS = 'plain WS';
 
 type ServerKind = 'passthrough-relay' | 'trpc-relay' | 'astron-chat';
 
@@ -280,7 +179,8 @@ const slowPart = {
 async function main() {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const repositoryRoot = path.resolve(here, '../..');
-  const { entry: ourServer, nodeArgs: ourNodeArgs, env: ourEnv } = buildOurServer(repositoryRoot);
+  const built = buildOurServer(repositoryRoot);
+  const { entry: ourServer, nodeArgs: ourNodeArgs, env: ourEnv } = built;
   const dataDirectory = mkdtempSync(path.join(tmpdir(), 'astron-bench-'));
   // BENCH_CPU_PROF=<dir>: every server writes V8 CPU profiles to <dir>/<server> when it stops.
   const profileDirectory = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
@@ -309,29 +209,13 @@ async function main() {
     if (kind !== 'astron-chat') {
       return startServer(name, path.join(here, `${kind}.ts`), { UPSTREAM_URL: upstreamUrl }, nodeOptions(name));
     }
-    const dataDirectoryOfTarget = path.join(dataDirectory, String(started));
-    mkdirSync(dataDirectoryOfTarget);
-    return startServer(
-      `astron-chat (${target})`,
-      ourServer,
-      {
-        ...ourEnv,
-        HOST: '127.0.0.1',
-        DATA_DIR: dataDirectoryOfTarget,
-        DEMO_MODE: '1',
-        LOG_LEVEL: 'warn',
-        OPENAI_BASE_URL: `${upstream.url}/v1`,
-        OPENAI_API_KEY: 'x',
-        // The embedded SQLite file and the in-process cache, whatever the calling shell has set.
-        DATABASE_URL: '',
-        REDIS_URL: '',
-      },
-      [...ourNodeArgs, ...nodeOptions(name)],
-    );
+    return startOurServer(`astron-chat (${target})`, built, {
+      dataDirectory: path.join(dataDirectory, String(started)),
+      upstreamOrigin: upstream.url,
+      nodeOptions: nodeOptions(name),
+    });
   }
 
-  const authorization = { authorization: 'Bearer sk-demo' };
-  const toWebSocket = (url: string) => url.replace(/^http/, 'ws');
   const chatPath = '/v1/chat/completions';
   const targets: Array<{ name: string; server: ServerKind | 'upstream'; open: (url: string) => OpenSession }> = [
     {
@@ -346,20 +230,7 @@ async function main() {
     },
     { name: RELAY_SSE, server: 'trpc-relay', open: (url) => relayTrpcTarget(url, 'sse') },
     { name: RELAY_WS, server: 'trpc-relay', open: (url) => relayTrpcTarget(toWebSocket(url), 'ws') },
-    {
-      name: OPENAI,
-      server: 'astron-chat',
-      open: (url) => httpSseTarget({ origin: url, path: chatPath, headers: authorization, body: openaiBody }),
-    },
-    {
-      name: ASTRON,
-      server: 'astron-chat',
-      open: (url) =>
-        httpSseTarget({ origin: url, path: '/agent/v1/chat/completions', headers: authorization, body: astronBody }),
-    },
-    { name: TRPC_SSE, server: 'astron-chat', open: (url) => ourTrpcTarget(`${url}/trpc`, 'sse') },
-    { name: TRPC_WS, server: 'astron-chat', open: (url) => ourTrpcTarget(`${toWebSocket(url)}/trpc`, 'ws') },
-    { name: PLAIN_WS, server: 'astron-chat', open: (url) => plainWebSocketTarget(url) },
+    ...OUR_TARGETS.map((target) => ({ ...target, server: 'astron-chat' as const })),
   ];
 
   try {

@@ -4,24 +4,30 @@
  * so the numbers are comparable.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 /**
  * Our server as `npm start` runs it: the bundle `npm run build` writes, with the environment
  * variables and node options of the `start` script (`VAR=value node --option server/dist/main.js`,
- * see docs/decisions/2026-11-25-heap-limit.md). Built once per bench run.
+ * see docs/decisions/2026-11-25-heap-limit.md). Built once per bench run; `serverOnly` builds the
+ * server bundle alone (`build:server`, where the checkout has it), not the console.
  */
-export function buildOurServer(repositoryRoot: string): {
+export function buildOurServer(
+  repositoryRoot: string,
+  options: { serverOnly?: boolean } = {},
+): {
   entry: string;
   nodeArgs: string[];
   env: Record<string, string>;
 } {
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: repositoryRoot, stdio: 'inherit' });
-  const start = (JSON.parse(readFileSync(path.join(repositoryRoot, 'package.json'), 'utf8')) as {
-    scripts: { start: string };
-  }).scripts.start;
+  const { scripts } = JSON.parse(readFileSync(path.join(repositoryRoot, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string> & { start: string };
+  };
+  const script = options.serverOnly && scripts['build:server'] ? 'build:server' : 'build';
+  execFileSync('npm', ['run', script, '--silent'], { cwd: repositoryRoot, stdio: 'inherit' });
+  const { start } = scripts;
   const command = /((?:\b[A-Z_]+=\S+ )*)node ((?:--\S+ )*)server\/dist\/main\.js/.exec(start);
   if (!command) throw new Error(`package.json's start script does not run server/dist/main.js: ${start}`);
   const words = (text: string) => text.trim().split(' ').filter(Boolean);
@@ -30,6 +36,35 @@ export function buildOurServer(repositoryRoot: string): {
     nodeArgs: words(command[2]!),
     env: Object.fromEntries(words(command[1]!).map((assignment) => assignment.split('=', 2) as [string, string])),
   };
+}
+
+/**
+ * Our server built by `buildOurServer`, on the embedded default (its own empty SQLite file in
+ * `dataDirectory`, the in-process cache) whatever the calling shell has set, with the demo app and
+ * bots, answering from the fake upstream at `upstreamOrigin`.
+ */
+export function startOurServer(
+  name: string,
+  built: ReturnType<typeof buildOurServer>,
+  options: { dataDirectory: string; upstreamOrigin: string; nodeOptions?: string[] },
+): Promise<ServerProcess> {
+  mkdirSync(options.dataDirectory, { recursive: true });
+  return startServer(
+    name,
+    built.entry,
+    {
+      ...built.env,
+      HOST: '127.0.0.1',
+      DATA_DIR: options.dataDirectory,
+      DEMO_MODE: '1',
+      LOG_LEVEL: 'warn',
+      OPENAI_BASE_URL: `${options.upstreamOrigin}/v1`,
+      OPENAI_API_KEY: 'x',
+      DATABASE_URL: '',
+      REDIS_URL: '',
+    },
+    [...built.nodeArgs, ...(options.nodeOptions ?? [])],
+  );
 }
 
 /**

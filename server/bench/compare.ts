@@ -1,0 +1,156 @@
+/**
+ * `npm run bench:compare -- <revision>`: our server at `<revision>` (a commit, branch or tag)
+ * against this checkout, in pairs. Prints one markdown table: server CPU ms per request of each
+ * at c=64 and c=512, and the change.
+ *
+ * Why pairs: on a shared two-core machine the same build's CPU per request moves by a third from
+ * one `npm run bench` to the next, because what else the host runs changes how fast a core is.
+ * Here both servers run side by side, and each round measures one phase on each, seconds apart,
+ * in alternating order; the change is the median of the rounds' ratios, so a drift of the machine
+ * during the run cancels out instead of landing on one side.
+ *
+ * The baseline is checked out in a temporary git worktree with this checkout's node_modules and
+ * built the way it builds itself (`build:server`, else `build`). `BENCH_ONLY=openai,astron` keeps
+ * some targets; `BENCH_ROUNDS` (default 5) sets the number of rounds.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drive } from './load-clients.ts';
+import { measurePhase, OUR_TARGETS, type PhasePlan, type Row } from './measure.ts';
+import { fixed, markdownTable, percentile } from './report.ts';
+import { buildOurServer, startOurServer, startServer, type ServerProcess } from './server-process.ts';
+
+const PLANS: PhasePlan[] = [
+  { concurrency: 64, warmup: 128, requests: 640 },
+  { concurrency: 512, warmup: 512, requests: 1536 },
+];
+const TARGET_WARMUP = { concurrency: 16, requests: 600 };
+const PHASE_DEADLINE_MS = 45_000;
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const onlyWords = (process.env.BENCH_ONLY ?? '')
+  .split(',')
+  .map((word) => word.trim().toLowerCase())
+  .filter(Boolean);
+const selected = (name: string) =>
+  onlyWords.length === 0 || onlyWords.some((word) => name.toLowerCase().includes(word));
+
+const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 0.5);
+const change = (ratio: number) => `${ratio >= 1 ? '+' : ''}${fixed((ratio - 1) * 100, 0)} %`;
+
+/** `revision` checked out beside this checkout, sharing its node_modules; removed by `remove`. */
+function checkOut(repositoryRoot: string, revision: string) {
+  const directory = path.join(mkdtempSync(path.join(tmpdir(), 'astron-compare-')), 'baseline');
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repositoryRoot, stdio: 'pipe' }).toString().trim();
+  const commit = git('rev-parse', '--short', `${revision}^{commit}`);
+  git('worktree', 'add', '--detach', directory, commit);
+  symlinkSync(path.join(repositoryRoot, 'node_modules'), path.join(directory, 'node_modules'));
+  return {
+    directory,
+    commit,
+    remove() {
+      git('worktree', 'remove', '--force', directory);
+      rmSync(path.dirname(directory), { recursive: true, force: true });
+    },
+  };
+}
+
+type Pair = { baseline: Row; current: Row };
+
+async function main() {
+  const revision = process.argv[2] ?? process.env.BENCH_BASELINE;
+  if (!revision) {
+    console.error('Usage: npm run bench:compare -- <revision>   (a commit, branch or tag to compare this checkout with)');
+    process.exit(2);
+  }
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const repositoryRoot = path.resolve(here, '../..');
+  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repositoryRoot }).toString().trim();
+  const baselineCheckout = checkOut(repositoryRoot, revision);
+  const dataDirectory = mkdtempSync(path.join(tmpdir(), 'astron-compare-data-'));
+  let upstream: ServerProcess | undefined;
+  try {
+    const builds = {
+      baseline: buildOurServer(baselineCheckout.directory, { serverOnly: true }),
+      current: buildOurServer(repositoryRoot, { serverOnly: true }),
+    };
+    upstream = await startServer('fake-upstream', path.join(here, 'fake-upstream.ts'), {});
+    const lines: string[][] = [];
+    let started = 0;
+    for (const target of OUR_TARGETS.filter((candidate) => selected(candidate.name))) {
+      const servers: Record<keyof typeof builds, ServerProcess | undefined> = { baseline: undefined, current: undefined };
+      try {
+        for (const side of ['baseline', 'current'] as const) {
+          const server = await startOurServer(`astron-chat ${side} (${target.name})`, builds[side], {
+            dataDirectory: path.join(dataDirectory, String(++started)),
+            upstreamOrigin: upstream.url,
+          });
+          servers[side] = server;
+          const warmup = await target.open(server.url)(TARGET_WARMUP.concurrency);
+          await drive(warmup, TARGET_WARMUP.concurrency, TARGET_WARMUP.requests, PHASE_DEADLINE_MS).finally(() =>
+            warmup.close(),
+          );
+        }
+        const pairs = new Map<number, Pair[]>(PLANS.map((plan) => [plan.concurrency, []]));
+        for (let round = 0; round < rounds; round += 1) {
+          for (const plan of PLANS) {
+            const pair: Partial<Pair> = {};
+            // Alternating order: neither side always runs on a machine the other has just warmed.
+            for (const side of round % 2 === 0 ? (['baseline', 'current'] as const) : (['current', 'baseline'] as const)) {
+              const server = servers[side]!;
+              pair[side] = await measurePhase(target.name, server, upstream, target.open(server.url), plan, PHASE_DEADLINE_MS);
+            }
+            pairs.get(plan.concurrency)!.push(pair as Pair);
+          }
+          process.stderr.write(`  ${target.name}: round ${round + 1} of ${rounds}\n`);
+        }
+        for (const [concurrency, measured] of pairs) {
+          const ratios = measured.map((pair) => pair.current.cpuMsPerRequest / pair.baseline.cpuMsPerRequest);
+          const errors = measured.reduce((sum, pair) => sum + pair.baseline.errors + pair.current.errors, 0);
+          lines.push([
+            target.name,
+            String(concurrency),
+            fixed(median(measured.map((pair) => pair.baseline.cpuMsPerRequest)), 3),
+            fixed(median(measured.map((pair) => pair.current.cpuMsPerRequest)), 3),
+            change(median(ratios)),
+            `${change(Math.min(...ratios))} … ${change(Math.max(...ratios))}`,
+            String(errors),
+          ]);
+        }
+      } finally {
+        await Promise.all(Object.values(servers).map((server) => server?.stop() ?? Promise.resolve()));
+      }
+    }
+    console.log(
+      markdownTable(
+        [
+          'target',
+          'concurrency',
+          `${baselineCheckout.commit} CPU ms/request`,
+          `${head} CPU ms/request`,
+          'change (median of rounds)',
+          'rounds, lowest … highest',
+          'errors',
+        ],
+        lines,
+        1,
+      ),
+    );
+    console.log('');
+    console.log(
+      `Notes: ${rounds} rounds; each round measures c=64 (${PLANS[0]!.requests} requests after ${PLANS[0]!.warmup} warm-up) and ` +
+        `c=512 (${PLANS[1]!.requests} after ${PLANS[1]!.warmup}) on both servers, in alternating order. CPU per request ` +
+        `as in npm run bench (every thread of the server process). The medians of each side are shown; the change is the ` +
+        `median of the rounds' ratios, ${head} / ${baselineCheckout.commit}. The working tree's uncommitted changes are ` +
+        `part of ${head}'s build.`,
+    );
+  } finally {
+    await upstream?.stop();
+    rmSync(dataDirectory, { recursive: true, force: true });
+    baselineCheckout.remove();
+  }
+}
+
+await main();
