@@ -30,6 +30,7 @@ const PLANS: PhasePlan[] = [
 const TARGET_WARMUP = { concurrency: 16, requests: 600 };
 const PHASE_DEADLINE_MS = 45_000;
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const together = process.env.BENCH_TOGETHER === '1';
 const onlyWords = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((word) => word.trim().toLowerCase())
@@ -67,7 +68,9 @@ async function main() {
   }
   const here = path.dirname(fileURLToPath(import.meta.url));
   const repositoryRoot = path.resolve(here, '../..');
-  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repositoryRoot }).toString().trim();
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repositoryRoot }).toString().trim();
+  // What is measured is the working tree: its changes, if any, are part of the build.
+  const head = git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? '+changes' : '');
   const baselineCheckout = checkOut(repositoryRoot, revision);
   const dataDirectory = mkdtempSync(path.join(tmpdir(), 'astron-compare-data-'));
   let upstream: ServerProcess | undefined;
@@ -96,13 +99,22 @@ async function main() {
         const pairs = new Map<number, Pair[]>(PLANS.map((plan) => [plan.concurrency, []]));
         for (let round = 0; round < rounds; round += 1) {
           for (const plan of PLANS) {
-            const pair: Partial<Pair> = {};
-            // Alternating order: neither side always runs on a machine the other has just warmed.
-            for (const side of round % 2 === 0 ? (['baseline', 'current'] as const) : (['current', 'baseline'] as const)) {
+            const measureOn = (side: keyof typeof builds) => {
               const server = servers[side]!;
-              pair[side] = await measurePhase(target.name, server, upstream, target.open(server.url), plan, PHASE_DEADLINE_MS);
+              return measurePhase(target.name, server, upstream!, target.open(server.url), plan, PHASE_DEADLINE_MS);
+            };
+            let pair: Pair;
+            if (together) {
+              const [baseline, current] = await Promise.all([measureOn('baseline'), measureOn('current')]);
+              pair = { baseline, current };
+            } else {
+              // Alternating order: neither side always runs on a machine the other has just warmed.
+              const first = round % 2 === 0 ? 'baseline' : 'current';
+              const firstRow = await measureOn(first);
+              const secondRow = await measureOn(first === 'baseline' ? 'current' : 'baseline');
+              pair = first === 'baseline' ? { baseline: firstRow, current: secondRow } : { baseline: secondRow, current: firstRow };
             }
-            pairs.get(plan.concurrency)!.push(pair as Pair);
+            pairs.get(plan.concurrency)!.push(pair);
           }
           process.stderr.write(`  ${target.name}: round ${round + 1} of ${rounds}\n`);
         }
@@ -143,8 +155,8 @@ async function main() {
       `Notes: ${rounds} rounds; each round measures c=64 (${PLANS[0]!.requests} requests after ${PLANS[0]!.warmup} warm-up) and ` +
         `c=512 (${PLANS[1]!.requests} after ${PLANS[1]!.warmup}) on both servers, in alternating order. CPU per request ` +
         `as in npm run bench (every thread of the server process). The medians of each side are shown; the change is the ` +
-        `median of the rounds' ratios, ${head} / ${baselineCheckout.commit}. The working tree's uncommitted changes are ` +
-        `part of ${head}'s build.`,
+        `median of the rounds' ratios, ${head} / ${baselineCheckout.commit}.` +
+        (head.endsWith('+changes') ? ` ${head} is this checkout with its uncommitted changes.` : ''),
     );
   } finally {
     await upstream?.stop();

@@ -1,6 +1,7 @@
 import type { ContentPart, FinishReason, ToolCallKind, Usage } from '@astron-chat/shared';
 import { createId } from '../lib/ids.ts';
 import type { Database, DatabaseKind, MessageTable, RunStatus } from './database.ts';
+import { precompiled } from './precompiled.ts';
 
 export type StoredToolCall = { id: string; kind: ToolCallKind; name: string; arguments: string; result?: string };
 
@@ -75,6 +76,28 @@ export class ChatOwnerError extends Error {
 
 export function createRunRepository(db: Database, kind: DatabaseKind) {
   /**
+   * A run's row as its start writes it. The two writes every run makes are compiled once
+   * (precompiled.ts), here, per database: each dialect has its own SQL.
+   */
+  const insertRun = precompiled((builder: Database, row: ReturnType<typeof toRunRow>) =>
+    builder.insertInto('runs').values(row),
+  );
+
+  /** A run's outcome, written once: only onto a row still running (a run closed already keeps its outcome). */
+  const closeRun = precompiled(
+    (
+      builder: Database,
+      { runId, appId, ...outcome }: ReturnType<typeof toRunOutcome> & { runId: string; appId: string },
+    ) =>
+      builder
+        .updateTable('runs')
+        .set(outcome)
+        .where('id', '=', runId)
+        .where('app_id', '=', appId)
+        .where('status', '=', 'running'),
+  );
+
+  /**
    * Written when a run starts, so that a crash loses nothing accepted: the chat (claimed by this
    * user and bot if new), the user's message and a `running` run row. Throws ChatOwnerError when the
    * chat is another user's or bot's, before anything of the run is written.
@@ -116,7 +139,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
         parts: record.questionParts ? JSON.stringify(record.questionParts) : null,
       });
     }
-    await transaction.insertInto('runs').values(toRunRow(record)).execute();
+    await insertRun(transaction, toRunRow(record));
   }
 
   /**
@@ -124,33 +147,10 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
    * instance of older code, lost with its process) gets its start written here first.
    */
   async function writeRun(transaction: Database, record: RunRecord, events: OutboxEvent[]): Promise<void> {
-    const now = Date.now();
-    const outcome = {
-      status: record.status,
-      finish_reason: record.finishReason ?? null,
-      error_code: record.error?.code ?? null,
-      error_message: record.error?.message.slice(0, 512) ?? null,
-      prompt_tokens: record.usage.promptTokens,
-      completion_tokens: record.usage.completionTokens,
-      total_tokens: record.usage.totalTokens,
-      usage_estimated: record.usage.estimated ? 1 : 0,
-      cached_tokens: record.usage.cachedPromptTokens ?? 0,
-      tool_calls: record.answer.toolCalls.length > 0 ? JSON.stringify(record.answer.toolCalls) : null,
-      time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
-      duration_ms: record.durationMs,
-      finished_at: now,
-      provider: record.provider?.slice(0, 255) ?? null,
-    };
     // Only a run still running: a run closed already (say, one thought lost that then finished) keeps its outcome.
-    const update = () =>
-      transaction
-        .updateTable('runs')
-        .set(outcome)
-        .where('id', '=', record.runId)
-        .where('app_id', '=', record.appId)
-        .where('status', '=', 'running')
-        .executeTakeFirst();
-    if (Number((await update()).numUpdatedRows) === 0) {
+    const outcome = { ...toRunOutcome(record), runId: record.runId, appId: record.appId };
+    const update = () => closeRun(transaction, outcome);
+    if ((await update()).numAffectedRows === 0n) {
       const existing = await transaction
         .selectFrom('runs')
         .select('status')
@@ -461,5 +461,24 @@ function toRunRow(record: RunStartRecord) {
     created_at: record.createdAt,
     finished_at: null,
     day: new Date(record.createdAt).toISOString().slice(0, 10),
+  };
+}
+
+function toRunOutcome(record: RunRecord) {
+  return {
+    status: record.status,
+    finish_reason: record.finishReason ?? null,
+    error_code: record.error?.code ?? null,
+    error_message: record.error?.message.slice(0, 512) ?? null,
+    prompt_tokens: record.usage.promptTokens,
+    completion_tokens: record.usage.completionTokens,
+    total_tokens: record.usage.totalTokens,
+    usage_estimated: record.usage.estimated ? 1 : 0,
+    cached_tokens: record.usage.cachedPromptTokens ?? 0,
+    tool_calls: record.answer.toolCalls.length > 0 ? JSON.stringify(record.answer.toolCalls) : null,
+    time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
+    duration_ms: record.durationMs,
+    finished_at: Date.now(),
+    provider: record.provider?.slice(0, 255) ?? null,
   };
 }

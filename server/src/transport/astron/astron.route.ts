@@ -38,7 +38,7 @@ export function createAstronRoute(dependencies: TransportDependencies) {
       return;
     }
 
-    const { start, events } = await runs.run(fromAstronRequest(parsed.data), context, controller.signal);
+    const { start, events } = await runs.run(fromAstronRequest(parsed.data), context, controller);
 
     if (!parsed.data.stream) {
       const answer = await collectAnswer(start, events);

@@ -77,16 +77,17 @@ async function sendRunEvents(
   try {
     if (options.start) writer.data(frame(options.start) as string);
     let failed = false;
+    /** The event's last frame carries its id when the stream is resumable. */
+    const send = (payload: string, event: ChatEvent, last: boolean) => {
+      if (runId !== undefined && last) writer.frame(`id: ${runId}:${event.seq}\ndata: ${payload}\n\n`);
+      else writer.data(payload);
+    };
     for await (const event of options.events) {
       const payload = frame(event);
       if (event.type === 'error') failed = true;
-      if (payload === undefined) continue;
-      const payloads = typeof payload === 'string' ? [payload] : payload;
-      const last = payloads.length - 1;
-      for (const [index, item] of payloads.entries()) {
-        if (runId !== undefined && index === last) writer.frame(`id: ${runId}:${event.seq}\ndata: ${item}\n\n`);
-        else writer.data(item);
-      }
+      // Most events are one frame: no array per event for them.
+      if (typeof payload === 'string') send(payload, event, true);
+      else payload?.forEach((item, index) => send(item, event, index === payload.length - 1));
     }
     if (wire.endsWithDone(failed)) writer.data('[DONE]');
   } finally {

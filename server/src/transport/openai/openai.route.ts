@@ -55,7 +55,7 @@ export function createOpenAIRoutes(dependencies: TransportDependencies) {
       return;
     }
 
-    const { start, events } = await runs.run(fromOpenAIRequest(body), context, controller.signal);
+    const { start, events } = await runs.run(fromOpenAIRequest(body), context, controller);
     const id = `chatcmpl-${start.runId}`;
 
     if (!body.stream) {
