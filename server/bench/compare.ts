@@ -3,15 +3,18 @@
  * against this checkout, in pairs. Prints one markdown table: server CPU ms per request of each
  * at c=64 and c=512, and the change.
  *
- * Why pairs: on a shared two-core machine the same build's CPU per request moves by a third from
- * one `npm run bench` to the next, because what else the host runs changes how fast a core is.
- * Here both servers run side by side, and each round measures one phase on each, seconds apart,
- * in alternating order; the change is the median of the rounds' ratios, so a drift of the machine
- * during the run cancels out instead of landing on one side.
+ * Why pairs, at once: on a shared two-core machine the same build's CPU per request moves by a
+ * third from one `npm run bench` to the next, and by a fifth between two phases a few seconds
+ * apart, because what else the host runs changes how fast a core is. Here both servers run side
+ * by side and each round loads both at the same time, each with its own clients at the phase's
+ * concurrency; the change is the median of the rounds' ratios. A drift of the machine lands on
+ * both sides alike (measured on one build against itself: rounds within about ±15 %, where
+ * measuring the two one after the other gave ±30 %). Both servers share the two cores, so their
+ * CPU per request is higher than in `npm run bench`: the change is what to read, not the level.
  *
  * The baseline is checked out in a temporary git worktree with this checkout's node_modules and
  * built the way it builds itself (`build:server`, else `build`). `BENCH_ONLY=openai,astron` keeps
- * some targets; `BENCH_ROUNDS` (default 5) sets the number of rounds.
+ * some targets; `BENCH_ROUNDS` (default 9) sets the number of rounds.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -29,8 +32,7 @@ const PLANS: PhasePlan[] = [
 ];
 const TARGET_WARMUP = { concurrency: 16, requests: 600 };
 const PHASE_DEADLINE_MS = 45_000;
-const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
-const together = process.env.BENCH_TOGETHER === '1';
+const rounds = Number(process.env.BENCH_ROUNDS ?? 9);
 const onlyWords = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((word) => word.trim().toLowerCase())
@@ -99,21 +101,14 @@ async function main() {
         const pairs = new Map<number, Pair[]>(PLANS.map((plan) => [plan.concurrency, []]));
         for (let round = 0; round < rounds; round += 1) {
           for (const plan of PLANS) {
-            const measureOn = (side: keyof typeof builds) => {
-              const server = servers[side]!;
-              return measurePhase(target.name, server, upstream!, target.open(server.url), plan, PHASE_DEADLINE_MS);
-            };
-            let pair: Pair;
-            if (together) {
-              const [baseline, current] = await Promise.all([measureOn('baseline'), measureOn('current')]);
-              pair = { baseline, current };
-            } else {
-              // Alternating order: neither side always runs on a machine the other has just warmed.
-              const first = round % 2 === 0 ? 'baseline' : 'current';
-              const firstRow = await measureOn(first);
-              const secondRow = await measureOn(first === 'baseline' ? 'current' : 'baseline');
-              pair = first === 'baseline' ? { baseline: firstRow, current: secondRow } : { baseline: secondRow, current: firstRow };
-            }
+            // Both at once, each by its own clients: whatever the machine does meanwhile, it does to both.
+            const [baseline, current] = await Promise.all(
+              (['baseline', 'current'] as const).map((side) => {
+                const server = servers[side]!;
+                return measurePhase(target.name, server, upstream!, target.open(server.url), plan, PHASE_DEADLINE_MS);
+              }),
+            );
+            const pair: Pair = { baseline: baseline!, current: current! };
             pairs.get(plan.concurrency)!.push(pair);
           }
           process.stderr.write(`  ${target.name}: round ${round + 1} of ${rounds}\n`);
@@ -153,8 +148,9 @@ async function main() {
     console.log('');
     console.log(
       `Notes: ${rounds} rounds; each round measures c=64 (${PLANS[0]!.requests} requests after ${PLANS[0]!.warmup} warm-up) and ` +
-        `c=512 (${PLANS[1]!.requests} after ${PLANS[1]!.warmup}) on both servers, in alternating order. CPU per request ` +
-        `as in npm run bench (every thread of the server process). The medians of each side are shown; the change is the ` +
+        `c=512 (${PLANS[1]!.requests} after ${PLANS[1]!.warmup}) on both servers at the same time, each with its own clients. ` +
+        `CPU per request as in npm run bench (every thread of the server process), higher than there: the two servers share ` +
+        `the machine. The medians of each side are shown; the change is the ` +
         `median of the rounds' ratios, ${head} / ${baselineCheckout.commit}.` +
         (head.endsWith('+changes') ? ` ${head} is this checkout with its uncommitted changes.` : ''),
     );
