@@ -141,6 +141,29 @@ describe('memory run log', () => {
       await log.shutdown();
     }
   });
+
+  it('keeps the latest closed runs, however many have come and gone before them', async () => {
+    const log = createMemoryRunLog({ maxClosedEvents: 30 });
+    try {
+      for (let index = 0; index < 5_000; index += 1) {
+        const runId = `run_${index}`;
+        await log.open(runId, owner(runId));
+        await log.append(oneRun(runId, [text(0), text(1), finish(2)]));
+        await log.close(runId, 600);
+      }
+      // Room for ten runs of three events: the last ten closed, and none before them.
+      for (const index of [4_990, 4_995, 4_999]) {
+        expect(await collect(log.follow(`run_${index}`, -1, new AbortController().signal))).toEqual([0, 1, 2]);
+      }
+      for (const index of [0, 1_500, 4_989]) {
+        await expect(collect(log.follow(`run_${index}`, -1, new AbortController().signal))).rejects.toThrow(
+          /not found/,
+        );
+      }
+    } finally {
+      await log.shutdown();
+    }
+  });
 });
 
 describe.runIf(redisUrl)('redis run log', () => {
