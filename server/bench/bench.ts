@@ -15,7 +15,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drive, httpSseTarget, MAX_SOCKETS, openaiBody, relayTrpcTarget, type OpenSession } from './load-clients.ts';
-import { measurePhase, OPENAI, OUR_TARGETS, TRPC_SSE, TRPC_WS, toWebSocket, type PhasePlan, type Row } from './measure.ts';
+import { envWords, measurePhase, nameMatches, OPENAI, OUR_TARGETS, TRPC_SSE, TRPC_WS, toWebSocket, type PhasePlan, type Row } from './measure.ts';
 import { fixed, markdownTable } from './report.ts';
 import { runSlowBench } from './slow-bench.ts';
 import { buildOurServer, resetPeakRss, startOurServer, startServer, type ServerProcess } from './server-process.ts';
@@ -153,15 +153,10 @@ const RELAY_WS = 'bare tRPC relay WS';
 
 type ServerKind = 'passthrough-relay' | 'trpc-relay' | 'astron-chat';
 
-const onlyWords = (process.env.BENCH_ONLY ?? '')
-  .split(',')
-  .map((word) => word.trim().toLowerCase())
-  .filter(Boolean);
+const onlyWords = envWords(process.env.BENCH_ONLY);
 
 /** `BENCH_ONLY=openai,plain` keeps the throughput targets whose name contains one of the words. */
-function selected(name: string): boolean {
-  return onlyWords.length === 0 || onlyWords.some((word) => name.toLowerCase().includes(word));
-}
+const selected = (name: string) => nameMatches(onlyWords, name);
 
 /**
  * The second part (slow streams, the overload row and tRPC resume) runs by default; `BENCH_SLOW=0`

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drive } from './load-clients.ts';
-import { measurePhase, OUR_TARGETS, type PhasePlan, type Row } from './measure.ts';
+import { envWords, measurePhase, nameMatches, OUR_TARGETS, type PhasePlan, type Row } from './measure.ts';
 import { fixed, markdownTable, percentile } from './report.ts';
 import { buildOurServer, startOurServer, startServer, type ServerProcess } from './server-process.ts';
 
@@ -33,12 +33,7 @@ const PLANS: PhasePlan[] = [
 const TARGET_WARMUP = { concurrency: 16, requests: 600 };
 const PHASE_DEADLINE_MS = 45_000;
 const rounds = Number(process.env.BENCH_ROUNDS ?? 9);
-const onlyWords = (process.env.BENCH_ONLY ?? '')
-  .split(',')
-  .map((word) => word.trim().toLowerCase())
-  .filter(Boolean);
-const selected = (name: string) =>
-  onlyWords.length === 0 || onlyWords.some((word) => name.toLowerCase().includes(word));
+const onlyWords = envWords(process.env.BENCH_ONLY);
 
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 0.5);
 const change = (ratio: number) => `${ratio >= 1 ? '+' : ''}${fixed((ratio - 1) * 100, 0)} %`;
@@ -84,7 +79,7 @@ async function main() {
     upstream = await startServer('fake-upstream', path.join(here, 'fake-upstream.ts'), {});
     const lines: string[][] = [];
     let started = 0;
-    for (const target of OUR_TARGETS.filter((candidate) => selected(candidate.name))) {
+    for (const target of OUR_TARGETS.filter((candidate) => nameMatches(onlyWords, candidate.name))) {
       const servers: Record<keyof typeof builds, ServerProcess | undefined> = { baseline: undefined, current: undefined };
       try {
         for (const side of ['baseline', 'current'] as const) {

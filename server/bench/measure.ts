@@ -129,3 +129,16 @@ export const OUR_TARGETS: Array<{ name: string; open: (url: string) => OpenSessi
   { name: TRPC_WS, open: (url) => ourTrpcTarget(`${toWebSocket(url)}/trpc`, 'ws') },
   { name: PLAIN_WS, open: (url) => plainWebSocketTarget(url) },
 ];
+
+/** A comma-separated list of words from the environment (`BENCH_ONLY=openai,plain`), lower-cased. */
+export function envWords(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((word) => word.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/** Whether `name` contains one of `words`; every name does when there are none. */
+export function nameMatches(words: string[], name: string): boolean {
+  return words.length === 0 || words.some((word) => name.toLowerCase().includes(word));
+}

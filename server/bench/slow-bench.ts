@@ -27,6 +27,7 @@ import {
   trpcSocketPerStreamTarget,
   wireTrpcTarget,
 } from './load-clients.ts';
+import { envWords, nameMatches } from './measure.ts';
 import { fixed, markdownTable, percentile, sortedTtfc } from './report.ts';
 import {
   openResumeSession,
@@ -316,12 +317,8 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
     .map((word) => word.trim())
     .filter((word): word is Variant => word === 'embedded' || word === 'redis');
   // BENCH_SLOW_TRANSPORTS=plain,openai keeps the transports whose name contains one of the words.
-  const transportWords = (process.env.BENCH_SLOW_TRANSPORTS ?? '')
-    .split(',')
-    .map((word) => word.trim().toLowerCase())
-    .filter(Boolean);
-  const transportSelected = (name: string) =>
-    transportWords.length === 0 || transportWords.some((word) => name.toLowerCase().includes(word));
+  const transportWords = envWords(process.env.BENCH_SLOW_TRANSPORTS);
+  const transportSelected = (name: string) => nameMatches(transportWords, name);
   const output: string[] = [];
   const limitWarning =
     options.slowStreams || options.overload ? checkOpenFileLimit(Math.max(slowPlan.concurrency, overloadPlan.concurrency)) : undefined;
