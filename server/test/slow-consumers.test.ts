@@ -8,8 +8,13 @@ import { rawTrpcSocket } from './support/raw-sockets.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 const CHUNK = 'x'.repeat(16_384);
-/** About 10 MB of answer: far more than the kernel's socket buffers take for a reader that never reads. */
-const big = { chunks: Array.from({ length: 600 }, () => CHUNK) };
+/**
+ * About 26 MB of answer: far more than the kernel's socket buffers take for a reader that never reads
+ * (on loopback they grow to several MB), so each large non-reader passes the total by itself while
+ * its run still streams, and is cut then. With 10 MB, a run sometimes finished first, when the
+ * kernel had taken enough of its answer, and was cut only afterwards: recorded as succeeded.
+ */
+const big = { chunks: Array.from({ length: 1_600 }, () => CHUNK) };
 /** About 160 KB: what the kernel holds for a reader that never reads, nearly all of it. */
 const small = { chunks: Array.from({ length: 10 }, () => CHUNK) };
 const TOTAL = 4 * 1024 * 1024;
