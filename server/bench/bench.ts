@@ -175,7 +175,6 @@ async function main() {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const repositoryRoot = path.resolve(here, '../..');
   const built = buildOurServer(repositoryRoot);
-  const { entry: ourServer, nodeArgs: ourNodeArgs, env: ourEnv } = built;
   const dataDirectory = mkdtempSync(path.join(tmpdir(), 'astron-bench-'));
   // BENCH_CPU_PROF=<dir>: every server writes V8 CPU profiles to <dir>/<server> when it stops.
   const profileDirectory = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
@@ -206,7 +205,7 @@ async function main() {
     }
     return startOurServer(`astron-chat (${target})`, built, {
       dataDirectory: path.join(dataDirectory, String(started)),
-      upstreamOrigin: upstream.url,
+      upstreamBaseUrl: `${upstream.url}/v1`,
       nodeOptions: nodeOptions(name),
     });
   }
@@ -265,9 +264,7 @@ async function main() {
       const lines = await runSlowBench({
         quick,
         ...slowPart,
-        ourServer,
-        ourNodeArgs,
-        ourEnv,
+        built,
         dataDirectory,
         upstreamOrigin: upstream.url,
         nodeOptions,

@@ -85,7 +85,7 @@ async function main() {
         for (const side of ['baseline', 'current'] as const) {
           const server = await startOurServer(`astron-chat ${side} (${target.name})`, builds[side], {
             dataDirectory: path.join(dataDirectory, String(++started)),
-            upstreamOrigin: upstream.url,
+            upstreamBaseUrl: `${upstream.url}/v1`,
           });
           servers[side] = server;
           const warmup = await target.open(server.url)(TARGET_WARMUP.concurrency);
@@ -93,18 +93,16 @@ async function main() {
             warmup.close(),
           );
         }
+        const measureOn = (side: keyof typeof builds, plan: PhasePlan) => {
+          const server = servers[side]!;
+          return measurePhase(target.name, server, upstream!, target.open(server.url), plan, PHASE_DEADLINE_MS);
+        };
         const pairs = new Map<number, Pair[]>(PLANS.map((plan) => [plan.concurrency, []]));
         for (let round = 0; round < rounds; round += 1) {
           for (const plan of PLANS) {
             // Both at once, each by its own clients: whatever the machine does meanwhile, it does to both.
-            const [baseline, current] = await Promise.all(
-              (['baseline', 'current'] as const).map((side) => {
-                const server = servers[side]!;
-                return measurePhase(target.name, server, upstream!, target.open(server.url), plan, PHASE_DEADLINE_MS);
-              }),
-            );
-            const pair: Pair = { baseline: baseline!, current: current! };
-            pairs.get(plan.concurrency)!.push(pair);
+            const [baseline, current] = await Promise.all([measureOn('baseline', plan), measureOn('current', plan)]);
+            pairs.get(plan.concurrency)!.push({ baseline, current });
           }
           process.stderr.write(`  ${target.name}: round ${round + 1} of ${rounds}\n`);
         }

@@ -38,15 +38,19 @@ export function buildOurServer(
   };
 }
 
+/** What `buildOurServer` gives: the entry, and the node options and environment of `npm start`. */
+export type OurServerBuild = ReturnType<typeof buildOurServer>;
+
 /**
- * Our server built by `buildOurServer`, on the embedded default (its own empty SQLite file in
- * `dataDirectory`, the in-process cache) whatever the calling shell has set, with the demo app and
- * bots, answering from the fake upstream at `upstreamOrigin`.
+ * Our server built by `buildOurServer`, with the demo app and bots, its own fresh data folder, and
+ * its upstream at `upstreamBaseUrl` (the fake upstream's `/v1`, or a paced path of it). On the
+ * embedded default (SQLite file, in-process cache) whatever the calling shell has set, unless `env`
+ * names a database and Redis.
  */
 export function startOurServer(
   name: string,
-  built: ReturnType<typeof buildOurServer>,
-  options: { dataDirectory: string; upstreamOrigin: string; nodeOptions?: string[] },
+  built: OurServerBuild,
+  options: { dataDirectory: string; upstreamBaseUrl: string; nodeOptions?: string[]; env?: Record<string, string> },
 ): Promise<ServerProcess> {
   mkdirSync(options.dataDirectory, { recursive: true });
   return startServer(
@@ -58,10 +62,11 @@ export function startOurServer(
       DATA_DIR: options.dataDirectory,
       DEMO_MODE: '1',
       LOG_LEVEL: 'warn',
-      OPENAI_BASE_URL: `${options.upstreamOrigin}/v1`,
+      OPENAI_BASE_URL: options.upstreamBaseUrl,
       OPENAI_API_KEY: 'x',
       DATABASE_URL: '',
       REDIS_URL: '',
+      ...options.env,
     },
     [...built.nodeArgs, ...(options.nodeOptions ?? [])],
   );

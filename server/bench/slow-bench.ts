@@ -6,7 +6,7 @@
  * so a stream costs the server little CPU for the time it is open and what is measured is holding
  * connections: memory, time to first chunk while a thousand others are open, and errors.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   PACED_CHUNK_INTERVAL_MS,
@@ -36,7 +36,14 @@ import {
   type ResumeResult,
   type ResumeSession,
 } from './resume-client.ts';
-import { readCpuMs, readPeakRssMb, resetPeakRss, startServer, type ServerProcess } from './server-process.ts';
+import {
+  readCpuMs,
+  readPeakRssMb,
+  resetPeakRss,
+  startOurServer,
+  type OurServerBuild,
+  type ServerProcess,
+} from './server-process.ts';
 
 export type SlowBenchOptions = {
   quick: boolean;
@@ -44,12 +51,8 @@ export type SlowBenchOptions = {
   slowStreams: boolean;
   overload: boolean;
   resume: boolean;
-  /** Our server's entry, as `npm start` runs it (see buildOurServer). */
-  ourServer: string;
-  /** The node options `npm start` gives it. */
-  ourNodeArgs: string[];
-  /** The environment variables `npm start` sets for it. */
-  ourEnv: Record<string, string>;
+  /** Our server, as `npm start` runs it (see buildOurServer). */
+  built: OurServerBuild;
   /** A fresh folder per server goes under it. */
   dataDirectory: string;
   /** Origin of the fake upstream, e.g. http://127.0.0.1:41234. */
@@ -146,7 +149,7 @@ type ResumeRow = {
 };
 
 /** Our server on `variant`, its upstream-bot pointed at the paced upstream answering `chunks` chunks. */
-async function startOurServer(
+function startPacedServer(
   options: SlowBenchOptions,
   variant: Variant,
   label: string,
@@ -154,23 +157,12 @@ async function startOurServer(
   chunks: number,
   intervalMs?: number,
 ): Promise<ServerProcess> {
-  const dataDirectory = path.join(options.dataDirectory, `slow-${serial}`);
-  mkdirSync(dataDirectory);
-  return startServer(
-    `astron-chat (${variant}, ${label})`,
-    options.ourServer,
-    {
-      ...options.ourEnv,
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDirectory,
-      DEMO_MODE: '1',
-      LOG_LEVEL: 'warn',
-      OPENAI_BASE_URL: `${options.upstreamOrigin}${pacedBasePath(chunks, intervalMs)}`,
-      OPENAI_API_KEY: 'x',
-      ...variantEnvironment(variant),
-    },
-    [...options.ourNodeArgs, ...options.nodeOptions(`slow-${variant}-${serial}`)],
-  );
+  return startOurServer(`astron-chat (${variant}, ${label})`, options.built, {
+    dataDirectory: path.join(options.dataDirectory, `slow-${serial}`),
+    upstreamBaseUrl: `${options.upstreamOrigin}${pacedBasePath(chunks, intervalMs)}`,
+    nodeOptions: options.nodeOptions(`slow-${variant}-${serial}`),
+    env: variantEnvironment(variant),
+  });
 }
 
 /**
@@ -366,7 +358,7 @@ export async function runSlowBench(options: SlowBenchOptions): Promise<string[]>
     // alone, not inflated by what an earlier transport left on the heap.
     const start = async (label: string, chunks: number, intervalMs?: number) => {
       try {
-        return await startOurServer(options, variant, label, ++serial, chunks, intervalMs);
+        return await startPacedServer(options, variant, label, ++serial, chunks, intervalMs);
       } catch (error) {
         skipped.push(`${variant} ${label}: ${error instanceof Error ? error.message : String(error)}`);
         return undefined;

@@ -265,7 +265,6 @@ export function toOpenAICompletion(answer: CollectedAnswer, options: { id: strin
   };
 }
 
-/** OpenAI ends a stream with `[DONE]`, except after an in-band error. */
 /** The `/v1` SSE: comment heartbeats, and `data: [DONE]` at the end unless the stream ended in an error, as OpenAI. */
 export const OPENAI_WIRE: SseWire = {
   transport: 'openai',
