@@ -20,7 +20,7 @@ import type { ModelRegistry } from '../providers/model-registry.ts';
 import type { BotRecord, BotRepository } from '../store/bot.repository.ts';
 import { ChatOwnerError, type RunRecord, type RunRepository } from '../store/run.repository.ts';
 import { collectAnswer } from './collect-answer.ts';
-import { createRunTally, toStoredToolCall } from './run-tally.ts';
+import { RunTally, toStoredToolCall } from './run-tally.ts';
 import { applyCallerLimits } from './caller-limits.ts';
 
 export type ChatServiceOptions = {
@@ -138,7 +138,7 @@ export function createChatService(options: ChatServiceOptions) {
     // object a hidden class of its own (measured: 60,000 events, 60,000 maps), which costs memory
     // and makes every reader of events megamorphic. Object.assign onto a literal shares one.
     const numbered = (body: ChatEventBody): ChatEvent => Object.assign({}, body, { seq: seq++ });
-    const tally = createRunTally(header);
+    const tally = new RunTally(header);
     const nodeRuns: NodeRunRecord[] = [];
     let status: RunRecord['status'] = 'running';
     let failure: AppError | undefined;

@@ -9,46 +9,73 @@ export type BotKind = 'chat' | 'agent' | 'workflow';
 /** What the core tells observability about one run; every call is cheap and never throws. */
 export type ObservedRun = {
   /** The service logger with this run's id on every line. */
-  logger: Logger;
+  readonly logger: Logger;
   nodeRun(record: NodeRunRecord): void;
   /** With tracing on: runs a workflow node attempt in its own span (the engine calls it). */
-  traceAttempt: RunSpan['traceAttempt'] | undefined;
+  readonly traceAttempt: RunSpan['traceAttempt'] | undefined;
   /** With tracing on: the execution's parts under the run span (see tracing.ts). */
-  bind: RunSpan['bind'] | undefined;
+  readonly bind: RunSpan['bind'] | undefined;
   finish(record: RunRecord): void;
 };
 
 /** Metrics and logs of runs, in one place, so the core makes three thin calls per run. */
 export function createRunObserver(options: { metrics: Metrics; logger: Logger }) {
-  const { metrics, logger } = options;
   return {
     start(run: Parameters<typeof tracing.startRun>[0], kind: BotKind): ObservedRun {
-      metrics.activeRuns.inc();
+      options.metrics.activeRuns.inc();
       const span = tracing.enabled ? tracing.startRun(run, kind) : undefined;
-      return {
-        traceAttempt: span?.traceAttempt,
-        bind: span?.bind,
-        logger: logger.child({ runId: run.runId }),
-        nodeRun(record) {
-          if (record.status === 'running' || record.status === 'skipped') return;
-          metrics.nodeDuration.observe(
-            { node_type: record.nodeType, status: record.status },
-            ((record.finishedAt ?? Date.now()) - record.startedAt) / 1000,
-          );
-        },
-        finish(record) {
-          const { transport } = record;
-          metrics.activeRuns.dec();
-          span?.end(record);
-          metrics.runs.inc({ transport, bot: record.botId, status: record.status, code: record.error?.code ?? 0 });
-          metrics.runDuration.observe({ transport, kind }, record.durationMs / 1000);
-          if (record.timeToFirstTokenMs !== undefined)
-            metrics.timeToFirstToken.observe({ transport }, record.timeToFirstTokenMs / 1000);
-          metrics.tokens.inc({ kind: 'prompt' }, record.usage.promptTokens);
-          metrics.tokens.inc({ kind: 'completion' }, record.usage.completionTokens);
-        },
-      };
+      return new RunObservation(options, run.runId, kind, span);
     },
   };
 }
 export type RunObserver = ReturnType<typeof createRunObserver>;
+
+/**
+ * One run's observation. A class, and its logger made on first use (a run logs when it ends):
+ * a run holds this for as long as it streams, and a closure per method and a pino child each
+ * were memory every open stream paid.
+ */
+class RunObservation implements ObservedRun {
+  #logger: Logger | undefined;
+
+  constructor(
+    private readonly options: { metrics: Metrics; logger: Logger },
+    private readonly runId: string,
+    private readonly kind: BotKind,
+    private readonly span: RunSpan | undefined,
+  ) {}
+
+  get logger(): Logger {
+    this.#logger ??= this.options.logger.child({ runId: this.runId });
+    return this.#logger;
+  }
+
+  get traceAttempt(): RunSpan['traceAttempt'] | undefined {
+    return this.span?.traceAttempt;
+  }
+
+  get bind(): RunSpan['bind'] | undefined {
+    return this.span?.bind;
+  }
+
+  nodeRun(record: NodeRunRecord): void {
+    if (record.status === 'running' || record.status === 'skipped') return;
+    this.options.metrics.nodeDuration.observe(
+      { node_type: record.nodeType, status: record.status },
+      ((record.finishedAt ?? Date.now()) - record.startedAt) / 1000,
+    );
+  }
+
+  finish(record: RunRecord): void {
+    const { metrics } = this.options;
+    const { transport } = record;
+    metrics.activeRuns.dec();
+    this.span?.end(record);
+    metrics.runs.inc({ transport, bot: record.botId, status: record.status, code: record.error?.code ?? 0 });
+    metrics.runDuration.observe({ transport, kind: this.kind }, record.durationMs / 1000);
+    if (record.timeToFirstTokenMs !== undefined)
+      metrics.timeToFirstToken.observe({ transport }, record.timeToFirstTokenMs / 1000);
+    metrics.tokens.inc({ kind: 'prompt' }, record.usage.promptTokens);
+    metrics.tokens.inc({ kind: 'completion' }, record.usage.completionTokens);
+  }
+}

@@ -67,12 +67,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleOptions): C
       let usageKnown = false;
       try {
         if (response.statusCode < 200 || response.statusCode >= 300) {
-          const retryAfter = response.headers['retry-after'];
-          throw ProviderError.fromStatus(
-            response.statusCode,
-            await readErrorDetail(response),
-            Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
-          );
+          throw ProviderError.fromStatus(response.statusCode, await readErrorDetail(response), response.retryAfter);
         }
         reader = createChunkReader();
         const decoder = new TextDecoder();
