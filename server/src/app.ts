@@ -249,7 +249,7 @@ async function createServices(
     models,
     retryDelayScale: overrides.retryDelayScale,
     logger,
-    observer: createRunObserver({ metrics, logger }),
+    observer: createRunObserver({ metrics }),
     events: eventSink,
     cache,
     runTimeoutMs: config.runTimeoutMs,

@@ -28,7 +28,7 @@ export type ChatServiceOptions = {
   runs: RunRepository;
   models: ModelRegistry;
   logger: Logger;
-  /** Metrics, traces and the run's logger (observability/run-observer.ts). */
+  /** Metrics and traces of runs (observability/run-observer.ts). */
   observer: RunObserver;
   /** With EVENT_SINK_URL: run events go to the outbox (with the run's rows) and the relay is nudged. */
   events?: { nudge(): void } | undefined;
@@ -208,7 +208,7 @@ export function createChatService(options: ChatServiceOptions) {
         status = 'cancelled';
         return;
       }
-      failure = runFailure(options, error, deadline.timedOut, observed.logger);
+      failure = runFailure(options, error, deadline.timedOut, header.runId);
       status = failure.errorName === 'TIMEOUT_ERROR' ? 'timeout' : 'failed';
       await record();
       yield numbered({
@@ -355,17 +355,21 @@ async function finishRecord(
   nodeRuns: NodeRunRecord[],
   requestId: string,
 ): Promise<AppError | undefined> {
-  const { logger } = observed;
+  // The service logger with the run's id as a field, not a child logger per run: a pino child
+  // serializes (and redacts) its bindings when it is made, about 1.3 KB per run.
+  const { logger } = options;
+  const { runId } = record;
   let saveError: AppError | undefined;
   observed.finish(record);
   try {
     await saveRun(options, record, nodeRuns);
   } catch (error) {
-    logger.error({ err: error }, 'could not record run');
+    logger.error({ runId, err: error }, 'could not record run');
     saveError = toAppError(error);
   }
   logger.info(
     {
+      runId,
       requestId,
       appId: record.appId,
       botId: record.botId,
@@ -382,7 +386,7 @@ async function finishRecord(
 }
 
 /** Why a run that threw failed: its own timeout (code 1005), or the error as the table knows it. */
-function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boolean, logger: Logger): AppError {
+function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boolean, runId: string): AppError {
   if (timedOut && (isAbortError(error) || (error as Error).name === 'TimeoutError')) {
     return new AppError(
       'TIMEOUT_ERROR',
@@ -390,6 +394,6 @@ function runFailure(options: ChatServiceOptions, error: unknown, timedOut: boole
     );
   }
   const failure = toAppError(error);
-  if (failure.errorName === 'UNKNOWN_ERROR') logger.error({ err: error }, 'run failed');
+  if (failure.errorName === 'UNKNOWN_ERROR') options.logger.error({ runId, err: error }, 'run failed');
   return failure;
 }

@@ -33,6 +33,7 @@ export function instrumentModel(model: ChatModel, provider: string, metrics: Met
   };
   const inputLabels = { ...labels, gen_ai_token_type: 'input' };
   const outputLabels = { ...labels, gen_ai_token_type: 'output' };
+  const succeededLabels = { ...labels, error_type: '' };
   return {
     modelName: model.modelName,
     stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelPart> {
@@ -49,7 +50,10 @@ export function instrumentModel(model: ChatModel, provider: string, metrics: Met
         ended = true;
         const seconds = (performance.now() - startedAt) / 1000;
         const errorType = error === undefined ? '' : upstreamErrorClass(error);
-        metrics.genAiOperationDuration.observe({ ...labels, error_type: errorType }, seconds);
+        metrics.genAiOperationDuration.observe(
+          errorType === '' ? succeededLabels : { ...labels, error_type: errorType },
+          seconds,
+        );
         if (error !== undefined && errorType !== 'cancelled')
           metrics.upstreamErrors.inc({ provider, class: errorType });
         if (usage) {

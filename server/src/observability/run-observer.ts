@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { NodeRunRecord } from '../store/node-run.repository.ts';
 import type { RunRecord } from '../store/run.repository.ts';
 import type { Metrics } from './metrics.ts';
@@ -8,8 +7,6 @@ export type BotKind = 'chat' | 'agent' | 'workflow';
 
 /** What the core tells observability about one run; every call is cheap and never throws. */
 export type ObservedRun = {
-  /** The service logger with this run's id on every line. */
-  readonly logger: Logger;
   nodeRun(record: NodeRunRecord): void;
   /** With tracing on: runs a workflow node attempt in its own span (the engine calls it). */
   readonly traceAttempt: RunSpan['traceAttempt'] | undefined;
@@ -18,37 +15,28 @@ export type ObservedRun = {
   finish(record: RunRecord): void;
 };
 
-/** Metrics and logs of runs, in one place, so the core makes three thin calls per run. */
-export function createRunObserver(options: { metrics: Metrics; logger: Logger }) {
+/** Metrics and traces of runs, in one place, so the core makes three thin calls per run. */
+export function createRunObserver(options: { metrics: Metrics }) {
   return {
     start(run: Parameters<typeof tracing.startRun>[0], kind: BotKind): ObservedRun {
       options.metrics.activeRuns.inc();
       const span = tracing.enabled ? tracing.startRun(run, kind) : undefined;
-      return new RunObservation(options, run.runId, kind, span);
+      return new RunObservation(options.metrics, kind, span);
     },
   };
 }
 export type RunObserver = ReturnType<typeof createRunObserver>;
 
 /**
- * One run's observation. A class, and its logger made on first use (a run logs when it ends):
- * a run holds this for as long as it streams, and a closure per method and a pino child each
- * were memory every open stream paid.
+ * One run's observation. A class: a run holds this for as long as it streams, and a closure per
+ * method was memory every open stream paid.
  */
 class RunObservation implements ObservedRun {
-  #logger: Logger | undefined;
-
   constructor(
-    private readonly options: { metrics: Metrics; logger: Logger },
-    private readonly runId: string,
+    private readonly metrics: Metrics,
     private readonly kind: BotKind,
     private readonly span: RunSpan | undefined,
   ) {}
-
-  get logger(): Logger {
-    this.#logger ??= this.options.logger.child({ runId: this.runId });
-    return this.#logger;
-  }
 
   get traceAttempt(): RunSpan['traceAttempt'] | undefined {
     return this.span?.traceAttempt;
@@ -60,14 +48,14 @@ class RunObservation implements ObservedRun {
 
   nodeRun(record: NodeRunRecord): void {
     if (record.status === 'running' || record.status === 'skipped') return;
-    this.options.metrics.nodeDuration.observe(
+    this.metrics.nodeDuration.observe(
       { node_type: record.nodeType, status: record.status },
       ((record.finishedAt ?? Date.now()) - record.startedAt) / 1000,
     );
   }
 
   finish(record: RunRecord): void {
-    const { metrics } = this.options;
+    const { metrics } = this;
     const { transport } = record;
     metrics.activeRuns.dec();
     this.span?.end(record);
