@@ -136,7 +136,8 @@ export function createChatService(options: ChatServiceOptions) {
     let seq = 0;
     // Not `{ ...body, seq }`: on Node 20's V8 a spread followed by another property gives every
     // object a hidden class of its own (measured: 60,000 events, 60,000 maps), which costs memory
-    // and makes every reader of events megamorphic. Object.assign onto a literal shares one.
+    // and makes every reader of events megamorphic. Object.assign onto a literal shares one
+    // (docs/decisions/2026-12-03-no-spread-then-properties.md).
     const numbered = (body: ChatEventBody): ChatEvent => Object.assign({}, body, { seq: seq++ });
     const tally = new RunTally(header);
     const nodeRuns: NodeRunRecord[] = [];

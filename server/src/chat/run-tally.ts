@@ -103,8 +103,8 @@ export class RunTally {
   /** The run as it is stored, ended now with `status` (and `failure` when it failed). */
   toRecord(status: RunRecord['status'], failure: AppError | undefined): RunRecord {
     const header = this.#header;
-    return {
-      ...header,
+    // Object.assign, not `{ ...header, status, … }`: see docs/decisions/2026-12-03-no-spread-then-properties.md.
+    return Object.assign({}, header, {
       status,
       finishReason: status === 'cancelled' ? 'cancelled' : this.#finishReason,
       error: failure ? { code: failure.code, message: failure.message } : undefined,
@@ -118,7 +118,7 @@ export class RunTally {
         ...(this.#audio ? { audio: this.#audio } : {}),
       },
       provider: this.#providers.length > 0 ? this.#providers.join(',') : undefined,
-    };
+    });
   }
 }
 

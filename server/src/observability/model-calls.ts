@@ -39,7 +39,7 @@ export function instrumentModel(model: ChatModel, provider: string, metrics: Met
     stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelPart> {
       const startedAt = performance.now();
       const span = tracing.enabled ? tracing.startModelCall(provider, model.modelName, request) : undefined;
-      const parts = model.stream(span ? { ...request, traceHeaders: span.headers } : request, signal);
+      const parts = model.stream(span ? Object.assign({}, request, { traceHeaders: span.headers }) : request, signal);
       const iterator = parts[Symbol.asyncIterator]();
       let first = true;
       let ended = false;
@@ -51,7 +51,7 @@ export function instrumentModel(model: ChatModel, provider: string, metrics: Met
         const seconds = (performance.now() - startedAt) / 1000;
         const errorType = error === undefined ? '' : upstreamErrorClass(error);
         metrics.genAiOperationDuration.observe(
-          errorType === '' ? succeededLabels : { ...labels, error_type: errorType },
+          errorType === '' ? succeededLabels : Object.assign({}, labels, { error_type: errorType }),
           seconds,
         );
         if (error !== undefined && errorType !== 'cancelled')

@@ -247,7 +247,7 @@ export function createRunManager(options: RunManagerOptions) {
     runId: string,
     run: { abort: () => void; signal: AbortSignal; attached: boolean; reservation?: Reservation | undefined },
   ): Promise<StartedRun> {
-    const started = await options.chat.start({ ...request, runId }, context, run.signal);
+    const started = await options.chat.start(Object.assign({}, request, { runId }), context, run.signal);
     const { header } = started;
     try {
       // Independent keys: one round trip for them all, not one each. An attached run's caller

@@ -33,6 +33,6 @@ export function precompiled<DB, Values extends Record<string, unknown>>(
     }
     const { compiled, keys } = entry;
     const parameters = keys.map((key, index) => (key === undefined ? compiled.parameters[index] : values[key]));
-    return db.executeQuery({ ...compiled, parameters });
+    return db.executeQuery(Object.assign({}, compiled, { parameters }));
   };
 }

@@ -148,7 +148,7 @@ export function createRunRepository(db: Database, kind: DatabaseKind) {
    */
   async function writeRun(transaction: Database, record: RunRecord, events: OutboxEvent[]): Promise<void> {
     // Only a run still running: a run closed already (say, one thought lost that then finished) keeps its outcome.
-    const outcome = { ...toRunOutcome(record), runId: record.runId, appId: record.appId };
+    const outcome = Object.assign(toRunOutcome(record), { runId: record.runId, appId: record.appId });
     const update = () => closeRun(transaction, outcome);
     if ((await update()).numAffectedRows === 0n) {
       const existing = await transaction
@@ -428,14 +428,15 @@ async function insertMessage(
 ): Promise<void> {
   await transaction
     .insertInto('messages')
-    .values({
-      ...message,
-      id: createId('msg'),
-      app_id: record.appId,
-      chat_id: chatId,
-      run_id: record.runId,
-      created_at: Date.now(),
-    })
+    .values(
+      Object.assign({}, message, {
+        id: createId('msg'),
+        app_id: record.appId,
+        chat_id: chatId,
+        run_id: record.runId,
+        created_at: Date.now(),
+      }),
+    )
     .execute();
 }
 

@@ -47,7 +47,7 @@ export async function* runGraph(
   };
   const progress = () => Math.min(1, settled.size / total);
   const step = (part: Omit<StepPart, 'progress'>) => {
-    if (graph.reportSteps) push({ ...part, progress: progress() });
+    if (graph.reportSteps) push(Object.assign({}, part, { progress: progress() }));
   };
   const fail = (error: unknown) => {
     if (fatalSet) return;

@@ -30,13 +30,12 @@ export function createBotExecution(definition: BotDefinition, dependencies: Exec
         run: (input, signal) =>
           streamModel(
             model,
-            {
-              ...input,
+            Object.assign({}, input, {
               messages: definition.systemPrompt
-                ? [{ role: 'system', content: definition.systemPrompt }, ...input.messages]
+                ? [{ role: 'system' as const, content: definition.systemPrompt }, ...input.messages]
                 : input.messages,
               parameters: mergeParameters(definition.parameters, input.parameters),
-            },
+            }),
             signal,
           ),
       };

@@ -29,7 +29,7 @@ export function streamModel(model: ChatModel, input: BotInput, signal: AbortSign
  * `max_completion_tokens` replaces the bot's `maxTokens`: upstreams refuse both at once.
  */
 export function mergeParameters(own: ModelParameters | undefined, caller: ModelParameters): ModelParameters {
-  const merged = { ...own, ...caller };
+  const merged = Object.assign({}, own, caller);
   if (caller.maxCompletionTokens !== undefined && caller.maxTokens === undefined) delete merged.maxTokens;
   return merged;
 }
@@ -55,8 +55,8 @@ export async function callModel(
 ): Promise<ModelCallOutcome> {
   const outcome: ModelCallOutcome = { text: '', reasoning: '', toolCalls: [], finishReason: 'stop' };
   // The node's own `retry` settings govern the call's retries (providers/resilient-model.ts).
-  const modelContext = { ...request.modelContext, retry: context.node.retry };
-  for await (const part of streamModel(model, { ...request, modelContext }, context.signal)) {
+  const modelContext = Object.assign({}, request.modelContext, { retry: context.node.retry });
+  for await (const part of streamModel(model, Object.assign({}, request, { modelContext }), context.signal)) {
     switch (part.type) {
       case 'text-delta':
         outcome.text += part.text;

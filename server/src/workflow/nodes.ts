@@ -39,12 +39,11 @@ export function createNodeRunner(options: {
         const { text, reasoning, toolCalls } = await callModel(
           context,
           modelOf(node),
-          {
-            ...input,
+          Object.assign({}, input, {
             messages: promptMessages(node, render, input.messages),
             parameters: mergeParameters(node.parameters, input.parameters),
             forwarded: undefined,
-          },
+          }),
           { stream: node.stream, keepReasoning: true },
         );
         // Only the caller's tools are offered here: a call is theirs to run.

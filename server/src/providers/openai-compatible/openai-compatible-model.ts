@@ -124,9 +124,8 @@ async function send(url: URL, request: UpstreamRequest): Promise<UpstreamRespons
 
 function toUpstreamBody(model: string, modelRequest: ModelRequest): Record<string, unknown> {
   const { parameters } = modelRequest;
-  return {
-    // The caller's OpenAI fields first, exactly as sent; ours (stream, messages, …) cannot be overridden.
-    ...modelRequest.forwarded,
+  // The caller's OpenAI fields first, exactly as sent; ours (stream, messages, …) cannot be overridden.
+  return Object.assign({}, modelRequest.forwarded, {
     model,
     stream: true,
     stream_options: { include_usage: true },
@@ -173,7 +172,7 @@ function toUpstreamBody(model: string, modelRequest: ModelRequest): Record<strin
     tools: modelRequest.tools,
     tool_choice: modelRequest.toolChoice,
     user: modelRequest.user,
-  };
+  });
 }
 
 /** Whether the upstream still holds an earlier audio answer (a reference without an expiry is the caller's word). */

@@ -95,7 +95,7 @@ export function createAstronFramer(
     fields: Omit<AstronChunk, keyof typeof head | 'code' | 'message'>,
     code = SUCCESS_CODE,
     message = SUCCESS_MESSAGE,
-  ) => JSON.stringify({ ...head, ...fields, code, message, ...extra });
+  ) => JSON.stringify(Object.assign({}, head, fields, { code, message }, extra));
 
   return (event: ChatEvent): string | undefined => {
     switch (event.type) {

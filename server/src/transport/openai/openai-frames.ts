@@ -157,11 +157,12 @@ export function createOpenAIFramer(options: { id: string; created: number; model
   const suffix = `},"logprobs":null,"finish_reason":null}]${usageField}}`;
   const deltas = createDeltaFrames(prefix, suffix);
   const chunk = (choices: OpenAIChunk['choices'], usage?: OpenAIUsage) =>
-    JSON.stringify({
-      ...head,
-      choices,
-      ...(options.includeUsage ? { usage: usage ?? null } : {}),
-    } satisfies OpenAIChunk);
+    JSON.stringify(
+      Object.assign({}, head, {
+        choices,
+        ...(options.includeUsage ? { usage: usage ?? null } : {}),
+      }) satisfies OpenAIChunk,
+    );
 
   /** Returns the `data:` payloads for one event (the finish event may need two). */
   return (event: ChatEvent): string[] | string | undefined => {

@@ -91,6 +91,6 @@ function readRouterInternals(router: AnyTRPCRouter) {
 /** A reconnecting client's last event id merged into the input, as tRPC's own adapters do. */
 export function withLastEventId(input: unknown, lastEventId: string | null | undefined): unknown {
   if (!lastEventId) return input;
-  if (typeof input === 'object' && input !== null) return { ...input, lastEventId };
+  if (typeof input === 'object' && input !== null) return Object.assign({}, input, { lastEventId });
   return input ?? { lastEventId };
 }

@@ -68,7 +68,7 @@ export function createTrpc(dependencies: TransportDependencies) {
     } catch (error) {
       throw toTrpcError(error);
     }
-    return next({ ctx: { ...ctx, caller } });
+    return next({ ctx: Object.assign({}, ctx, { caller }) });
   });
 
   /** Admin procedures: `x-admin-token` must equal ADMIN_TOKEN (compared in constant time). */
