@@ -1,4 +1,7 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { testBackends } from './support/backends.ts';
 import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson, readSse } from './support/sse.ts';
@@ -52,17 +55,72 @@ describe.each(testBackends())('upstream faults on $name', (backend) => {
     }
   });
 
+  // The reader does not read for 300 ms, and the upstream's chunks come 50 ms apart: the frames after
+  // the large one come while the server still holds most of it unsent. They wait for the reader; a
+  // reader that reads is not a slow consumer. (Before, they had it cut: 'the answer was cut', 4008.)
+  const big = 'x'.repeat(5 * 1024 * 1024);
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 300));
+  /** POSTs `body` and reads the whole answer, after not reading for a while; fails if it is cut. */
+  const readAfterPause = (url: string, body: unknown) =>
+    new Promise<string>((resolve, reject) => {
+      const request = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', ...demoKey } });
+      request.on('response', (response) => {
+        response.pause();
+        let text = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        response.on('close', () => (response.complete ? resolve(text) : reject(new Error('the answer was cut'))));
+        void pause().then(() => response.resume());
+      });
+      request.on('error', reject).end(JSON.stringify(body));
+    });
+  const sseData = (raw: string) =>
+    raw
+      .split('\n\n')
+      .filter((block) => block.startsWith('data: '))
+      .map((block) => block.slice('data: '.length));
+
   it('a reading client gets every byte of one 5 MB delta on REST SSE (larger than the slow-consumer bound)', async () => {
-    const big = 'x'.repeat(5 * 1024 * 1024);
-    upstream.script = { chunks: ['start ', big, ' end'] };
+    upstream.script = { chunks: ['start ', big, ' end'], delayMs: 50 };
     try {
-      const response = await postJson(`${server.url}/agent/v1/chat/completions`, ask(true), demoKey);
-      const frames = (await readSse(response)).data;
+      const frames = sseData(await readAfterPause(`${server.url}/agent/v1/chat/completions`, ask(true)));
       expect(frames.at(-1)).toBe('[DONE]');
       const parsed = frames.slice(0, -1).map((data) => JSON.parse(data));
       const text = parsed.map((frame) => frame.choices?.[0]?.delta?.content ?? '').join('');
       expect(text).toBe(`start ${big} end`);
       expect(await recorded(parsed[0].id)).toEqual({ status: 'succeeded', error_code: null });
+    } finally {
+      upstream.script = {};
+    }
+  });
+
+  it('a reading client gets every byte of one 5 MB delta on the WebSocket, in order, with the frames after it', async () => {
+    upstream.script = { chunks: ['start ', big, ' end'], delayMs: 50 };
+    try {
+      const ts = String(Math.floor(Date.now() / 1000));
+      const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
+      const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`);
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      const frames: Array<{
+        id: string;
+        choices: Array<{ delta: { content?: string }; finish_reason?: string | null }>;
+      }> = [];
+      const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+      const finished = new Promise<void>((resolve) =>
+        socket.on('message', (data) => {
+          const frame = JSON.parse((data as Buffer).toString()) as (typeof frames)[number];
+          frames.push(frame);
+          if (frame.choices?.[0]?.finish_reason) resolve();
+        }),
+      );
+      socket.send(JSON.stringify({ ...ask(true), request_id: 'big' }));
+      socket.pause();
+      await pause();
+      socket.resume();
+      expect(await Promise.race([finished.then(() => 'finished'), closed])).toBe('finished');
+      const text = frames.map((frame) => frame.choices?.[0]?.delta?.content ?? '').join('');
+      expect(text).toBe(`start ${big} end`);
+      expect(await recorded(frames[0]!.id)).toEqual({ status: 'succeeded', error_code: null });
+      socket.close();
     } finally {
       upstream.script = {};
     }

@@ -58,7 +58,8 @@ const environmentSchema = z.object({
     .default(1024 * 1024),
   /** Freshness window of a WebSocket signature's `ts`, seconds. Default 300. */
   SIGNATURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
-  /** Largest unsent data per WebSocket or SSE response before it is closed as a slow consumer, bytes. Default 4 MiB. */
+  /** Largest unsent data per WebSocket or SSE response, bytes. Past it, further frames wait for the reader
+   * to catch up; if what waits passes it too, or the wait 10 s, the stream is closed as a slow consumer. Default 4 MiB. */
   STREAM_MAX_BUFFERED_BYTES: z.coerce
     .number()
     .int()

@@ -15,8 +15,9 @@ export const SSE_HEADERS = {
  * I/O. A burst costs one syscall and one HTTP chunk, not one each, and nothing waits for the turn
  * to end. A heartbeat goes out after `pingIntervalMs` of silence. What the
  * response holds unsent counts in the unsent-bytes budget (lib/unsent-budget.ts): past its per-stream
- * bound (STREAM_MAX_BUFFERED_BYTES), or when it is among the largest once the server's total passes
- * STREAM_MAX_TOTAL_BUFFERED_BYTES, the response is closed; the run is then cancelled.
+ * bound (STREAM_MAX_BUFFERED_BYTES), frames wait for the reader to catch up; a reader that does not
+ * (or one among the largest once the server's total passes STREAM_MAX_TOTAL_BUFFERED_BYTES) has
+ * its response closed, and the run is then cancelled.
  */
 export function createSseWriter(
   response: ServerResponse,
@@ -28,23 +29,27 @@ export function createSseWriter(
     options.transport,
     () => response.writableLength,
     () => response.destroy(new Error('slow consumer')),
+    flush,
   );
   response.once('close', unsent.release);
-  const flush = () => {
+  /** Over the per-stream bound: what is pending waits for the reader (lib/unsent-budget.ts). */
+  let holding = false;
+  function flush() {
     if (pending === '' || response.writableEnded || response.destroyed) return;
-    // A reader that stops reading must not make us hold its answer in memory without bound. What
-    // counts is what earlier writes left unsent: a reader that reads gets even one frame larger than
-    // the bound (a single large delta is not a slow consumer).
-    if (!unsent.mayWrite()) return;
+    // Held, it waits until the budget resumes us (the reader caught up), or is cut; each frame that
+    // joins it looks again, so what is held stays within the bound too.
+    holding = !unsent.mayWrite(pending.length);
+    if (holding) return;
     const text = pending;
     pending = '';
     response.write(text);
     unsent.wrote();
-  };
+  }
   const write = (frame: string) => {
     if (response.writableEnded || response.destroyed) return;
     if (pending === '') process.nextTick(flush);
     pending += frame;
+    if (holding) flush();
     lastWriteAt = Date.now();
   };
   const heartbeat = setInterval(

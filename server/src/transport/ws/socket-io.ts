@@ -33,10 +33,11 @@ const TOTAL_CUT_GRACE_MS = 1_000;
 
 /**
  * What every WebSocket of ours does with its socket: a ping every `pingIntervalMs` (a socket that
- * did not answer the last one is terminated), and `send`, which closes the socket with 4008 rather
- * than buffer past the unsent-bytes budget (lib/unsent-budget.ts: STREAM_MAX_BUFFERED_BYTES per
- * socket, STREAM_MAX_TOTAL_BUFFERED_BYTES for the server, largest first), so memory stays bounded.
- * `send` is false when the message was not sent. `stop()` ends the pings (on close).
+ * did not answer the last one is terminated), and `send`, which keeps to the unsent-bytes budget
+ * (lib/unsent-budget.ts): over STREAM_MAX_BUFFERED_BYTES, messages wait here, in order, for the
+ * reader to catch up; a reader that does not, or one among the largest once the server's total
+ * passes STREAM_MAX_TOTAL_BUFFERED_BYTES, has its socket closed with 4008, so memory stays bounded.
+ * `send` is false when the socket is closed (or was just cut). `stop()` ends the pings (on close).
  */
 export function openSocketIo(socket: WebSocket, settings: StreamSettings, transport: string) {
   let alive = true;
@@ -51,23 +52,44 @@ export function openSocketIo(socket: WebSocket, settings: StreamSettings, transp
   socket.on('pong', () => {
     alive = true;
   });
+  /** Messages waiting, in order, while the socket is over its per-stream bound (lib/unsent-budget.ts). */
+  const held: string[] = [];
+  let heldBytes = 0;
+  const sendHeld = () => {
+    while (held.length > 0 && socket.readyState === socket.OPEN && unsent.mayWrite(heldBytes)) {
+      const message = held.shift()!;
+      heldBytes -= message.length;
+      socket.send(message);
+      unsent.wrote();
+    }
+  };
   const unsent = settings.unsent.register(
     transport,
     () => socket.bufferedAmount,
     (limit, reason) => {
+      held.length = 0;
       socket.close(SLOW_CONSUMER_CLOSE_CODE, reason);
       if (limit === 'total') setTimeout(() => socket.terminate(), TOTAL_CUT_GRACE_MS).unref();
     },
+    sendHeld,
   );
   return {
     send: (message: string): boolean => {
-      if (socket.readyState !== socket.OPEN || !unsent.mayWrite()) return false;
-      socket.send(message);
-      unsent.wrote();
-      return true;
+      if (socket.readyState !== socket.OPEN) return false;
+      if (held.length === 0 && unsent.mayWrite(message.length)) {
+        socket.send(message);
+        unsent.wrote();
+        return true;
+      }
+      // Over the bound: it waits behind what is held, until the reader catches up or is cut.
+      held.push(message);
+      heldBytes += message.length;
+      sendHeld();
+      return socket.readyState === socket.OPEN;
     },
     stop: () => {
       clearInterval(heartbeat);
+      held.length = 0;
       unsent.release();
     },
   };
