@@ -48,9 +48,10 @@ const HOLD_CHECK_MS = 20;
  * when it has held for `patienceMs` (a reader that has stopped, on a stream that trickles). So a
  * stream keeps at most about twice the bound, and a reader that is only slower than one large
  * frame's burst loses nothing.
- * The hot path is one measure and one addition per write: the running
- * total is each stream's unsent bytes at its last write, so a stream that drained since counts too
- * much until its next write. Only when that total passes the budget are all streams measured again
+ *
+ * The hot path is one measure and one addition per write: the running total is each stream's
+ * unsent bytes at its last write, so a stream that drained since counts too much until its next
+ * write. Only when that total passes the budget are all streams measured again
  * (the total is then exact); if it is still over, the streams holding most are cut, largest first,
  * until it fits. A cut is the per-stream bound's own coded close, for either bound.
  */

@@ -53,21 +53,24 @@ export function openSocketIo(socket: WebSocket, settings: StreamSettings, transp
     alive = true;
   });
   /** Messages waiting, in order, while the socket is over its per-stream bound (lib/unsent-budget.ts). */
-  const held: string[] = [];
+  let held: string[] = [];
   let heldBytes = 0;
+  const drop = () => {
+    held = [];
+    heldBytes = 0;
+  };
+  /** All that is held goes out together once the reader is back under the bound (it is within the bound itself). */
   const sendHeld = () => {
-    while (held.length > 0 && socket.readyState === socket.OPEN && unsent.mayWrite(heldBytes)) {
-      const message = held.shift()!;
-      heldBytes -= message.length;
-      socket.send(message);
-      unsent.wrote();
-    }
+    if (held.length === 0 || socket.readyState !== socket.OPEN || !unsent.mayWrite(heldBytes)) return;
+    for (const message of held) socket.send(message);
+    drop();
+    unsent.wrote();
   };
   const unsent = settings.unsent.register(
     transport,
     () => socket.bufferedAmount,
     (limit, reason) => {
-      held.length = 0;
+      drop();
       socket.close(SLOW_CONSUMER_CLOSE_CODE, reason);
       if (limit === 'total') setTimeout(() => socket.terminate(), TOTAL_CUT_GRACE_MS).unref();
     },
@@ -89,7 +92,7 @@ export function openSocketIo(socket: WebSocket, settings: StreamSettings, transp
     },
     stop: () => {
       clearInterval(heartbeat);
-      held.length = 0;
+      drop();
       unsent.release();
     },
   };
