@@ -1,12 +1,11 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { testBackends } from './support/backends.ts';
 import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson } from './support/sse.ts';
 import { rawTrpcSocket } from './support/raw-sockets.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { demoWebSocketUrl, startTestApp, type TestApp } from './support/test-app.ts';
 
 const slowAnswer = { chunks: Array.from({ length: 40 }, (_, index) => `w${index} `), delayMs: 40 };
 const upstreamQuestion = {
@@ -235,9 +234,7 @@ describe.each(testBackends())('cancellation on $name', (backend) => {
   });
 
   async function openSocket() {
-    const ts = String(Math.floor(Date.now() / 1000));
-    const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
-    const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`);
+    const socket = new WebSocket(demoWebSocketUrl(server));
     const frames: Array<Record<string, any>> = [];
     socket.on('message', (data) => frames.push(JSON.parse((data as Buffer).toString()) as Record<string, any>));
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { testBackends } from './support/backends.ts';
 import { eventually, postJson } from './support/sse.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { demoWebSocketUrl, startTestApp, type TestApp } from './support/test-app.ts';
 
 const question = { role: 'user', content: 'Hello' };
 const astronBody = { bot_id: 'demo-bot', uid: 'u', parameters: { messages: [question] } };
@@ -31,11 +30,7 @@ function openSocket(url: string) {
 
 describe.each(testBackends())('load shedding on $name', (backend) => {
   let server: TestApp;
-  const plainWsUrl = () => {
-    const ts = String(Math.floor(Date.now() / 1000));
-    const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
-    return `${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`;
-  };
+  const plainWsUrl = () => demoWebSocketUrl(server);
   const metricsText = async () => (await fetch(`${server.url}/metrics`)).text();
 
   beforeAll(async () => {

@@ -1,11 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { testBackends } from './support/backends.ts';
 import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
-import { eventually, postJson, readSse } from './support/sse.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { eventually, postJson, readSse, sseData } from './support/sse.ts';
+import { demoWebSocketUrl, startTestApp, type TestApp } from './support/test-app.ts';
 
 const demoKey = { authorization: 'Bearer sk-demo' };
 const ask = (stream: boolean) => ({
@@ -73,11 +72,6 @@ describe.each(testBackends())('upstream faults on $name', (backend) => {
       });
       request.on('error', reject).end(JSON.stringify(body));
     });
-  const sseData = (raw: string) =>
-    raw
-      .split('\n\n')
-      .filter((block) => block.startsWith('data: '))
-      .map((block) => block.slice('data: '.length));
 
   it('a reading client gets every byte of one 5 MB delta on REST SSE (larger than the slow-consumer bound)', async () => {
     upstream.script = { chunks: ['start ', big, ' end'], delayMs: 50 };
@@ -96,9 +90,7 @@ describe.each(testBackends())('upstream faults on $name', (backend) => {
   it('a reading client gets every byte of one 5 MB delta on the WebSocket, in order, with the frames after it', async () => {
     upstream.script = { chunks: ['start ', big, ' end'], delayMs: 50 };
     try {
-      const ts = String(Math.floor(Date.now() / 1000));
-      const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
-      const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`);
+      const socket = new WebSocket(demoWebSocketUrl(server));
       await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
       const frames: Array<{
         id: string;

@@ -4,12 +4,11 @@ import { createChatClient } from '@astron-chat/client';
 import type { BotDefinitionInput, ChatEvent } from '@astron-chat/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { signWebSocketRequest } from '../src/auth/authenticator.ts';
 import { createBotRepository } from '../src/store/bot.repository.ts';
 import { testBackends } from './support/backends.ts';
 import { startFakeUpstream, usingUpstream, type FakeUpstream } from './support/fake-upstream.ts';
 import { eventually, postJson, readSse } from './support/sse.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { demoWebSocketUrl, startTestApp, type TestApp } from './support/test-app.ts';
 
 const upstreamModel = { provider: 'upstream' };
 const suffix = Math.random().toString(36).slice(2, 8);
@@ -170,9 +169,7 @@ describe.each(testBackends())('workflows and agents on $name', (backend) => {
   }
 
   it('plain WebSocket: demo-workflow frames carry workflow_step and the request_id', async () => {
-    const ts = String(Math.floor(Date.now() / 1000));
-    const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
-    const socket = new WebSocket(`${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`);
+    const socket = new WebSocket(demoWebSocketUrl(server));
     const frames: Array<Record<string, any>> = [];
     const done = new Promise<void>((resolve) =>
       socket.on('message', (data) => {

@@ -1,11 +1,15 @@
 /** Reads a whole SSE response into its `data:` payloads (and keeps the raw text for byte checks). */
 export async function readSse(response: Response): Promise<{ raw: string; data: string[] }> {
   const raw = await response.text();
-  const data = raw
+  return { raw, data: sseData(raw) };
+}
+
+/** The `data:` payloads of a whole SSE body. */
+export function sseData(raw: string): string[] {
+  return raw
     .split('\n\n')
     .filter((block) => block.startsWith('data: '))
     .map((block) => block.slice('data: '.length));
-  return { raw, data };
 }
 
 export function postJson(

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createApp, type App, type AppOverrides } from '../../src/app.ts';
+import { signWebSocketRequest } from '../../src/auth/authenticator.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { Backend } from './backends.ts';
 
@@ -39,4 +40,11 @@ export async function startTestApp(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The plain WebSocket's URL for the demo app, signed now (`appid`, `ts`, `signa`). */
+export function demoWebSocketUrl(server: TestApp): string {
+  const ts = String(Math.floor(Date.now() / 1000));
+  const signa = encodeURIComponent(signWebSocketRequest({ appid: 'demo-app', ts, secret: 'demo-secret' }));
+  return `${server.wsUrl}/agent/v1/ws?appid=demo-app&ts=${ts}&signa=${signa}`;
 }
